@@ -1,0 +1,42 @@
+//! Images in and out of tarballs: `import` (a plain rootfs tar), `load` (docker-archive,
+//! OCI layout, OCI archive).
+
+pub mod import;
+pub mod load;
+
+use crate::digest::Digest;
+use crate::image::LayerBlob;
+use crate::layer::{Compression, UnpackOptions};
+use crate::store::layers::LayerError;
+use crate::store::Store;
+use std::io::Read;
+use std::path::Path;
+
+/// Stores a layer file as a blob and unpacks it (once) into the layer cache; returns the
+/// blob and its diff_id. `expected_diff_id` (from an image config) is verified.
+pub fn add_layer_file(
+    store: &Store,
+    path: &Path,
+    expected_digest: Option<&Digest>,
+    expected_diff_id: Option<&Digest>,
+) -> Result<(LayerBlob, Digest), LayerError> {
+    let (digest, size) = store.put_blob_file(path, expected_digest.map(|d| (d, None)))?;
+    let mut head = [0u8; 4];
+    let n = store.open_blob(&digest)?.read(&mut head).unwrap_or(0);
+    let media_type = Compression::sniff(&head[..n])
+        .layer_media_type()
+        .to_string();
+    let diff_id = store.unpack_layer(
+        store.open_blob(&digest)?,
+        expected_diff_id,
+        &UnpackOptions::default(),
+    )?;
+    Ok((
+        LayerBlob {
+            digest,
+            size,
+            media_type,
+        },
+        diff_id,
+    ))
+}

@@ -1,0 +1,484 @@
+//! Per-container cgroups through `cgroups-rs`, on v1 (and hybrid) and v2 hosts.
+//!
+//! Each container gets `hako/<id>` in every hierarchy we use. Limits follow Docker's flags:
+//! `--memory` (and `--memory-swap`, the memory+swap total, defaulting to twice the memory
+//! as in Docker), `--cpus` (a CFS quota over a 100 ms period) and `--pids-limit`.
+//! `limit_files` names the exact files and values written, for `--trace` and for tests.
+
+use cgroups_rs::{hierarchies, Cgroup, CgroupPid, Hierarchy, MaxValue, Resources};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<i64>,
+    /// Memory plus swap, bytes; -1 for unlimited swap.
+    pub memory_swap: Option<i64>,
+    /// CPU quota per `CPU_PERIOD_US`, microseconds.
+    pub cpu_quota: Option<i64>,
+    pub pids: Option<i64>,
+}
+
+impl Limits {
+    /// Docker's `--cpus 1.5` → quota 150000 per 100000 µs period.
+    pub fn cpus_to_quota(cpus: f64) -> i64 {
+        (cpus * CPU_PERIOD_US as f64).round() as i64
+    }
+
+    /// `--memory-swap` unset means twice `--memory` (Docker's default).
+    fn effective_swap_total(&self) -> Option<i64> {
+        match (self.memory, self.memory_swap) {
+            (_, Some(s)) => Some(s),
+            (Some(m), None) => Some(m * 2),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("create cgroup {path} ({version:?}): {source}")]
+    Create {
+        path: String,
+        version: Version,
+        source: cgroups_rs::error::Error,
+    },
+    #[error("set limits on cgroup {path} ({version:?}): {source} (is the controller enabled on this host? `hako info` lists them)")]
+    Apply {
+        path: String,
+        version: Version,
+        source: cgroups_rs::error::Error,
+    },
+    #[error("move process {pid} into cgroup {path}: {source}")]
+    AddTask {
+        path: String,
+        pid: i32,
+        source: cgroups_rs::error::Error,
+    },
+    #[error("remove cgroup {path}: {source}")]
+    Delete {
+        path: String,
+        source: cgroups_rs::error::Error,
+    },
+}
+
+/// The exact (file, value) writes `limits` turn into on `version`.
+pub fn limit_files(limits: &Limits, version: Version) -> Vec<(&'static str, String)> {
+    let mut out = vec![];
+    let max = |v: i64| {
+        if v < 0 {
+            "max".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    match version {
+        Version::V1 => {
+            if let Some(m) = limits.memory {
+                out.push(("memory.limit_in_bytes", m.to_string()));
+            }
+            if let (Some(_), Some(s)) = (limits.memory, limits.effective_swap_total()) {
+                out.push(("memory.memsw.limit_in_bytes", s.to_string()));
+            }
+            if let Some(q) = limits.cpu_quota {
+                out.push(("cpu.cfs_period_us", CPU_PERIOD_US.to_string()));
+                out.push(("cpu.cfs_quota_us", q.to_string()));
+            }
+            if let Some(p) = limits.pids {
+                out.push(("pids.max", max(p)));
+            }
+        }
+        Version::V2 => {
+            if let Some(m) = limits.memory {
+                out.push(("memory.max", m.to_string()));
+            }
+            // v2 counts swap on its own: swap.max = (memory+swap) − memory.
+            if let (Some(m), Some(s)) = (limits.memory, limits.effective_swap_total()) {
+                out.push((
+                    "memory.swap.max",
+                    if s < 0 {
+                        "max".into()
+                    } else {
+                        (s - m).max(0).to_string()
+                    },
+                ));
+            }
+            if let Some(q) = limits.cpu_quota {
+                out.push(("cpu.max", format!("{q} {CPU_PERIOD_US}")));
+            }
+            if let Some(p) = limits.pids {
+                out.push(("pids.max", max(p)));
+            }
+        }
+    }
+    out
+}
+
+fn resources(limits: &Limits, version: Version) -> Resources {
+    let mut r = Resources::default();
+    r.memory.memory_hard_limit = limits.memory;
+    if let (Some(m), Some(s)) = (limits.memory, limits.effective_swap_total()) {
+        r.memory.memory_swap_limit = Some(match version {
+            Version::V1 => s,
+            Version::V2 if s < 0 => -1,
+            Version::V2 => (s - m).max(0),
+        });
+    }
+    if let Some(q) = limits.cpu_quota {
+        r.cpu.quota = Some(q);
+        r.cpu.period = Some(CPU_PERIOD_US);
+    }
+    if let Some(p) = limits.pids {
+        r.pid.maximum_number_of_processes = Some(if p < 0 {
+            MaxValue::Max
+        } else {
+            MaxValue::Value(p)
+        });
+    }
+    r
+}
+
+/// The host's cgroup layout, as `hako info` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostCgroups {
+    pub version: Version,
+    /// Where the hierarchy (v2) or the v1 controller mounts live.
+    pub mount: PathBuf,
+    pub controllers: Vec<String>,
+    /// A v1 host that also mounts an (almost empty) cgroup2 tree beside its controllers.
+    pub hybrid_unified_mount: Option<PathBuf>,
+}
+
+pub fn detect() -> HostCgroups {
+    let hier = hierarchies::auto();
+    let version = if hier.v2() { Version::V2 } else { Version::V1 };
+    let controllers = hier
+        .subsystems()
+        .iter()
+        .map(|s| s.controller_name())
+        .collect();
+    let unified = PathBuf::from("/sys/fs/cgroup/unified");
+    let hybrid =
+        (version == Version::V1 && unified.join("cgroup.controllers").exists()).then_some(unified);
+    HostCgroups {
+        version,
+        mount: PathBuf::from(hierarchies::UNIFIED_MOUNTPOINT),
+        controllers,
+        hybrid_unified_mount: hybrid,
+    }
+}
+
+/// Controllers a container's cgroup is created in (v1: one directory per hierarchy).
+const CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
+
+pub struct ContainerCgroup {
+    cg: Cgroup,
+    path: String,
+    version: Version,
+}
+
+impl ContainerCgroup {
+    /// `path` is relative to the hierarchy root, e.g. `hako/<id>`.
+    pub fn create(
+        hier: Box<dyn Hierarchy>,
+        path: &str,
+        limits: &Limits,
+    ) -> Result<ContainerCgroup, CgroupError> {
+        let version = if hier.v2() { Version::V2 } else { Version::V1 };
+        let controllers = match version {
+            // v2: cgroups-rs enables what the root offers in each parent's subtree_control.
+            Version::V2 => None,
+            Version::V1 => Some(CONTROLLERS.iter().map(|s| s.to_string()).collect()),
+        };
+        let cg = crate::trace::step(
+            "cgroup",
+            "mkdir",
+            || format!("{path} ({version:?})"),
+            || Cgroup::new_with_specified_controllers(hier, path, controllers),
+        )
+        .map_err(|source| CgroupError::Create {
+            path: path.into(),
+            version,
+            source,
+        })?;
+        let this = ContainerCgroup {
+            cg,
+            path: path.to_string(),
+            version,
+        };
+        let files = limit_files(limits, version);
+        crate::trace::step(
+            "cgroup",
+            "write limits",
+            || {
+                files
+                    .iter()
+                    .map(|(f, v)| format!("{f}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+            || this.cg.apply(&resources(limits, version)),
+        )
+        .map_err(|source| {
+            let _ = this.cg.delete();
+            CgroupError::Apply {
+                path: path.into(),
+                version,
+                source,
+            }
+        })?;
+        Ok(this)
+    }
+
+    /// Handle on an existing container cgroup (for `rm`, `inspect`).
+    pub fn load(hier: Box<dyn Hierarchy>, path: &str) -> ContainerCgroup {
+        let version = if hier.v2() { Version::V2 } else { Version::V1 };
+        let cg = match version {
+            Version::V2 => Cgroup::load(hier, path),
+            Version::V1 => Cgroup::load_with_specified_controllers(
+                hier,
+                path,
+                CONTROLLERS.iter().map(|s| s.to_string()).collect(),
+            ),
+        };
+        ContainerCgroup {
+            cg,
+            path: path.to_string(),
+            version,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        crate::trace::step(
+            "cgroup",
+            "write cgroup.procs",
+            || format!("{} <- {pid}", self.path),
+            || self.cg.add_task_by_tgid(CgroupPid::from(pid as u64)),
+        )
+        .map_err(|source| CgroupError::AddTask {
+            path: self.path.clone(),
+            pid,
+            source,
+        })
+    }
+
+    /// Whether the kernel's OOM killer killed anything in this cgroup.
+    pub fn oom_killed(&self) -> bool {
+        let Some(mem) = self.cg.controller_of::<cgroups_rs::memory::MemController>() else {
+            return false;
+        };
+        use cgroups_rs::Controller;
+        let file = match self.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        std::fs::read_to_string(mem.path().join(file))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                })
+            })
+            .is_some_and(|n| n > 0)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.cg.exists()
+    }
+
+    /// Kills what is left and removes the cgroup. The container's processes may still be
+    /// exiting (the kernel kills a PID namespace's processes when its init dies, but not
+    /// synchronously), so EBUSY is retried briefly.
+    pub fn delete(&self) -> Result<(), CgroupError> {
+        if !self.cg.exists() {
+            return Ok(());
+        }
+        let mut last = None;
+        for attempt in 0..100 {
+            if attempt > 0 {
+                for pid in self.cg.procs() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid.pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(2 * attempt.min(10)));
+            }
+            match self.cg.delete() {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(CgroupError::Delete {
+            path: self.path.clone(),
+            source: last.expect("at least one attempt"),
+        })
+    }
+}
+
+/// A hierarchy rooted in a temporary directory, shaped like the kernel's, so the v1 and v2
+/// code paths run in unit tests without root.
+#[derive(Debug)]
+pub struct FakeHierarchy {
+    pub root: PathBuf,
+    pub v2: bool,
+}
+
+impl Hierarchy for FakeHierarchy {
+    fn subsystems(&self) -> Vec<cgroups_rs::Subsystem> {
+        use cgroups_rs::{
+            cpu::CpuController, memory::MemController, pid::PidController, Subsystem,
+        };
+        let at = |name: &str| {
+            if self.v2 {
+                self.root.clone()
+            } else {
+                self.root.join(name)
+            }
+        };
+        vec![
+            Subsystem::Mem(MemController::new(at("memory"), self.v2)),
+            Subsystem::Pid(PidController::new(at("pids"), self.v2)),
+            Subsystem::Cpu(CpuController::new(at("cpu"), self.v2)),
+        ]
+    }
+    fn root(&self) -> PathBuf {
+        self.root.clone()
+    }
+    fn root_control_group(&self) -> Cgroup {
+        Cgroup::load(
+            Box::new(FakeHierarchy {
+                root: self.root.clone(),
+                v2: self.v2,
+            }),
+            "",
+        )
+    }
+    fn parent_control_group(&self, path: &str) -> Cgroup {
+        let parent = std::path::Path::new(path)
+            .parent()
+            .map(|p| p.to_string_lossy().to_string())
+            .unwrap_or_default();
+        Cgroup::load(
+            Box::new(FakeHierarchy {
+                root: self.root.clone(),
+                v2: self.v2,
+            }),
+            parent,
+        )
+    }
+    fn v2(&self) -> bool {
+        self.v2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn limits() -> Limits {
+        Limits {
+            memory: Some(256 << 20),
+            memory_swap: None,
+            cpu_quota: Some(Limits::cpus_to_quota(1.5)),
+            pids: Some(100),
+        }
+    }
+
+    /// Seeds the files the kernel would create, then checks that what cgroups-rs wrote is
+    /// exactly what `limit_files` (and so `--trace`) reports.
+    fn check(v2: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let version = if v2 { Version::V2 } else { Version::V1 };
+        let cg_dir = |ctrl: &str| {
+            if v2 {
+                dir.path().join("hako/c1")
+            } else {
+                dir.path().join(ctrl).join("hako/c1")
+            }
+        };
+        for ctrl in ["memory", "pids", "cpu"] {
+            fs::create_dir_all(cg_dir(ctrl)).unwrap();
+        }
+        if v2 {
+            fs::write(cg_dir("cpu").join("cpu.max"), "max 100000").unwrap();
+        } else {
+            fs::write(cg_dir("cpu").join("cpu.cfs_period_us"), "100000").unwrap();
+            fs::write(cg_dir("cpu").join("cpu.cfs_quota_us"), "-1").unwrap();
+        }
+        let hier = Box::new(FakeHierarchy {
+            root: dir.path().to_path_buf(),
+            v2,
+        });
+        let cg = ContainerCgroup::create(hier, "hako/c1", &limits()).unwrap();
+        assert_eq!(cg.version(), version);
+        let expected = limit_files(&limits(), version);
+        assert!(!expected.is_empty());
+        for (file, value) in expected {
+            let ctrl = file.split('.').next().unwrap();
+            let got = fs::read_to_string(cg_dir(ctrl).join(file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(got.trim(), value, "{file}");
+        }
+    }
+
+    #[test]
+    fn v1_limits_written() {
+        check(false);
+    }
+
+    #[test]
+    fn v2_limits_written() {
+        check(true);
+    }
+
+    #[test]
+    fn docker_defaults() {
+        assert_eq!(Limits::cpus_to_quota(1.5), 150_000);
+        let l = Limits {
+            memory: Some(100),
+            ..Default::default()
+        };
+        assert_eq!(
+            limit_files(&l, Version::V1),
+            vec![
+                ("memory.limit_in_bytes", "100".into()),
+                ("memory.memsw.limit_in_bytes", "200".into())
+            ]
+        );
+        assert_eq!(
+            limit_files(&l, Version::V2),
+            vec![
+                ("memory.max", "100".into()),
+                ("memory.swap.max", "100".into())
+            ]
+        );
+        let l = Limits {
+            pids: Some(-1),
+            ..Default::default()
+        };
+        assert_eq!(
+            limit_files(&l, Version::V2),
+            vec![("pids.max", "max".into())]
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! The command line: clap definitions only. Docker's verbs and flags, as users type them.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hako",
+    version,
+    about = "A daemonless container runtime: real OCI images, real isolation, no daemon."
+)]
+pub struct Cli {
+    /// Data root (images, layers, containers); also HAKO_ROOT.
+    #[arg(long, global = true, env = "HAKO_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Narrate every kernel-level step on stderr (`--trace=json` for JSON lines).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "text", value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub trace: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag { source: String, target: String },
+    /// Return low-level information on images or containers
+    Inspect(InspectArgs),
+    /// Load images from a docker-archive, OCI archive or OCI layout
+    Load(LoadArgs),
+    /// Import a rootfs tarball as an image
+    Import(ImportArgs),
+    /// Show how hako sees this host (cgroups, kernel, data root)
+    Info,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep STDIN open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run in the background (not available yet)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to copy the host's)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Bind mount a volume (HOST:CONTAINER[:ro|rw])
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// Memory limit (e.g. 256m, 1g)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (e.g. 1.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Network mode: none (own namespace, loopback only) or host
+    #[arg(long = "network", alias = "net", default_value = "none")]
+    pub network: String,
+    /// Ulimit options (e.g. nofile=1024:2048)
+    #[arg(long = "ulimit")]
+    pub ulimits: Vec<String>,
+    /// Security options (no-new-privileges)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// The image to run
+    pub image: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Show all images
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Only inspect objects of this type (image or container)
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from this archive (or OCI layout directory) instead of STDIN
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Tarball path, or - for STDIN
+    pub source: String,
+    /// Repository name and tag for the image
+    pub reference: Option<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME)
+    #[arg(short = 'c', long = "change")]
+    pub changes: Vec<String>,
+}

@@ -1,0 +1,132 @@
+//! `hako images`, `rmi`, `tag`.
+
+use super::ps::print_table;
+use crate::cli::{ImagesArgs, RmiArgs};
+use crate::image::Image;
+use crate::reference::Reference;
+use crate::store::Store;
+use crate::timefmt::{human_duration, now_secs, parse_rfc3339};
+use anyhow::{bail, Context, Result};
+
+/// Docker's sizes: 1000-based units, three significant digits.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{:.*}{}", if i == 0 { 0 } else { digits }, v, units[i])
+}
+
+pub fn images(store: &Store, args: &ImagesArgs) -> Result<i32> {
+    let mut rows = vec![];
+    for rec in store.images()? {
+        let id = if args.no_trunc {
+            rec.config.to_string()
+        } else {
+            rec.config.short().to_string()
+        };
+        if args.quiet {
+            println!("{id}");
+            continue;
+        }
+        let image = Image::load(store, &rec)?;
+        let created = image
+            .config
+            .created()
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .map(|s| format!("{} ago", human_duration(now_secs() - s)))
+            .unwrap_or_else(|| "N/A".into());
+        let size = human_size(image.size());
+        let names: Vec<(String, String)> = if rec.names.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            rec.names
+                .iter()
+                .filter_map(|n| n.parse::<Reference>().ok())
+                .map(|r| {
+                    (
+                        r.familiar_repository(),
+                        r.tag.clone().unwrap_or_else(|| "<none>".into()),
+                    )
+                })
+                .collect()
+        };
+        for (repo, tag) in names {
+            rows.push([repo, tag, id.clone(), created.clone(), size.clone()]);
+        }
+    }
+    if !args.quiet {
+        print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    }
+    Ok(0)
+}
+
+pub fn tag(store: &Store, source: &str, target: &str) -> Result<i32> {
+    let rec = store.lookup_image(source)?;
+    let target: Reference = target.parse()?;
+    if target.digest.is_some() {
+        bail!("refusing to create a tag with a digest reference: {target}");
+    }
+    store.add_image(&rec.manifest, rec.manifest_size, &rec.config, Some(&target))?;
+    Ok(0)
+}
+
+pub fn rmi(store: &Store, args: &RmiArgs) -> Result<i32> {
+    let mut failures = vec![];
+    for what in &args.images {
+        if let Err(e) = remove_image(store, what, args.force) {
+            failures.push(super::describe(&e));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
+    Ok(0)
+}
+
+fn remove_image(store: &Store, what: &str, force: bool) -> Result<()> {
+    let rec = store.lookup_image(what)?;
+    let by_name = what
+        .parse::<Reference>()
+        .ok()
+        .filter(|r| rec.names.contains(&r.canonical()));
+    // Removing one of several names only untags, as in Docker.
+    if let (Some(name), false) = (&by_name, rec.names.len() <= 1) {
+        store.untag(name, false)?;
+        println!("Untagged: {}", name.familiar());
+        return Ok(());
+    }
+    if rec.names.len() > 1 && !force {
+        bail!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", rec.config.short());
+    }
+    let users: Vec<String> = store
+        .containers()?
+        .into_iter()
+        .filter(|c| c.image == rec.config)
+        .map(|c| c.short_id().to_string())
+        .collect();
+    if !users.is_empty() && !force {
+        bail!("conflict: unable to remove image {} - container {} is using it; remove the container first (hako rm) or use rmi -f", what, users.join(", "));
+    }
+    for n in &rec.names {
+        if let Ok(r) = n.parse::<Reference>() {
+            println!("Untagged: {}", r.familiar());
+        }
+    }
+    store
+        .remove_image(&rec.manifest)
+        .with_context(|| format!("remove image {what}"))?;
+    println!("Deleted: {}", rec.config);
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `hako info`: what hako detected about this host, the facts its error messages cite.
+
+use anyhow::Result;
+use std::path::Path;
+
+pub fn info(root: &Path) -> Result<i32> {
+    let cg = crate::cgroups::detect();
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let fs_type = nix::sys::statfs::statfs(root.parent().unwrap_or(Path::new("/")))
+        .map(|s| format!("{:?}", s.filesystem_type()))
+        .unwrap_or_else(|_| "unknown".into());
+    println!("Data root: {}", root.display());
+    println!("Backing filesystem (magic): {fs_type}");
+    println!("Kernel: {kernel}");
+    println!("Storage driver: overlay");
+    println!(
+        "Cgroup version: {}",
+        match cg.version {
+            crate::cgroups::Version::V1 => "1",
+            crate::cgroups::Version::V2 => "2",
+        }
+    );
+    println!("Cgroup mount: {}", cg.mount.display());
+    println!("Cgroup controllers: {}", cg.controllers.join(" "));
+    if let Some(u) = &cg.hybrid_unified_mount {
+        println!("Cgroup layout: hybrid (v1 controllers; an unused cgroup2 tree at {}); hako uses the v1 controllers", u.display());
+    }
+    println!("Rootless: {}", !nix::unistd::geteuid().is_root());
+    Ok(0)
+}

@@ -1,0 +1,118 @@
+//! `hako inspect`: Docker-shaped JSON for containers and images.
+
+use crate::cli::InspectArgs;
+use crate::image::Image;
+use crate::state::ContainerRecord;
+use crate::store::Store;
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+
+pub fn inspect(store: &Store, args: &InspectArgs) -> Result<i32> {
+    let mut out = vec![];
+    let mut missing = vec![];
+    for name in &args.names {
+        let want_container = args.kind.as_deref() != Some("image");
+        let want_image = args.kind.as_deref() != Some("container");
+        if let (true, Ok(c)) = (want_container, store.lookup_container(name)) {
+            out.push(container_json(store, &c));
+        } else if let (true, Ok(rec)) = (want_image, store.lookup_image(name)) {
+            let img = Image::load(store, &rec)?;
+            out.push(image_json(&img));
+        } else {
+            missing.push(name.clone());
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&Value::Array(out))?);
+    if !missing.is_empty() {
+        bail!("No such object: {}", missing.join(", "));
+    }
+    Ok(0)
+}
+
+fn container_json(store: &Store, c: &ContainerRecord) -> Value {
+    let dir = store.container_dir(&c.id);
+    let running = c.is_running();
+    let lower: Vec<String> = c
+        .layers
+        .iter()
+        .rev()
+        .map(|l| store.layer_dir(l).display().to_string())
+        .collect();
+    let argv: Vec<&String> = c.config.entrypoint.iter().chain(&c.config.cmd).collect();
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": argv.first(),
+        "Args": argv.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": if running { "running" } else if c.state.status == crate::state::Status::Created { "created" } else { "exited" },
+            "Running": running,
+            "Paused": false,
+            "Pid": if running { c.state.pid } else { 0 },
+            "ExitCode": c.state.exit_code,
+            "OOMKilled": c.state.oom_killed,
+            "Error": c.state.error,
+            "StartedAt": c.state.started_at,
+            "FinishedAt": c.state.finished_at,
+        },
+        "Image": c.image.to_string(),
+        "Name": format!("/{}", c.name),
+        "HostConfig": {
+            "Binds": c.host_config.binds.iter().map(|b| format!("{}:{}{}", b.source, b.destination, if b.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "NetworkMode": match c.host_config.network_mode { crate::spec::NetworkMode::Host => "host", crate::spec::NetworkMode::None => "none" },
+            "AutoRemove": c.host_config.auto_remove,
+            "Privileged": c.host_config.privileged,
+            "ReadonlyRootfs": c.host_config.readonly_rootfs,
+            "CapAdd": c.host_config.cap_add,
+            "CapDrop": c.host_config.cap_drop,
+            "Memory": c.host_config.limits.memory.unwrap_or(0),
+            "MemorySwap": c.host_config.limits.memory_swap.unwrap_or(0),
+            "NanoCpus": c.host_config.limits.cpu_quota.map_or(0, |q| q * 10_000),
+            "PidsLimit": c.host_config.limits.pids,
+            "CgroupParent": "hako",
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": lower.join(":"),
+                "UpperDir": dir.join("upper"),
+                "WorkDir": dir.join("work"),
+                "MergedDir": dir.join("merged"),
+            },
+        },
+        "Config": {
+            "Hostname": c.config.hostname,
+            "User": c.config.user,
+            "Env": c.config.env,
+            "Cmd": c.config.cmd,
+            "Entrypoint": c.config.entrypoint,
+            "WorkingDir": c.config.working_dir,
+            "Tty": c.config.tty,
+            "OpenStdin": c.config.open_stdin,
+            "Image": c.image_name,
+        },
+    })
+}
+
+fn image_json(img: &Image) -> Value {
+    let cfg = serde_json::to_value(&img.config).unwrap_or(Value::Null);
+    let names: Vec<String> = img
+        .record
+        .names
+        .iter()
+        .filter_map(|n| n.parse::<crate::reference::Reference>().ok())
+        .map(|r| r.familiar())
+        .collect();
+    json!({
+        "Id": img.record.config.to_string(),
+        "RepoTags": names,
+        "Created": cfg.get("created"),
+        "Architecture": cfg.get("architecture"),
+        "Os": cfg.get("os"),
+        "Size": img.size(),
+        "Config": cfg.get("config"),
+        "RootFS": cfg.get("rootfs"),
+        "History": cfg.get("history"),
+        "Manifest": img.record.manifest.to_string(),
+    })
+}

@@ -1,0 +1,83 @@
+//! One file per verb: each combines the modules below it and adds context to errors.
+
+mod images;
+mod import_load;
+mod info;
+mod inspect;
+mod ps;
+mod rm;
+mod run;
+
+use crate::cli::{Cli, Command};
+use crate::store::Store;
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// An error that carries the process exit code it should produce (`docker run`'s 125,
+/// 126, 127).
+#[derive(Debug)]
+pub struct ExitCode(pub i32);
+
+impl std::error::Error for ExitCode {}
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Empty: the code is for the process exit status, not for the message.
+        let _ = self.0;
+        Ok(())
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let root = data_root(cli.root);
+    match cli.command {
+        Command::Info => info::info(&root),
+        command => {
+            let store = Store::open(&root).map_err(|e| {
+                anyhow::anyhow!(e).context(format!(
+                    "open the data root {} (set another with --root or HAKO_ROOT)",
+                    root.display()
+                ))
+            })?;
+            match command {
+                Command::Run(args) => run::run(&store, args),
+                Command::Ps(args) => ps::ps(&store, &args),
+                Command::Rm(args) => rm::rm(&store, &args),
+                Command::Images(args) => images::images(&store, &args),
+                Command::Rmi(args) => images::rmi(&store, &args),
+                Command::Tag { source, target } => images::tag(&store, &source, &target),
+                Command::Inspect(args) => inspect::inspect(&store, &args),
+                Command::Load(args) => import_load::load(&store, &args),
+                Command::Import(args) => import_load::import(&store, &args),
+                Command::Info => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// `/var/lib/hako` as root; `$XDG_DATA_HOME/hako` or `~/.local/share/hako` as a user.
+pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(r) = flag {
+        return r;
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/hako");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("hako");
+    }
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".local/share/hako")
+}
+
+/// The error chain on one line, outermost context first.
+pub fn describe(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+pub fn exit_code_for(e: &anyhow::Error) -> i32 {
+    e.downcast_ref::<ExitCode>().map_or(1, |x| x.0)
+}

@@ -1,0 +1,158 @@
+//! The launcher: the only code that clones, enters namespaces, pivots or execs.
+//!
+//! `spawn` clones the child into its new namespaces, lets the caller act on the child's pid
+//! (join the cgroup; later: id maps, network) while the child waits, then releases it and
+//! waits until it has exec'd the user's program or failed. `supervise` relays the terminal
+//! and signals and returns the exit status the way `docker run` reports it.
+
+pub mod identity;
+pub mod init;
+pub mod mounts;
+pub mod net;
+pub mod supervise;
+pub mod sync;
+pub mod tty;
+
+use crate::rootfs::Overlay;
+use crate::spec::plan::LaunchPlan;
+use crate::sys::LinuxSys;
+use crate::trace;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, OwnedFd};
+use sync::{FailureKind, Message};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("clone({flags}): {errno}{hint}")]
+    Clone {
+        flags: String,
+        errno: nix::Error,
+        hint: &'static str,
+    },
+    #[error("parent/child channel: {0}")]
+    Channel(nix::Error),
+    #[error("{0}")]
+    Prepare(String),
+    #[error("{message}")]
+    Child { kind: FailureKind, message: String },
+}
+
+impl LaunchError {
+    /// `docker run`'s exit codes: 125 setup, 126 cannot execute, 127 not found.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LaunchError::Child {
+                kind: FailureKind::NotFound,
+                ..
+            } => 127,
+            LaunchError::Child {
+                kind: FailureKind::CannotExecute,
+                ..
+            } => 126,
+            _ => 125,
+        }
+    }
+}
+
+pub struct Started {
+    pub pid: Pid,
+    /// The container's pty master, with `-t`.
+    pub pty_master: Option<OwnedFd>,
+}
+
+pub fn describe_clone_flags(flags: CloneFlags) -> String {
+    let names = [
+        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
+        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
+        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
+        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
+        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
+        (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER"),
+        (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
+    ];
+    names
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Clones the container's init and runs it up to `execve`. `on_created` runs in the parent
+/// while the child waits (e.g. to move it into its cgroup); an error there kills the child.
+/// The caller must have blocked the signals it wants to forward (see `supervise`).
+pub fn spawn(
+    plan: &LaunchPlan,
+    overlay: Option<&Overlay>,
+    interactive: bool,
+    on_created: impl FnOnce(i32) -> Result<(), String>,
+) -> Result<Started, LaunchError> {
+    let (parent_end, child_end) = sync::pair().map_err(LaunchError::Channel)?;
+    // The cgroup namespace is created by the child once it is inside its cgroup.
+    let flags = plan.namespaces - CloneFlags::CLONE_NEWCGROUP;
+    let mut stack = vec![0u8; 1 << 20];
+    let parent_fd = parent_end_fd(&parent_end);
+    let child = Box::new(|| {
+        // The child's copy of the parent's end: closed, so the child sees EOF if hako dies.
+        let _ = nix::unistd::close(parent_fd);
+        init::container_init(plan, overlay, &child_end, &LinuxSys, interactive)
+    });
+    // SAFETY: hako is single-threaded here, so the child (a copy of this process without
+    // CLONE_VM) may run ordinary Rust code until it execs or _exits.
+    let pid = trace::step(
+        "namespaces",
+        "clone",
+        || describe_clone_flags(plan.namespaces),
+        || unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) },
+    )
+    .map_err(|errno| LaunchError::Clone {
+        flags: describe_clone_flags(flags),
+        errno,
+        hint: if errno == nix::Error::EPERM {
+            " (creating namespaces needs root, or user namespaces for rootless mode)"
+        } else {
+            ""
+        },
+    })?;
+    drop(child_end);
+
+    let abort = |pid: Pid| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    };
+    if let Err(e) = on_created(pid.as_raw()) {
+        abort(pid);
+        return Err(LaunchError::Prepare(e));
+    }
+    parent_end.send_go().map_err(LaunchError::Channel)?;
+    let mut pty_master = None;
+    loop {
+        match parent_end.recv() {
+            Ok(None) => break, // close-on-exec closed the child's end: it is running
+            Ok(Some(Message::Pty(fd))) => pty_master = Some(fd),
+            Ok(Some(Message::Failed(kind, message))) => {
+                let _ = waitpid(pid, None);
+                return Err(LaunchError::Child { kind, message });
+            }
+            Ok(Some(Message::Go)) => {}
+            Err(e) => {
+                abort(pid);
+                return Err(LaunchError::Channel(e));
+            }
+        }
+    }
+    Ok(Started { pid, pty_master })
+}
+
+fn parent_end_fd(c: &sync::Channel) -> i32 {
+    c.raw_fd()
+}
+
+impl sync::Channel {
+    pub(crate) fn raw_fd(&self) -> i32 {
+        self.as_fd_ref().as_raw_fd()
+    }
+}

@@ -1,0 +1,328 @@
+//! The container's filesystem, built through the `Sys` seam: everything before
+//! `pivot_root` (rootfs, spec mounts, devices) and everything after (masked and
+//! read-only paths, a read-only root).
+
+use crate::rootfs::{secure_join, Overlay, RootfsError};
+use crate::spec::plan::{HostCgroupLayout, LaunchPlan, MountKind, MountOp};
+use crate::sys::{Sys, SysError};
+use nix::mount::MsFlags;
+use nix::sys::stat::{makedev, SFlag};
+use std::path::{Path, PathBuf};
+
+/// Docker's minimal /dev: (name, major, minor).
+pub const DEVICES: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// /dev links every Linux program expects.
+pub const DEV_SYMLINKS: &[(&str, &str)] = &[
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+];
+
+/// Before pivot_root: the rootfs mounted and everything mounted into it.
+pub fn prepare_rootfs(
+    sys: &dyn Sys,
+    plan: &LaunchPlan,
+    overlay: Option<&Overlay>,
+) -> Result<(), RootfsError> {
+    // Nothing we mount may propagate back to the host: make every mount a slave of the
+    // host's (it still sees host unmounts, like Docker's default rslave).
+    sys.mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None,
+    )?;
+    match overlay {
+        Some(o) => o.mount(sys, &plan.rootfs)?,
+        // A prepared rootfs (a bundle) must be a mount point for pivot_root: bind it.
+        None => sys.mount(
+            Some(&plan.rootfs.display().to_string()),
+            &plan.rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?,
+    }
+    for m in &plan.mounts {
+        match m.kind {
+            MountKind::Plain => mount_one(sys, &plan.rootfs, m)?,
+            MountKind::Cgroup => mount_cgroups(sys, &plan.rootfs, m, &plan.cgroup_layout)?,
+        }
+    }
+    create_devices(sys, &plan.rootfs)?;
+    Ok(())
+}
+
+fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsError> {
+    // Resolve the target inside the rootfs: an image's symlinks must not send a mount
+    // onto the host (CVE-2021-30465 was a race on exactly this).
+    let target = secure_join(rootfs, &m.target)?;
+    if m.is_bind() && !Path::new(&m.source).is_dir() {
+        if let Some(parent) = target.parent() {
+            sys.mkdir_all(parent, 0o755)?;
+        }
+        sys.touch(&target)?;
+    } else {
+        sys.mkdir_all(&target, 0o755)?;
+    }
+    let data = (!m.data.is_empty()).then_some(m.data.as_str());
+    if m.is_bind() {
+        // A bind mount ignores most flags on the first call; read-only and friends need
+        // a remount (mount(2), "Creating a bind mount").
+        sys.mount(
+            Some(&m.source),
+            &target,
+            None,
+            m.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None,
+        )?;
+        let extra = m.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+        if !extra.is_empty() {
+            sys.mount(
+                None,
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+                None,
+            )?;
+        }
+    } else {
+        sys.mount(Some(&m.source), &target, Some(&m.fstype), m.flags, data)?;
+    }
+    if !m.propagation.is_empty() {
+        sys.mount(None, &target, None, m.propagation, None)?;
+    }
+    Ok(())
+}
+
+/// `/sys/fs/cgroup` as the container sees it, through its cgroup namespace: cgroup2 on a
+/// v2 host; on a v1 (or hybrid) host a tmpfs holding one mount per controller hierarchy.
+fn mount_cgroups(
+    sys: &dyn Sys,
+    rootfs: &Path,
+    m: &MountOp,
+    layout: &HostCgroupLayout,
+) -> Result<(), RootfsError> {
+    let target = secure_join(rootfs, &m.target)?;
+    sys.mkdir_all(&target, 0o755)?;
+    match layout {
+        HostCgroupLayout::V2 => {
+            sys.mount(Some("cgroup2"), &target, Some("cgroup2"), m.flags, None)?
+        }
+        HostCgroupLayout::V1(hierarchies) => {
+            let base = m.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+            sys.mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                base,
+                Some("mode=755"),
+            )?;
+            for h in hierarchies {
+                let dir = target.join(&h.dir);
+                sys.mkdir_all(&dir, 0o755)?;
+                sys.mount(
+                    Some("cgroup"),
+                    &dir,
+                    Some("cgroup"),
+                    m.flags,
+                    Some(&h.options),
+                )?;
+            }
+            if m.flags.contains(MsFlags::MS_RDONLY) {
+                sys.mount(
+                    None,
+                    &target,
+                    None,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base,
+                    Some("mode=755"),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn create_devices(sys: &dyn Sys, rootfs: &Path) -> Result<(), SysError> {
+    let dev = rootfs.join("dev");
+    for (name, major, minor) in DEVICES {
+        sys.mknod(
+            &dev.join(name),
+            SFlag::S_IFCHR,
+            0o666,
+            makedev(*major, *minor),
+        )?;
+        sys.chown(&dev.join(name), 0, 0)?;
+    }
+    for (target, link) in DEV_SYMLINKS {
+        sys.symlink(target, &dev.join(link))?;
+    }
+    Ok(())
+}
+
+/// After pivot_root: Docker's masked paths (hidden behind /dev/null or an empty read-only
+/// tmpfs) and read-only paths, then the root itself if `--read-only`.
+pub fn protect_paths(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), SysError> {
+    for p in &plan.masked_paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                sys.mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, None)?
+            }
+            Ok(_) => sys.mount(Some("/dev/null"), p, None, MsFlags::MS_BIND, None)?,
+            Err(_) => {} // absent on this kernel: nothing to hide
+        }
+    }
+    for p in &plan.readonly_paths {
+        if p.exists() {
+            sys.mount(
+                Some(&p.display().to_string()),
+                p,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?;
+            sys.mount(
+                None,
+                p,
+                None,
+                MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV
+                    | MsFlags::MS_NOEXEC,
+                None,
+            )?;
+        }
+    }
+    if plan.readonly_rootfs {
+        sys.mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// The path of the container's console (the pty slave is bind-mounted there).
+pub fn console_path() -> PathBuf {
+    PathBuf::from("/dev/console")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::plan::{compile, CgroupV1Mount};
+    use crate::spec::{build, Bind, RunConfig};
+    use crate::sys::{Call, FakeSys};
+
+    fn plan(rootfs: &Path, layout: HostCgroupLayout) -> LaunchPlan {
+        let cfg = RunConfig {
+            args: vec!["sh".into()],
+            cwd: "/".into(),
+            binds: vec![Bind {
+                source: "/srv".into(),
+                destination: "/data".into(),
+                readonly: true,
+            }],
+            ..Default::default()
+        };
+        compile(&build(&cfg, &rootfs.display().to_string()).unwrap(), layout).unwrap()
+    }
+
+    #[test]
+    fn mount_sequence_v2() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = FakeSys::default();
+        let p = plan(dir.path(), HostCgroupLayout::V2);
+        prepare_rootfs(&sys, &p, None).unwrap();
+        let r = dir.path().display().to_string();
+        let want: Vec<String> = [
+            "- / MS_REC|MS_SLAVE".to_string(),
+            format!("- {r} MS_BIND|MS_REC"),
+            format!("proc {r}/proc MS_NOSUID|MS_NODEV|MS_NOEXEC"),
+            format!("tmpfs {r}/dev MS_NOSUID|MS_STRICTATIME"),
+            format!("devpts {r}/dev/pts MS_NOSUID|MS_NOEXEC"),
+            format!("sysfs {r}/sys MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC"),
+            format!("cgroup2 {r}/sys/fs/cgroup MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_RELATIME"),
+            format!("mqueue {r}/dev/mqueue MS_NOSUID|MS_NODEV|MS_NOEXEC"),
+            format!("tmpfs {r}/dev/shm MS_NOSUID|MS_NODEV|MS_NOEXEC"),
+            format!("- {r}/data MS_BIND|MS_REC"),
+            format!("- {r}/data MS_RDONLY|MS_REMOUNT|MS_BIND"),
+            format!("- {r}/data MS_REC|MS_PRIVATE"),
+        ]
+        .to_vec();
+        assert_eq!(sys.mounts(), want);
+        let calls = sys.calls.borrow();
+        assert!(calls.contains(&Call::Mknod(format!("{r}/dev/null"), makedev(1, 3))));
+        assert!(calls.contains(&Call::Symlink("pts/ptmx".into(), format!("{r}/dev/ptmx"))));
+    }
+
+    #[test]
+    fn cgroup_v1_gets_one_mount_per_hierarchy() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = FakeSys::default();
+        let layout = HostCgroupLayout::V1(vec![
+            CgroupV1Mount {
+                dir: "memory".into(),
+                options: "memory".into(),
+            },
+            CgroupV1Mount {
+                dir: "pids".into(),
+                options: "pids".into(),
+            },
+        ]);
+        prepare_rootfs(&sys, &plan(dir.path(), layout), None).unwrap();
+        let cg: Vec<String> = sys
+            .mounts()
+            .into_iter()
+            .filter(|m| m.contains("sys/fs/cgroup"))
+            .collect();
+        assert_eq!(cg.len(), 4, "{cg:?}");
+        assert!(
+            cg[0].starts_with("tmpfs")
+                && cg[1].contains("cgroup/memory")
+                && cg[3].contains("MS_REMOUNT")
+        );
+    }
+
+    #[test]
+    fn a_failing_mount_stops_the_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = FakeSys::failing("mount", 2, nix::Error::EPERM);
+        let err = prepare_rootfs(&sys, &plan(dir.path(), HostCgroupLayout::V2), None).unwrap_err();
+        assert!(
+            err.to_string().contains("mount proc proc on") && err.to_string().contains("EPERM"),
+            "{err}"
+        );
+        assert_eq!(sys.mounts().len(), 3);
+    }
+
+    #[test]
+    fn symlinked_mount_targets_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("data")).unwrap();
+        let sys = FakeSys::default();
+        prepare_rootfs(&sys, &plan(dir.path(), HostCgroupLayout::V2), None).unwrap();
+        let r = dir.path().display().to_string();
+        assert!(
+            sys.mounts().contains(&format!("- {r}/etc MS_BIND|MS_REC")),
+            "{:?}",
+            sys.mounts()
+        );
+    }
+}

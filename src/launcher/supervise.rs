@@ -1,0 +1,166 @@
+//! Supervising a foreground container: signals hako receives go to the container's PID 1,
+//! the terminal is relayed through the pty, and the exit status comes back as
+//! `docker run` reports it (the code, or 128+N for a signal).
+
+use super::tty::{copy_window_size, RawMode};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// Signals relayed to the container, plus SIGCHLD (its exit) and SIGWINCH (resizes).
+const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+];
+
+pub struct Signals {
+    fd: SignalFd,
+    old_mask: SigSet,
+}
+
+impl Signals {
+    /// Blocks the relayed signals before the clone, so none is lost between the clone
+    /// and the first poll; they queue for the signalfd instead.
+    pub fn block() -> nix::Result<Signals> {
+        let mut set = SigSet::empty();
+        for s in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
+            set.add(*s);
+        }
+        let mut old_mask = SigSet::empty();
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old_mask))?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+        Ok(Signals { fd, old_mask })
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+    }
+}
+
+/// How the container's PID 1 ended.
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Relays until the container's PID 1 exits; returns its exit code.
+pub fn supervise(pid: Pid, signals: &mut Signals, pty_master: Option<OwnedFd>) -> nix::Result<i32> {
+    let _raw = pty_master.as_ref().and_then(|m| {
+        copy_window_size(m);
+        RawMode::enter()
+    });
+    let stdin = std::io::stdin();
+    let mut stdin_open = pty_master.is_some();
+    let mut master_open = pty_master.is_some();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut exit = None;
+    loop {
+        let mut fds = vec![PollFd::new(signals.fd.as_fd(), PollFlags::POLLIN)];
+        let master_fd: Option<BorrowedFd> = pty_master.as_ref().map(|m| m.as_fd());
+        if let (Some(m), true) = (master_fd, master_open) {
+            fds.push(PollFd::new(m, PollFlags::POLLIN));
+        }
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if exit.is_some() && !master_open {
+            break;
+        }
+        // Once PID 1 has exited, only drain what the pty still holds.
+        let timeout = if exit.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) if exit.is_some() => break,
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (sig_ready, master_ready) = (ready(0), master_open && ready(1));
+        let stdin_ready = stdin_open && ready(if master_open { 2 } else { 1 });
+        drop(fds);
+        if sig_ready {
+            while let Ok(Some(info)) = signals.fd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => {
+                        if let Ok(status) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                            exit = exit.or(exit_code(status));
+                        }
+                    }
+                    Ok(Signal::SIGWINCH) => {
+                        if let Some(m) = &pty_master {
+                            copy_window_size(m);
+                        }
+                    }
+                    Ok(sig) if exit.is_none() => {
+                        let _ = kill(pid, sig);
+                    }
+                    _ => {}
+                }
+            }
+            if exit.is_none() {
+                if let Ok(status) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                    exit = exit_code(status);
+                }
+            }
+        }
+        if master_ready {
+            let m = pty_master.as_ref().unwrap();
+            match nix::unistd::read(m.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(nix::Error::EIO) => master_open = false,
+                Ok(n) => write_all(libc::STDOUT_FILENO, &buf[..n]),
+                Err(nix::Error::EINTR | nix::Error::EAGAIN) => {}
+                Err(_) => master_open = false,
+            }
+        }
+        if stdin_ready {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    if let Some(m) = &pty_master {
+                        write_all(m.as_raw_fd(), &buf[..n]);
+                    }
+                }
+            }
+        }
+        if exit.is_some() && pty_master.is_none() {
+            break;
+        }
+    }
+    Ok(exit.unwrap_or(255))
+}
+
+fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: fd stays open for the call; bytes is a live slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}

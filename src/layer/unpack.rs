@@ -1,0 +1,534 @@
+//! Layer tar → directory, safely.
+//!
+//! Each layer is unpacked into its own empty directory, so every path an entry names must
+//! stay inside it: absolute paths, `..` and writes through a symlink are refused (the class
+//! of bugs behind CVE-2018-15664-style escapes and umoci's "resolve every entry inside the
+//! root"). OCI whiteouts become overlay whiteouts: `.wh.NAME` → a 0:0 character device,
+//! `.wh..wh..opq` → the overlay "opaque" xattr on the directory.
+
+use nix::fcntl::AtFlags as FchownatFlags;
+use nix::sys::stat::{mknod, Mode, SFlag};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchownat, Gid, Uid};
+use std::collections::HashSet;
+use std::ffi::{CString, OsStr};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use tar::EntryType;
+
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+#[derive(Clone, Debug, Default)]
+pub struct UnpackOptions {
+    /// Unprivileged: overlay xattrs live in `user.` (kernel ≥ 5.11 `userxattr`), and owners
+    /// that cannot be set are left as they are.
+    pub rootless: bool,
+}
+
+impl UnpackOptions {
+    pub fn opaque_xattr(&self) -> &'static str {
+        if self.rootless {
+            "user.overlay.opaque"
+        } else {
+            "trusted.overlay.opaque"
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("refusing hostile layer entry {entry:?}: {reason}")]
+    Hostile { entry: String, reason: &'static str },
+    #[error("reading layer tar: {0} (is the layer a tar archive, gzip or zstd, and complete?)")]
+    Tar(io::Error),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> UnpackError + 'a {
+    move |source| UnpackError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn nix_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> UnpackError + 'a {
+    move |e| UnpackError::Io {
+        op,
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+/// A relative, `..`-free path inside the layer, or why the entry is refused.
+pub fn clean_entry_path(raw: &Path) -> Result<PathBuf, &'static str> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("'..' would climb out of the layer"),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("absolute paths are not allowed in a layer")
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct DeferredDir {
+    path: PathBuf,
+    mode: u32,
+    mtime: u64,
+}
+
+struct Unpacker<'a> {
+    dest: &'a Path,
+    opts: &'a UnpackOptions,
+    /// Directories already checked to be real directories inside `dest`.
+    known_dirs: HashSet<PathBuf>,
+    /// Directory modes and mtimes are applied last: creating children changes the mtime,
+    /// and a read-only directory mode would stop the children being created.
+    dirs: Vec<DeferredDir>,
+    buf: Vec<u8>,
+    am_root: bool,
+}
+
+/// Unpacks an uncompressed layer tar stream into `dest` (an existing, empty directory).
+pub fn unpack(reader: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<(), UnpackError> {
+    let mut archive = tar::Archive::new(reader);
+    let mut u = Unpacker {
+        dest,
+        opts,
+        known_dirs: HashSet::new(),
+        dirs: Vec::new(),
+        buf: vec![0; 256 * 1024],
+        am_root: nix::unistd::geteuid().is_root(),
+    };
+    for entry in archive.entries().map_err(UnpackError::Tar)? {
+        let mut entry = entry.map_err(UnpackError::Tar)?;
+        u.entry(&mut entry)?;
+    }
+    for d in u.dirs.iter().rev() {
+        fs::set_permissions(&d.path, fs::Permissions::from_mode(d.mode))
+            .map_err(io_err("chmod", &d.path))?;
+        set_mtime(&d.path, d.mtime)?;
+    }
+    Ok(())
+}
+
+impl Unpacker<'_> {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), UnpackError> {
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let raw = Path::new(OsStr::from_bytes(&entry.path_bytes())).to_path_buf();
+        let shown = raw.display().to_string();
+        let rel = clean_entry_path(&raw).map_err(|reason| UnpackError::Hostile {
+            entry: shown.clone(),
+            reason,
+        })?;
+        let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
+            return Ok(()); // the layer root itself ("./"): nothing to create
+        };
+        self.prepare_parent(&rel, &shown)?;
+        let parent = self.dest.join(rel.parent().unwrap_or(Path::new("")));
+
+        let name_bytes = name.as_bytes();
+        if name_bytes == OPAQUE_MARKER.as_bytes() {
+            return set_xattr(&parent, self.opts.opaque_xattr(), b"y");
+        }
+        if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            let target = parent.join(OsStr::from_bytes(hidden));
+            self.remove_existing(&target, false)?;
+            return mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
+                .map_err(nix_err("mknod whiteout", &target));
+        }
+
+        let target = self.dest.join(&rel);
+        let xattrs = pax_xattrs(entry)?;
+        let header = entry.header();
+        let mode = header.mode().map_err(UnpackError::Tar)? & 0o7777;
+        let (uid, gid) = (
+            header.uid().map_err(UnpackError::Tar)? as u32,
+            header.gid().map_err(UnpackError::Tar)? as u32,
+        );
+        let mtime = header.mtime().unwrap_or(0);
+        self.remove_existing(&target, kind == EntryType::Directory)?;
+
+        match kind {
+            EntryType::Directory => {
+                if !target.is_dir() {
+                    fs::create_dir(&target).map_err(io_err("mkdir", &target))?;
+                }
+                self.known_dirs.insert(target.clone());
+                self.chown(&target, uid, gid)?;
+                self.dirs.push(DeferredDir {
+                    path: target.clone(),
+                    mode,
+                    mtime,
+                });
+            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&target)
+                    .map_err(io_err("create", &target))?;
+                loop {
+                    let n = entry.read(&mut self.buf).map_err(UnpackError::Tar)?;
+                    if n == 0 {
+                        break;
+                    }
+                    file.write_all(&self.buf[..n])
+                        .map_err(io_err("write", &target))?;
+                }
+                drop(file);
+                self.chown(&target, uid, gid)?;
+                // After chown: chown clears setuid/setgid bits.
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                    .map_err(io_err("chmod", &target))?;
+            }
+            EntryType::Symlink => {
+                let link = entry.link_name_bytes().ok_or(UnpackError::Hostile {
+                    entry: shown.clone(),
+                    reason: "symlink without a target",
+                })?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(&link), &target)
+                    .map_err(io_err("symlink", &target))?;
+                self.chown(&target, uid, gid)?;
+            }
+            EntryType::Link => {
+                let link = entry.link_name_bytes().ok_or(UnpackError::Hostile {
+                    entry: shown.clone(),
+                    reason: "hardlink without a target",
+                })?;
+                let link_rel =
+                    clean_entry_path(Path::new(OsStr::from_bytes(&link))).map_err(|reason| {
+                        UnpackError::Hostile {
+                            entry: shown.clone(),
+                            reason,
+                        }
+                    })?;
+                self.check_inside(&link_rel, &shown)?;
+                let source = self.dest.join(&link_rel);
+                match fs::symlink_metadata(&source) {
+                    Ok(m) if !m.is_dir() => {}
+                    _ => {
+                        return Err(UnpackError::Hostile {
+                            entry: shown,
+                            reason: "hardlink target is missing from the layer or is a directory",
+                        })
+                    }
+                }
+                fs::hard_link(&source, &target).map_err(io_err("link", &target))?;
+                return Ok(()); // a hardlink shares the target's inode and metadata
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let (flag, dev) = match kind {
+                    EntryType::Char => (SFlag::S_IFCHR, device(header)?),
+                    EntryType::Block => (SFlag::S_IFBLK, device(header)?),
+                    _ => (SFlag::S_IFIFO, 0),
+                };
+                mknod(&target, flag, Mode::from_bits_truncate(mode), dev)
+                    .map_err(nix_err("mknod", &target))?;
+                self.chown(&target, uid, gid)?;
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                    .map_err(io_err("chmod", &target))?;
+            }
+            _ => {
+                return Err(UnpackError::Hostile {
+                    entry: shown,
+                    reason: "unsupported tar entry type",
+                })
+            }
+        }
+        for (key, value) in xattrs {
+            set_xattr(&target, &key, &value)?;
+        }
+        if kind != EntryType::Directory {
+            set_mtime(&target, mtime)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure every parent of `rel` is a real directory inside the layer, creating
+    /// missing ones. A parent that is a symlink is refused: writing through it could land
+    /// anywhere on the host.
+    fn prepare_parent(&mut self, rel: &Path, shown: &str) -> Result<(), UnpackError> {
+        let Some(parent) = rel.parent() else {
+            return Ok(());
+        };
+        let mut cur = self.dest.to_path_buf();
+        for c in parent.components() {
+            cur.push(c);
+            if self.known_dirs.contains(&cur) {
+                continue;
+            }
+            match fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(UnpackError::Hostile { entry: shown.to_string(), reason: "a parent directory is a symlink: writing through it could land outside the layer" })
+                }
+                Ok(_) => return Err(UnpackError::Hostile { entry: shown.to_string(), reason: "a parent path is not a directory" }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir(&cur).map_err(io_err("mkdir", &cur))?;
+                }
+                Err(e) => return Err(io_err("lstat", &cur)(e)),
+            }
+            self.known_dirs.insert(cur.clone());
+        }
+        Ok(())
+    }
+
+    /// Like `prepare_parent`, but creates nothing: for hardlink targets.
+    fn check_inside(&self, rel: &Path, shown: &str) -> Result<(), UnpackError> {
+        let mut cur = self.dest.to_path_buf();
+        for c in rel.parent().unwrap_or(Path::new("")).components() {
+            cur.push(c);
+            match fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => {}
+                _ => {
+                    return Err(UnpackError::Hostile {
+                        entry: shown.to_string(),
+                        reason:
+                            "hardlink target path goes through a symlink or a missing directory",
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A later entry replaces an earlier one with the same name (tar semantics), except a
+    /// directory over a directory, which merges.
+    fn remove_existing(&mut self, target: &Path, new_is_dir: bool) -> Result<(), UnpackError> {
+        match fs::symlink_metadata(target) {
+            Ok(m) if m.is_dir() && new_is_dir => Ok(()),
+            Ok(m) => {
+                if m.is_dir() {
+                    fs::remove_dir_all(target).map_err(io_err("remove", target))?;
+                    self.known_dirs.retain(|d| !d.starts_with(target));
+                    self.dirs.retain(|d| !d.path.starts_with(target));
+                } else {
+                    fs::remove_file(target).map_err(io_err("remove", target))?;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("lstat", target)(e)),
+        }
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<(), UnpackError> {
+        let r = fchownat(
+            None,
+            path,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            FchownatFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        match r {
+            Ok(()) => Ok(()),
+            // Without root (and outside a user namespace mapping those ids) owners cannot
+            // be set; the rootless path keeps the files as ours.
+            Err(_) if self.opts.rootless || !self.am_root => Ok(()),
+            Err(e) => Err(nix_err("chown", path)(e)),
+        }
+    }
+}
+
+fn device(header: &tar::Header) -> Result<u64, UnpackError> {
+    let major = header
+        .device_major()
+        .map_err(UnpackError::Tar)?
+        .unwrap_or(0);
+    let minor = header
+        .device_minor()
+        .map_err(UnpackError::Tar)?
+        .unwrap_or(0);
+    Ok(nix::sys::stat::makedev(major as u64, minor as u64))
+}
+
+fn pax_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
+    let mut out = vec![];
+    if let Some(exts) = entry.pax_extensions().map_err(UnpackError::Tar)? {
+        for ext in exts {
+            let ext = ext.map_err(UnpackError::Tar)?;
+            if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                out.push((name.to_string(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), UnpackError> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| UnpackError::Hostile {
+        entry: path.display().to_string(),
+        reason: "NUL in path",
+    })?;
+    let c_name = CString::new(name).map_err(|_| UnpackError::Hostile {
+        entry: path.display().to_string(),
+        reason: "NUL in xattr name",
+    })?;
+    // SAFETY: valid NUL-terminated strings and a live buffer for the duration of the call.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(UnpackError::Io {
+            op: "setxattr",
+            path: path.join(format!("@{name}")),
+            source: io::Error::last_os_error(),
+        })
+    }
+}
+
+fn set_mtime(path: &Path, mtime: u64) -> Result<(), UnpackError> {
+    let t = TimeSpec::new(mtime as i64, 0);
+    nix::sys::stat::utimensat(
+        None,
+        path,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(nix_err("utimensat", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a tar whose entry names are written raw, so hostile names survive.
+    fn raw_tar(entries: &[(&str, EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_mode(if *kind == EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            });
+            h.set_size(data.len() as u64);
+            h.set_mtime(1_700_000_000);
+            h.set_uid(nix::unistd::geteuid().as_raw() as u64);
+            h.set_gid(nix::unistd::getegid().as_raw() as u64);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    fn unpack_into(tar: &[u8]) -> (tempfile::TempDir, Result<(), UnpackError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = dir.path().join("layer");
+        fs::create_dir(&layer).unwrap();
+        let r = unpack(tar, &layer, &UnpackOptions { rootless: true });
+        (dir, r)
+    }
+
+    #[test]
+    fn unpacks_files_dirs_links() {
+        let tar = raw_tar(&[
+            ("etc/", EntryType::Directory, "", b""),
+            (
+                "etc/hosts",
+                EntryType::Regular,
+                "",
+                b"127.0.0.1 localhost\n",
+            ),
+            ("etc/alias", EntryType::Symlink, "hosts", b""),
+            ("etc/hard", EntryType::Link, "etc/hosts", b""),
+            ("./deep/a/b/c", EntryType::Regular, "", b"x"),
+        ]);
+        let (dir, r) = unpack_into(&tar);
+        r.unwrap();
+        let l = dir.path().join("layer");
+        assert_eq!(
+            fs::read_to_string(l.join("etc/hosts")).unwrap(),
+            "127.0.0.1 localhost\n"
+        );
+        assert_eq!(
+            fs::read_link(l.join("etc/alias")).unwrap(),
+            Path::new("hosts")
+        );
+        assert_eq!(
+            fs::read_to_string(l.join("etc/hard")).unwrap(),
+            "127.0.0.1 localhost\n"
+        );
+        assert_eq!(fs::read_to_string(l.join("deep/a/b/c")).unwrap(), "x");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            fs::metadata(l.join("etc/hosts")).unwrap().mtime(),
+            1_700_000_000
+        );
+        assert_eq!(
+            fs::metadata(l.join("etc")).unwrap().mtime(),
+            1_700_000_000,
+            "directory mtime applied last"
+        );
+    }
+
+    #[test]
+    fn refuses_hostile_entries() {
+        let cases: Vec<Vec<u8>> = vec![
+            raw_tar(&[("../escape", EntryType::Regular, "", b"x")]),
+            raw_tar(&[("a/../../escape", EntryType::Regular, "", b"x")]),
+            raw_tar(&[("/etc/passwd", EntryType::Regular, "", b"x")]),
+            raw_tar(&[
+                ("evil", EntryType::Symlink, "/tmp", b""),
+                ("evil/owned", EntryType::Regular, "", b"x"),
+            ]),
+            raw_tar(&[("hl", EntryType::Link, "../../etc/passwd", b"")]),
+            raw_tar(&[
+                ("s", EntryType::Symlink, "/etc", b""),
+                ("hl", EntryType::Link, "s/passwd", b""),
+            ]),
+        ];
+        for tar in cases {
+            let (dir, r) = unpack_into(&tar);
+            let err = r.expect_err("hostile tar must be refused");
+            assert!(matches!(err, UnpackError::Hostile { .. }), "{err}");
+            assert!(!dir.path().join("escape").exists());
+        }
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        let (_d, r) = unpack_into(&[0x41u8; 1024]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! The container's root filesystem: an overlay whose lowerdirs are the image's unpacked
+//! layers (shared, read-only) and whose upperdir/workdir belong to the container.
+//!
+//! Overlay's mount options must fit in one page. Layer paths are long, so when the absolute
+//! form does not fit we `chdir` into the data root and name layers by their short links
+//! (`l/<16 hex>`, 19 bytes a layer: about 200 layers per page), the trick Docker's overlay2
+//! driver uses.
+
+use crate::sys::{Sys, SysError};
+use nix::mount::MsFlags;
+use std::path::{Component, Path, PathBuf};
+
+/// Largest option string the kernel accepts (one page, NUL included).
+const MAX_OPTIONS: usize = 4095;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Overlay {
+    /// Directory the short lowerdir names are relative to (the data root).
+    pub base: PathBuf,
+    /// Layers relative to `base`, top layer first (overlay's order).
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("an image needs at least one layer to run")]
+    NoLayers,
+    #[error("{layers} layers do not fit in overlay's one-page option limit, even with short names; flatten the image (hako export | hako import)")]
+    TooManyLayers { layers: usize },
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error("resolve {path} inside the container: {detail}")]
+    Resolve { path: String, detail: String },
+}
+
+impl Overlay {
+    /// The mount options, and whether they name layers relative to `base`.
+    pub fn options(&self) -> Result<(String, bool), RootfsError> {
+        if self.lower.is_empty() {
+            return Err(RootfsError::NoLayers);
+        }
+        let join = |paths: Vec<String>| paths.join(":");
+        let absolute = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            join(
+                self.lower
+                    .iter()
+                    .map(|l| self.base.join(l).display().to_string())
+                    .collect()
+            ),
+            self.upper.display(),
+            self.work.display()
+        );
+        if absolute.len() <= MAX_OPTIONS {
+            return Ok((absolute, false));
+        }
+        let relative = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            join(self.lower.iter().map(|l| l.display().to_string()).collect()),
+            self.upper.display(),
+            self.work.display()
+        );
+        if relative.len() <= MAX_OPTIONS {
+            Ok((relative, true))
+        } else {
+            Err(RootfsError::TooManyLayers {
+                layers: self.lower.len(),
+            })
+        }
+    }
+
+    pub fn mount(&self, sys: &dyn Sys, target: &Path) -> Result<(), RootfsError> {
+        let (options, relative) = self.options()?;
+        if relative {
+            sys.chdir(&self.base)?;
+        }
+        sys.mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(&options),
+        )?;
+        Ok(())
+    }
+}
+
+/// Resolves `unsafe_path` inside `root` as the container would see it: symlinks are
+/// followed, but `..` and absolute link targets never leave `root` (the same rule as
+/// `openat2(RESOLVE_IN_ROOT)` and filepath-securejoin). Missing components are kept as
+/// they are, so the caller can create them.
+pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf, RootfsError> {
+    let mut resolved = PathBuf::new(); // relative to root
+    let mut pending: Vec<PathBuf> = vec![unsafe_path.to_path_buf()];
+    let mut links = 0;
+    while let Some(next) = pending.pop() {
+        let mut comps: Vec<Component> = next.components().collect();
+        comps.reverse();
+        while let Some(c) = comps.pop() {
+            match c {
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+                Component::ParentDir => {
+                    resolved.pop();
+                }
+                Component::Normal(name) => {
+                    let candidate = resolved.join(name);
+                    match std::fs::symlink_metadata(root.join(&candidate)) {
+                        Ok(m) if m.file_type().is_symlink() => {
+                            links += 1;
+                            if links > 255 {
+                                return Err(RootfsError::Resolve {
+                                    path: unsafe_path.display().to_string(),
+                                    detail: "too many levels of symbolic links".into(),
+                                });
+                            }
+                            let target =
+                                std::fs::read_link(root.join(&candidate)).map_err(|e| {
+                                    RootfsError::Resolve {
+                                        path: unsafe_path.display().to_string(),
+                                        detail: e.to_string(),
+                                    }
+                                })?;
+                            // Resolve the rest after the link target.
+                            let rest: PathBuf = comps.iter().rev().collect();
+                            comps.clear();
+                            pending.push(rest);
+                            if target.is_absolute() {
+                                resolved = PathBuf::new();
+                            }
+                            pending.push(target);
+                            break;
+                        }
+                        _ => resolved = candidate,
+                    }
+                }
+            }
+        }
+    }
+    Ok(root.join(resolved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::FakeSys;
+
+    fn overlay(layers: usize) -> Overlay {
+        Overlay {
+            base: PathBuf::from("/var/lib/hako"),
+            lower: (0..layers)
+                .map(|i| PathBuf::from(format!("l/{i:016x}")))
+                .collect(),
+            upper: PathBuf::from("/var/lib/hako/containers/abc/upper"),
+            work: PathBuf::from("/var/lib/hako/containers/abc/work"),
+        }
+    }
+
+    #[test]
+    fn short_chains_use_absolute_paths() {
+        let (opts, relative) = overlay(3).options().unwrap();
+        assert!(!relative);
+        assert!(
+            opts.starts_with("lowerdir=/var/lib/hako/l/0000000000000000:"),
+            "{opts}"
+        );
+    }
+
+    #[test]
+    fn long_chains_switch_to_short_relative_names() {
+        let sys = FakeSys::default();
+        let o = overlay(190);
+        let (opts, relative) = o.options().unwrap();
+        assert!(relative && opts.len() <= MAX_OPTIONS);
+        o.mount(&sys, Path::new("/merged")).unwrap();
+        assert_eq!(
+            sys.calls.borrow()[0],
+            crate::sys::Call::Chdir("/var/lib/hako".into())
+        );
+        assert_eq!(sys.mounts(), vec!["overlay /merged 0"]);
+        assert!(matches!(
+            overlay(400).options(),
+            Err(RootfsError::TooManyLayers { .. })
+        ));
+    }
+
+    #[test]
+    fn secure_join_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("real/dir")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../..", root.join("real/up")).unwrap();
+        std::os::unix::fs::symlink("dir", root.join("real/rel")).unwrap();
+        assert_eq!(
+            secure_join(root, Path::new("/abs/passwd")).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("real/up/x")).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/real/rel/f")).unwrap(),
+            root.join("real/dir/f")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("../../etc")).unwrap(),
+            root.join("etc")
+        );
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert!(secure_join(root, Path::new("loop/x")).is_err());
+    }
+}

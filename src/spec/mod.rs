@@ -1,0 +1,121 @@
+//! The OCI runtime spec: the contract in the middle. The Docker-like front end builds one
+//! from the image config and the flags (`build`); the runc-compatible front end will read
+//! one from a bundle. `plan` compiles it into the `LaunchPlan` the launcher runs.
+
+pub mod defaults;
+pub mod plan;
+pub mod user;
+
+pub use plan::{LaunchPlan, PlanError};
+
+use crate::cgroups::Limits;
+use oci_spec::runtime::Spec;
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NetworkMode {
+    /// Own network namespace with loopback only.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bind {
+    pub source: String,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// Everything the front end decided about one container, already resolved (numeric ids,
+/// absolute paths): the input to `build`.
+#[derive(Clone, Debug, Default)]
+pub struct RunConfig {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub hostname: String,
+    pub terminal: bool,
+    pub readonly_rootfs: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    pub binds: Vec<Bind>,
+    pub host_network: bool,
+    /// (type, soft, hard), e.g. ("RLIMIT_NOFILE", 1024, 2048).
+    pub rlimits: Vec<(String, u64, u64)>,
+    pub cgroups_path: String,
+    pub limits: Limits,
+}
+
+/// Builds the runtime spec Docker would for these settings.
+pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
+    let caps = defaults::capabilities(cfg.privileged, &cfg.cap_add, &cfg.cap_drop);
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "mount"}),
+        json!({"type": "uts"}),
+        json!({"type": "ipc"}),
+        json!({"type": "cgroup"}),
+    ];
+    if !cfg.host_network {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut mounts = defaults::mounts(cfg.privileged);
+    for b in &cfg.binds {
+        let mut options = vec!["rbind", "rprivate"];
+        if b.readonly {
+            options.push("ro");
+        }
+        mounts.push(json!({"destination": b.destination, "type": "bind", "source": b.source, "options": options}));
+    }
+    let (masked, readonly) = if cfg.privileged {
+        (vec![], vec![])
+    } else {
+        (
+            defaults::MASKED_PATHS.to_vec(),
+            defaults::READONLY_PATHS.to_vec(),
+        )
+    };
+    let rlimits: Vec<_> = cfg
+        .rlimits
+        .iter()
+        .map(|(t, s, h)| json!({"type": t, "soft": s, "hard": h}))
+        .collect();
+    let memory = cfg
+        .limits
+        .memory
+        .map(|m| json!({"limit": m, "swap": cfg.limits.memory_swap.unwrap_or(m * 2)}));
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": cfg.terminal,
+            "user": {"uid": cfg.uid, "gid": cfg.gid, "additionalGids": cfg.additional_gids},
+            "args": cfg.args,
+            "env": cfg.env,
+            "cwd": cfg.cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+            "rlimits": rlimits,
+            "noNewPrivileges": cfg.no_new_privileges,
+        },
+        "root": {"path": rootfs, "readonly": cfg.readonly_rootfs},
+        "hostname": cfg.hostname,
+        "mounts": mounts,
+        "linux": {
+            "cgroupsPath": cfg.cgroups_path,
+            "namespaces": namespaces,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
+            "resources": {
+                "memory": memory,
+                "cpu": cfg.limits.cpu_quota.map(|q| json!({"quota": q, "period": crate::cgroups::CPU_PERIOD_US})),
+                "pids": cfg.limits.pids.map(|p| json!({"limit": p})),
+            },
+        },
+    });
+    serde_json::from_value(spec)
+}

@@ -1,0 +1,477 @@
+//! Compiles an OCI runtime spec into a `LaunchPlan`: everything the launcher will do,
+//! decided and validated before the first `clone`. Pure, so it is unit-tested from
+//! `config.json` fixtures without root.
+
+use caps::Capability;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::sys::resource::Resource;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("the spec has no {0}")]
+    Missing(&'static str),
+    #[error("{what} must be an absolute path, got {path:?}")]
+    NotAbsolute { what: &'static str, path: String },
+    #[error("unknown capability {0:?} (see capabilities(7) for the names)")]
+    UnknownCapability(String),
+    #[error("unknown rlimit {0:?} (expected RLIMIT_NOFILE, RLIMIT_NPROC, …)")]
+    UnknownRlimit(String),
+    #[error("no command to run: the image has no Cmd or Entrypoint, and none was given")]
+    NoCommand,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountKind {
+    /// A filesystem (proc, tmpfs, sysfs…) or a bind mount.
+    Plain,
+    /// `type: cgroup`: the container's view of the host's cgroup hierarchies.
+    Cgroup,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountOp {
+    pub kind: MountKind,
+    pub source: String,
+    /// Absolute path inside the container.
+    pub target: PathBuf,
+    pub fstype: String,
+    pub flags: MsFlags,
+    /// Options that are not flags (`mode=755`, `size=65536k`…).
+    pub data: String,
+    pub propagation: MsFlags,
+}
+
+impl MountOp {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: Resource,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: HashSet<Capability>,
+    pub effective: HashSet<Capability>,
+    pub permitted: HashSet<Capability>,
+    pub inheritable: HashSet<Capability>,
+    pub ambient: HashSet<Capability>,
+}
+
+/// A v1 controller hierarchy to show inside the container (`/sys/fs/cgroup/<dir>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupV1Mount {
+    pub dir: String,
+    pub options: String,
+}
+
+/// What the host's cgroups look like, so the `cgroup` mount can be planned purely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostCgroupLayout {
+    V2,
+    V1(Vec<CgroupV1Mount>),
+}
+
+#[derive(Clone, Debug)]
+pub struct LaunchPlan {
+    pub namespaces: CloneFlags,
+    pub rootfs: PathBuf,
+    pub readonly_rootfs: bool,
+    pub mounts: Vec<MountOp>,
+    pub cgroup_layout: HostCgroupLayout,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub hostname: Option<String>,
+    pub rlimits: Vec<Rlimit>,
+    pub caps: CapSets,
+    pub no_new_privs: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub cwd: PathBuf,
+    pub env: Vec<String>,
+    pub args: Vec<String>,
+    pub terminal: bool,
+}
+
+/// One table for mount options: name → (flag, whether the option clears it).
+const MOUNT_FLAGS: &[(&str, MsFlags, bool)] = &[
+    ("ro", MsFlags::MS_RDONLY, false),
+    ("rw", MsFlags::MS_RDONLY, true),
+    ("nosuid", MsFlags::MS_NOSUID, false),
+    ("suid", MsFlags::MS_NOSUID, true),
+    ("nodev", MsFlags::MS_NODEV, false),
+    ("dev", MsFlags::MS_NODEV, true),
+    ("noexec", MsFlags::MS_NOEXEC, false),
+    ("exec", MsFlags::MS_NOEXEC, true),
+    ("sync", MsFlags::MS_SYNCHRONOUS, false),
+    ("async", MsFlags::MS_SYNCHRONOUS, true),
+    ("dirsync", MsFlags::MS_DIRSYNC, false),
+    ("remount", MsFlags::MS_REMOUNT, false),
+    ("mand", MsFlags::MS_MANDLOCK, false),
+    ("nomand", MsFlags::MS_MANDLOCK, true),
+    ("atime", MsFlags::MS_NOATIME, true),
+    ("noatime", MsFlags::MS_NOATIME, false),
+    ("diratime", MsFlags::MS_NODIRATIME, true),
+    ("nodiratime", MsFlags::MS_NODIRATIME, false),
+    ("bind", MsFlags::MS_BIND, false),
+    ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC), false),
+    ("relatime", MsFlags::MS_RELATIME, false),
+    ("norelatime", MsFlags::MS_RELATIME, true),
+    ("strictatime", MsFlags::MS_STRICTATIME, false),
+    ("nostrictatime", MsFlags::MS_STRICTATIME, true),
+];
+
+const PROPAGATION_FLAGS: &[(&str, MsFlags)] = &[
+    ("private", MsFlags::MS_PRIVATE),
+    ("rprivate", MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ("slave", MsFlags::MS_SLAVE),
+    ("rslave", MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ("shared", MsFlags::MS_SHARED),
+    ("rshared", MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ("unbindable", MsFlags::MS_UNBINDABLE),
+    ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+];
+
+/// Splits OCI mount options into flags, propagation and the data string.
+pub fn parse_mount_options(options: &[String]) -> (MsFlags, MsFlags, String) {
+    let (mut flags, mut propagation, mut data) = (MsFlags::empty(), MsFlags::empty(), vec![]);
+    for o in options {
+        if let Some((_, f, clear)) = MOUNT_FLAGS.iter().find(|(n, _, _)| n == o) {
+            if *clear {
+                flags.remove(*f)
+            } else {
+                flags.insert(*f)
+            }
+        } else if let Some((_, p)) = PROPAGATION_FLAGS.iter().find(|(n, _)| n == o) {
+            propagation |= *p;
+        } else {
+            data.push(o.as_str());
+        }
+    }
+    (flags, propagation, data.join(","))
+}
+
+const RLIMITS: &[(&str, Resource)] = &[
+    ("RLIMIT_AS", Resource::RLIMIT_AS),
+    ("RLIMIT_CORE", Resource::RLIMIT_CORE),
+    ("RLIMIT_CPU", Resource::RLIMIT_CPU),
+    ("RLIMIT_DATA", Resource::RLIMIT_DATA),
+    ("RLIMIT_FSIZE", Resource::RLIMIT_FSIZE),
+    ("RLIMIT_LOCKS", Resource::RLIMIT_LOCKS),
+    ("RLIMIT_MEMLOCK", Resource::RLIMIT_MEMLOCK),
+    ("RLIMIT_MSGQUEUE", Resource::RLIMIT_MSGQUEUE),
+    ("RLIMIT_NICE", Resource::RLIMIT_NICE),
+    ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE),
+    ("RLIMIT_NPROC", Resource::RLIMIT_NPROC),
+    ("RLIMIT_RSS", Resource::RLIMIT_RSS),
+    ("RLIMIT_RTPRIO", Resource::RLIMIT_RTPRIO),
+    ("RLIMIT_SIGPENDING", Resource::RLIMIT_SIGPENDING),
+    ("RLIMIT_STACK", Resource::RLIMIT_STACK),
+];
+
+pub fn rlimit_resource(name: &str) -> Option<Resource> {
+    let up = name.to_ascii_uppercase();
+    let full = if up.starts_with("RLIMIT_") {
+        up
+    } else {
+        format!("RLIMIT_{up}")
+    };
+    RLIMITS.iter().find(|(n, _)| *n == full).map(|(_, r)| *r)
+}
+
+fn cap_set(names: Option<&HashSet<oci_spec::runtime::Capability>>) -> HashSet<Capability> {
+    // oci-spec's capability type already validated the names; map it onto the caps crate.
+    names
+        .map(|set| {
+            set.iter()
+                .filter_map(|c| {
+                    Capability::from_str(&c.to_string())
+                        .ok()
+                        .or_else(|| Capability::from_str(&format!("CAP_{c}")).ok())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPlan, PlanError> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or(PlanError::Missing("process"))?;
+    let root = spec.root().as_ref().ok_or(PlanError::Missing("root"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or(PlanError::Missing("linux section"))?;
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(PlanError::NoCommand);
+    }
+    let cwd = process.cwd().clone();
+    if !cwd.is_absolute() {
+        return Err(PlanError::NotAbsolute {
+            what: "the working directory",
+            path: cwd.display().to_string(),
+        });
+    }
+
+    let mut namespaces = CloneFlags::empty();
+    for ns in linux.namespaces().as_deref().unwrap_or_default() {
+        namespaces |= match ns.typ() {
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+            LinuxNamespaceType::Time => CloneFlags::empty(),
+        };
+    }
+
+    let mut mounts = vec![];
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        let target = m.destination().clone();
+        if !target.is_absolute() {
+            return Err(PlanError::NotAbsolute {
+                what: "a mount destination",
+                path: target.display().to_string(),
+            });
+        }
+        let fstype = m.typ().clone().unwrap_or_default();
+        let (mut flags, propagation, data) =
+            parse_mount_options(m.options().as_deref().unwrap_or_default());
+        if fstype == "bind" {
+            flags |= MsFlags::MS_BIND;
+        }
+        mounts.push(MountOp {
+            kind: if fstype == "cgroup" {
+                MountKind::Cgroup
+            } else {
+                MountKind::Plain
+            },
+            source: m
+                .source()
+                .as_ref()
+                .map(|s| s.display().to_string())
+                .unwrap_or_else(|| fstype.clone()),
+            target,
+            fstype: if fstype == "bind" {
+                String::new()
+            } else {
+                fstype
+            },
+            flags,
+            data,
+            propagation,
+        });
+    }
+
+    let caps = match process.capabilities() {
+        Some(c) => CapSets {
+            bounding: cap_set(c.bounding().as_ref()),
+            effective: cap_set(c.effective().as_ref()),
+            permitted: cap_set(c.permitted().as_ref()),
+            inheritable: cap_set(c.inheritable().as_ref()),
+            ambient: cap_set(c.ambient().as_ref()),
+        },
+        None => CapSets::default(),
+    };
+
+    let mut rlimits = vec![];
+    for r in process.rlimits().as_deref().unwrap_or_default() {
+        let name = format!("{:?}", r.typ());
+        let resource =
+            rlimit_resource(&name.replace("Rlimit", "")).ok_or(PlanError::UnknownRlimit(name))?;
+        rlimits.push(Rlimit {
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+
+    let user = process.user();
+    Ok(LaunchPlan {
+        namespaces,
+        rootfs: root.path().clone(),
+        readonly_rootfs: root.readonly().unwrap_or(false),
+        mounts,
+        cgroup_layout,
+        masked_paths: linux
+            .masked_paths()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        readonly_paths: linux
+            .readonly_paths()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        rlimits,
+        caps,
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        cwd,
+        env: process.env().clone().unwrap_or_default(),
+        args,
+        terminal: process.terminal().unwrap_or(false),
+    })
+}
+
+/// The host's v1 hierarchies, from /proc/self/mountinfo lines.
+pub fn v1_mounts_from_mountinfo(mountinfo: &str) -> Vec<CgroupV1Mount> {
+    let mut out = vec![];
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split_whitespace();
+        if r.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = r.nth(1).unwrap_or("");
+        let Some(mount_point) = left.split_whitespace().nth(4) else {
+            continue;
+        };
+        let Some(dir) = mount_point.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        let options: Vec<&str> = super_opts
+            .split(',')
+            .filter(|o| *o != "rw" && *o != "ro")
+            .collect();
+        out.push(CgroupV1Mount {
+            dir: dir.to_string(),
+            options: options.join(","),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{build, RunConfig};
+
+    fn config() -> RunConfig {
+        RunConfig {
+            args: vec!["sh".into()],
+            cwd: "/".into(),
+            hostname: "box".into(),
+            env: vec!["PATH=/bin".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn docker_run_compiles() {
+        let spec = build(&config(), "/rootfs").unwrap();
+        let plan = compile(&spec, HostCgroupLayout::V2).unwrap();
+        let want = CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWCGROUP;
+        assert_eq!(plan.namespaces, want);
+        assert_eq!(plan.hostname.as_deref(), Some("box"));
+        assert_eq!(plan.caps.bounding.len(), 14);
+        let targets: Vec<_> = plan
+            .mounts
+            .iter()
+            .map(|m| m.target.display().to_string())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/dev/mqueue",
+                "/dev/shm"
+            ]
+        );
+        let sys = &plan.mounts[3];
+        assert!(sys.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
+        assert_eq!(plan.mounts[1].data, "mode=755,size=65536k");
+        assert_eq!(plan.masked_paths.len(), 11);
+    }
+
+    #[test]
+    fn binds_host_network_and_errors() {
+        let mut c = config();
+        c.binds.push(crate::spec::Bind {
+            source: "/srv".into(),
+            destination: "/data".into(),
+            readonly: true,
+        });
+        c.host_network = true;
+        c.rlimits.push(("RLIMIT_NOFILE".into(), 100, 200));
+        let plan = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap();
+        assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWNET));
+        let bind = plan.mounts.last().unwrap();
+        assert!(bind.is_bind() && bind.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REC));
+        assert_eq!(bind.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        assert_eq!(
+            plan.rlimits,
+            vec![Rlimit {
+                resource: Resource::RLIMIT_NOFILE,
+                soft: 100,
+                hard: 200
+            }]
+        );
+
+        c.args.clear();
+        assert_eq!(
+            compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap_err(),
+            PlanError::NoCommand
+        );
+        let mut c = config();
+        c.cwd = "relative".into();
+        assert!(matches!(
+            compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2),
+            Err(PlanError::NotAbsolute { .. })
+        ));
+    }
+
+    #[test]
+    fn reads_v1_hierarchies() {
+        let mi = "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory\n\
+                  36 25 0:31 / /sys/fs/cgroup/systemd rw shared:15 - cgroup cgroup rw,xattr,name=systemd\n\
+                  37 25 0:32 / /sys/fs/cgroup/unified rw shared:16 - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            v1_mounts_from_mountinfo(mi),
+            vec![
+                CgroupV1Mount {
+                    dir: "memory".into(),
+                    options: "memory".into()
+                },
+                CgroupV1Mount {
+                    dir: "systemd".into(),
+                    options: "xattr,name=systemd".into()
+                }
+            ]
+        );
+    }
+}

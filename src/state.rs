@@ -1,0 +1,245 @@
+//! Container records: `containers/<id>/container.json`, written atomically, plus the
+//! container's overlay `upper/`, `work/` and `merged/` and its generated /etc files.
+
+use crate::cgroups::Limits;
+use crate::digest::Digest;
+use crate::spec::{Bind, NetworkMode};
+use crate::store::lock::FileLock;
+use crate::store::{write_atomic, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub status: Status,
+    pub pid: i32,
+    /// The pid's start time (clock ticks since boot), so a recycled pid is not mistaken
+    /// for our container.
+    pub pid_start: u64,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostConfig {
+    pub binds: Vec<Bind>,
+    pub limits: Limits,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub network_mode: NetworkMode,
+    pub auto_remove: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image ID (config digest) and the name it was run as.
+    pub image: Digest,
+    pub image_name: String,
+    /// Diff_ids of the image's layers, bottom first.
+    pub layers: Vec<Digest>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub cgroup_path: String,
+    pub state: RunState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("container name {0:?} is already in use by container {1}: remove it (hako rm) or pick another --name")]
+    NameInUse(String, String),
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    BadName(String),
+    #[error("container ID prefix {0:?} is ambiguous")]
+    Ambiguous(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ContainerRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// Running according to the record *and* the kernel: a container whose supervisor was
+    /// killed shows as exited rather than forever "Up".
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running
+            && self.state.pid > 0
+            && process_start_time(self.state.pid) == Some(self.state.pid_start)
+    }
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n as usize != buf.len() {
+        // Fall back to time and pid: unique enough for names, never used for secrets.
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        return Digest::of_bytes(seed.as_bytes()).hex()[..bytes * 2].to_string();
+    }
+    hex::encode(buf)
+}
+
+/// Docker-style `adjective_scientist` names.
+pub fn random_name() -> String {
+    const ADJ: &[&str] = &[
+        "bold", "brave", "calm", "clever", "eager", "fervent", "gallant", "happy", "jolly", "keen",
+        "lucid", "modest", "nifty", "quirky", "serene", "stoic", "tender", "vibrant", "wizardly",
+        "zealous",
+    ];
+    const NOUN: &[&str] = &[
+        "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "hypatia", "kepler",
+        "lovelace", "meitner", "noether", "pascal", "ritchie", "shannon", "tesla", "thompson",
+        "turing", "wozniak", "yonath",
+    ];
+    let r = u32::from_str_radix(&random_hex(4), 16).unwrap_or(0) as usize;
+    format!(
+        "{}_{}",
+        ADJ[r % ADJ.len()],
+        NOUN[(r / ADJ.len()) % NOUN.len()]
+    )
+}
+
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+impl Store {
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>, StateError> {
+        let mut out = vec![];
+        let dir = self.containers_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(_) => return Ok(out),
+        };
+        for e in entries.flatten() {
+            if let Ok(bytes) = fs::read(e.path().join("container.json")) {
+                if let Ok(rec) = serde_json::from_slice::<ContainerRecord>(&bytes) {
+                    out.push(rec);
+                }
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    pub fn save_container(&self, rec: &ContainerRecord) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(rec).expect("record serialises");
+        write_atomic(
+            self.root(),
+            &self.container_dir(&rec.id).join("container.json"),
+            &bytes,
+        )?;
+        Ok(())
+    }
+
+    /// Creates the container's directory and record, with a unique name.
+    pub fn create_container(&self, rec: &ContainerRecord) -> Result<(), StateError> {
+        if !valid_name(&rec.name) {
+            return Err(StateError::BadName(rec.name.clone()));
+        }
+        let _lock = FileLock::exclusive(&self.root().join("containers.lock"))?;
+        if let Some(other) = self.containers()?.into_iter().find(|c| c.name == rec.name) {
+            return Err(StateError::NameInUse(rec.name.clone(), other.id));
+        }
+        let dir = self.container_dir(&rec.id);
+        for sub in ["upper", "work", "merged"] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).map_err(|source| StoreError::Io {
+                op: "create directory",
+                path: p.clone(),
+                source,
+            })?;
+        }
+        self.save_container(rec)
+    }
+
+    /// By full ID, unique ID prefix or name.
+    pub fn lookup_container(&self, what: &str) -> Result<ContainerRecord, StateError> {
+        let all = self.containers()?;
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.id == what || c.name == what || c.name == what.trim_start_matches('/'))
+        {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&ContainerRecord> = all
+            .iter()
+            .filter(|c| !what.is_empty() && c.id.starts_with(what))
+            .collect();
+        match matches.len() {
+            0 => Err(StateError::NotFound(what.to_string())),
+            1 => Ok(matches[0].clone()),
+            _ => Err(StateError::Ambiguous(what.to_string())),
+        }
+    }
+
+    /// Removes the container's directory; renamed into tmp/ first so a half-removed
+    /// container never shows up in `ps`.
+    pub fn remove_container_dir(&self, id: &str) -> Result<(), StateError> {
+        let dir = self.container_dir(id);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let doomed = self.temp_path("rm");
+        fs::rename(&dir, &doomed).map_err(|source| StoreError::Io {
+            op: "rename for removal",
+            path: dir.clone(),
+            source,
+        })?;
+        fs::remove_dir_all(&doomed).map_err(|source| StoreError::Io {
+            op: "remove",
+            path: doomed,
+            source,
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The on-disk store under the data root.
+//!
+//! ```text
+//! <root>/oci-layout, index.json   a valid OCI image layout: skopeo/umoci read it as is
+//! <root>/blobs/sha256/<hex>       content-addressed blobs, verified before they get a name
+//! <root>/layers/<diff_id hex>/    each layer unpacked once, shared by every image using it
+//! <root>/l/<short>                short symlinks to layers, for overlay's one-page option limit
+//! <root>/containers/<id>/         container record, overlay upper/ and work/
+//! <root>/tmp/                     everything in progress; renamed into place when complete
+//! ```
+//!
+//! Every write that can be interrupted goes to `tmp/` first and is renamed into place, so a
+//! `kill -9` at any moment leaves a store the next command can use. Read-modify-write of
+//! `index.json` happens under an exclusive `flock` on `store.lock`.
+
+pub mod blobs;
+pub mod images;
+pub mod layers;
+pub mod lock;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("blob {expected} failed verification: got {actual} ({size} bytes)")]
+    DigestMismatch {
+        expected: String,
+        actual: String,
+        size: u64,
+    },
+    #[error("blob {digest} has {actual} bytes, expected {expected}")]
+    SizeMismatch {
+        digest: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {0} is not in the store")]
+    MissingBlob(String),
+    #[error("corrupt {what} {path}: {detail}")]
+    Corrupt {
+        what: &'static str,
+        path: PathBuf,
+        detail: String,
+    },
+}
+
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Handle on a data root. Cheap to create; `open` makes the directories on first use.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for sub in ["blobs/sha256", "layers", "l", "containers", "tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
+        }
+        let layout = root.join("oci-layout");
+        if !layout.exists() {
+            write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// A fresh, unique path under `tmp/` (same filesystem as everything else, so renames work).
+    pub fn temp_path(&self, what: &str) -> PathBuf {
+        self.tmp_dir().join(unique_name(what))
+    }
+}
+
+/// `what-<pid>-<nanos>-<counter>`: unique across processes and within one.
+pub fn unique_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{what}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Writes `bytes` to a temporary file in `root/tmp`, fsyncs it and renames it over `dest`.
+pub fn write_atomic(root: &Path, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let tmp_dir = root.join("tmp");
+    fs::create_dir_all(&tmp_dir).map_err(io_err("create directory", &tmp_dir))?;
+    let tmp = tmp_dir.join(unique_name("write"));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        fs::rename(&tmp, dest).map_err(io_err("rename into place", dest))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

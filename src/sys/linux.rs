@@ -1,0 +1,204 @@
+//! The real kernel. Every call retries EINTR and reports itself to `--trace`.
+
+use super::{describe_flags, Sys, SysError};
+use crate::trace;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{fchdir, pivot_root};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+pub struct LinuxSys;
+
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match f() {
+            Err(nix::Error::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn path_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> SysError + 'a {
+    move |errno| SysError::Path {
+        op,
+        path: path.display().to_string(),
+        errno,
+    }
+}
+
+impl Sys for LinuxSys {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), SysError> {
+        trace::step(
+            "mounts",
+            "mount",
+            || {
+                format!(
+                    "{:?}, {:?}, {:?}, {}, {:?}",
+                    source.unwrap_or(""),
+                    target,
+                    fstype.unwrap_or(""),
+                    describe_flags(flags),
+                    data.unwrap_or("")
+                )
+            },
+            || retry(|| mount(source, target, fstype, flags, data)),
+        )
+        .map_err(|errno| SysError::Mount {
+            from: source.unwrap_or("none").into(),
+            target: target.display().to_string(),
+            fstype: fstype.unwrap_or("").into(),
+            flags: describe_flags(flags),
+            data: data
+                .map(|d| format!(" [{}]", if d.len() > 200 { &d[..200] } else { d }))
+                .unwrap_or_default(),
+            errno,
+        })
+    }
+
+    fn umount2(&self, target: &Path, flags: MntFlags) -> Result<(), SysError> {
+        trace::step(
+            "mounts",
+            "umount2",
+            || format!("{target:?}, {flags:?}"),
+            || retry(|| umount2(target, flags)),
+        )
+        .map_err(path_err("umount", target))
+    }
+
+    fn pivot_root(&self, new_root: &Path) -> Result<(), SysError> {
+        trace::step(
+            "pivot",
+            "pivot_root",
+            || format!("{new_root:?}, \".\" (old root stacked, then detached)"),
+            || {
+                // O_PATH fds, so nothing below depends on path lookups while roots move.
+                let open_dir = |p: &Path| {
+                    open(
+                        p,
+                        OFlag::O_DIRECTORY | OFlag::O_PATH | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+                };
+                let old = open_dir(Path::new("/"))?;
+                let new = open_dir(new_root)?;
+                // Enter the new root and pivot onto ".": the old root ends up stacked
+                // underneath, so no put_old directory is needed (runc, crun and youki do this).
+                fchdir(new.as_raw_fd())?;
+                pivot_root(".", ".")?;
+                // Step back onto the old root to detach it.
+                fchdir(old.as_raw_fd())?;
+                // Make it a slave first, so the detach below cannot propagate to the host's
+                // mounts through shared peer groups.
+                mount(
+                    None::<&str>,
+                    ".",
+                    None::<&str>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&str>,
+                )?;
+                // Lazily detach the old root: the container can no longer reach the host's tree.
+                umount2(".", MntFlags::MNT_DETACH)?;
+                // Back to the new root; "/" now means the container's rootfs.
+                nix::unistd::chdir("/")
+            },
+        )
+        .map_err(path_err("pivot_root", new_root))
+    }
+
+    fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), SysError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(path)
+            .map_err(|e| SysError::Path {
+                op: "mkdir",
+                path: path.display().to_string(),
+                errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })
+    }
+
+    fn touch(&self, path: &Path) -> Result<(), SysError> {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Ok(()),
+            Err(e) => Err(SysError::Path {
+                op: "create mount target",
+                path: path.display().to_string(),
+                errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            }),
+        }
+    }
+
+    fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<(), SysError> {
+        trace::step(
+            "devices",
+            "mknod",
+            || {
+                format!(
+                    "{path:?}, {kind:?}|{mode:o}, {}:{}",
+                    nix::sys::stat::major(dev),
+                    nix::sys::stat::minor(dev)
+                )
+            },
+            || retry(|| nix::sys::stat::mknod(path, kind, Mode::from_bits_truncate(mode), dev)),
+        )
+        .map_err(path_err("mknod", path))?;
+        // mknod's mode is filtered by the umask; devices need exactly what the spec says.
+        nix::sys::stat::fchmodat(
+            None,
+            path,
+            Mode::from_bits_truncate(mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(path_err("chmod", path))
+    }
+
+    fn symlink(&self, target: &str, link: &Path) -> Result<(), SysError> {
+        match nix::unistd::symlinkat(target, None, link) {
+            Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
+            Err(e) => Err(path_err("symlink", link)(e)),
+        }
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<(), SysError> {
+        nix::unistd::chown(
+            path,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(path_err("chown", path))
+    }
+
+    fn sethostname(&self, name: &str) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "sethostname",
+            || format!("{name:?}"),
+            || nix::unistd::sethostname(name),
+        )
+        .map_err(|errno| SysError::Call {
+            op: "sethostname",
+            errno,
+        })
+    }
+
+    fn chdir(&self, path: &Path) -> Result<(), SysError> {
+        nix::unistd::chdir(path).map_err(path_err("chdir", path))
+    }
+}
