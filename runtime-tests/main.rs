@@ -1,1 +1,9 @@
-// placeholder replaced below
+//! Runtime tests: real containers, as root. `cargo test --test runtime`.
+
+mod harness;
+
+mod core_isolation;
+mod images;
+mod limits;
+mod process;
+mod trace_lines;

@@ -15,7 +15,7 @@ pub struct Cli {
     pub root: Option<PathBuf>,
 
     /// Narrate every kernel-level step on stderr (`--trace=json` for JSON lines).
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "text", value_name = "FORMAT", value_parser = ["text", "json"])]
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "text", value_name = "FORMAT", value_parser = ["text", "json"])]
     pub trace: Option<String>,
 
     #[command(subcommand)]

@@ -62,10 +62,10 @@ impl Image {
 
 pub fn load_config(store: &Store, digest: &Digest) -> Result<ImageConfiguration, ImageError> {
     let bytes = store.read_blob(digest)?;
-    serde_json::from_slice(&bytes).map_err(|e| ImageError::Malformed {
+    parse_config(&bytes).map_err(|detail| ImageError::Malformed {
         what: "config",
         digest: digest.clone(),
-        detail: e.to_string(),
+        detail,
     })
 }
 
@@ -115,4 +115,20 @@ pub fn host_arch() -> &'static str {
         "powerpc64" => "ppc64le",
         other => other,
     }
+}
+
+/// Parses an image config, filling in the fields oci-spec insists on but real images may
+/// leave out (`history` is optional in the image spec).
+pub fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration, String> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let obj = v
+        .as_object_mut()
+        .ok_or("an image config must be a JSON object")?;
+    obj.entry("history")
+        .or_insert_with(|| serde_json::json!([]));
+    obj.entry("architecture")
+        .or_insert_with(|| serde_json::json!(host_arch()));
+    obj.entry("os")
+        .or_insert_with(|| serde_json::json!("linux"));
+    serde_json::from_value(v).map_err(|e| e.to_string())
 }

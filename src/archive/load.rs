@@ -74,7 +74,8 @@ fn load_docker_archive(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
     for entry in entries {
         let config_bytes = fs::read(inside(dir, &entry.config)?)
             .with_context(|| format!("read config {}", entry.config))?;
-        let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config_bytes)
+        let config = crate::image::parse_config(&config_bytes)
+            .map_err(anyhow::Error::msg)
             .with_context(|| format!("parse image config {}", entry.config))?;
         let diff_ids: Vec<Digest> = config
             .rootfs()
@@ -159,8 +160,9 @@ fn load_oci_layout(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
         let manifest: OciManifest = serde_json::from_slice(&layout_blob(dir, &manifest_desc)?)
             .context("parse image manifest")?;
         let config_bytes = layout_blob(dir, &manifest.config)?;
-        let config: oci_spec::image::ImageConfiguration =
-            serde_json::from_slice(&config_bytes).context("parse image config")?;
+        let config = crate::image::parse_config(&config_bytes)
+            .map_err(anyhow::Error::msg)
+            .context("parse image config")?;
         let diff_ids: Vec<Digest> = config
             .rootfs()
             .diff_ids()

@@ -20,23 +20,35 @@ pub fn add_layer_file(
     expected_digest: Option<&Digest>,
     expected_diff_id: Option<&Digest>,
 ) -> Result<(LayerBlob, Digest), LayerError> {
+    let existed = match expected_digest {
+        Some(d) => store.has_blob(d),
+        None => crate::digest::Digest::of_file(path).is_ok_and(|d| store.has_blob(&d)),
+    };
     let (digest, size) = store.put_blob_file(path, expected_digest.map(|d| (d, None)))?;
     let mut head = [0u8; 4];
     let n = store.open_blob(&digest)?.read(&mut head).unwrap_or(0);
     let media_type = Compression::sniff(&head[..n])
         .layer_media_type()
         .to_string();
-    let diff_id = store.unpack_layer(
+    match store.unpack_layer(
         store.open_blob(&digest)?,
         expected_diff_id,
         &UnpackOptions::default(),
-    )?;
-    Ok((
-        LayerBlob {
-            digest,
-            size,
-            media_type,
-        },
-        diff_id,
-    ))
+    ) {
+        Ok(diff_id) => Ok((
+            LayerBlob {
+                digest,
+                size,
+                media_type,
+            },
+            diff_id,
+        )),
+        Err(e) => {
+            // A layer that cannot be unpacked leaves no trace, unless it was already stored.
+            if !existed && !store.blob_in_use(&digest) {
+                let _ = std::fs::remove_file(store.blob_path(&digest));
+            }
+            Err(e)
+        }
+    }
 }

@@ -252,7 +252,11 @@ fn execute(store: &Store, p: Prepared) -> Result<i32> {
             record.state.error = super::describe(e);
         }
     }
-    let saved = if record.host_config.auto_remove {
+    // `rm -f` from another hako may have removed the container already: nothing to save.
+    let gone = !store.container_dir(&record.id).exists();
+    let saved = if gone {
+        Ok(())
+    } else if record.host_config.auto_remove {
         store.remove_container_dir(&record.id)
     } else {
         store.save_container(&record)

@@ -165,9 +165,10 @@ impl Unpacker<'_> {
         let xattrs = pax_xattrs(entry)?;
         let header = entry.header();
         let mode = header.mode().map_err(UnpackError::Tar)? & 0o7777;
+        // Some writers leave numeric owner fields blank; tar(1) reads those as 0, so do we.
         let (uid, gid) = (
-            header.uid().map_err(UnpackError::Tar)? as u32,
-            header.gid().map_err(UnpackError::Tar)? as u32,
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
         );
         let mtime = header.mtime().unwrap_or(0);
         self.remove_existing(&target, kind == EntryType::Directory)?;

@@ -100,6 +100,19 @@ impl Store {
         self.put_blob(io::BufReader::with_capacity(1 << 20, f), expected)
     }
 
+    /// Whether any recorded image's manifest names this blob (checked before removing a
+    /// blob that a failed operation just wrote).
+    pub fn blob_in_use(&self, digest: &Digest) -> bool {
+        let needle = digest.to_string();
+        self.images().unwrap_or_default().iter().any(|i| {
+            i.config == *digest
+                || i.manifest == *digest
+                || self
+                    .read_blob(&i.manifest)
+                    .is_ok_and(|m| String::from_utf8_lossy(&m).contains(&needle))
+        })
+    }
+
     /// Sizes of blobs, for `images` and `system df`.
     pub fn blob_size(&self, digest: &Digest) -> u64 {
         fs::metadata(self.blob_path(digest)).map_or(0, |m| m.len())

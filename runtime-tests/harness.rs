@@ -1,0 +1,115 @@
+//! Drives the real `hako` binary as a black box, as root, against real kernel features.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const HAKO: &str = env!("CARGO_BIN_EXE_hako");
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runtime tests need root; without it they say so and pass as skipped.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped {test}: requires root (real namespaces, mounts and cgroups)");
+    false
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One data root for the whole run, with the busybox image imported once; the tests
+/// share it on purpose: parallel hako processes on one store is the normal case.
+pub fn shared_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("hako-rt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let tar = root.join("busybox.tar");
+        let ok = Command::new(project_dir().join("rootfs-fixtures/busybox.sh"))
+            .arg(&tar)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "building the busybox fixture failed (apt-get install busybox-static)"
+        );
+        let out = hako(&root, &["import", tar.to_str().unwrap(), "busybox:latest"]);
+        assert!(
+            out.status.success(),
+            "import busybox: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        root
+    })
+}
+
+/// `timeout 120 hako --root ROOT args…`: a hung container fails its test instead of CI.
+pub fn hako(root: &Path, args: &[&str]) -> Output {
+    hako_cmd(root, args).output().expect("run hako")
+}
+
+pub fn hako_cmd(root: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("timeout");
+    c.arg("120")
+        .arg(HAKO)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `hako run --rm busybox sh -c SCRIPT` with extra flags; asserts success.
+pub fn sh(flags: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", script]);
+    let o = hako(shared_root(), &args);
+    assert!(
+        o.status.success(),
+        "hako {args:?} failed ({:?}): {}{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+pub fn inspect_field(root: &Path, name: &str, pointer: &str) -> serde_json::Value {
+    let o = hako(root, &["inspect", name]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("inspect {name}: {e}: {}", stderr(&o)));
+    v[0].pointer(pointer)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+pub fn mounts_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(String::from)
+        .collect()
+}

@@ -1,0 +1,127 @@
+use crate::harness::*;
+
+#[test]
+fn memory_limit_oom_kills_with_137() {
+    if !require_root("oom") {
+        return;
+    }
+    let root = shared_root();
+    let o = hako(
+        root,
+        &[
+            "run",
+            "--name",
+            "oomer",
+            "--memory",
+            "32m",
+            "busybox",
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=100M",
+            "count=1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    assert_eq!(
+        inspect_field(root, "oomer", "/State/OOMKilled"),
+        serde_json::json!(true)
+    );
+    assert_eq!(
+        inspect_field(root, "oomer", "/State/ExitCode"),
+        serde_json::json!(137)
+    );
+    let rm = hako(root, &["rm", "oomer"]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    if !require_root("pids") {
+        return;
+    }
+    // Inside: the limit is visible through the cgroup namespace. A subshell forks 30
+    // sleepers and dies at the first refused fork; the processes are counted with a shell
+    // glob (no fork needed at the limit), then the sleepers are killed (PID 1 ignores the
+    // TERM, having no handler) so grep can run.
+    let out = sh(
+        &["--pids-limit", "10"],
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; (for i in $(seq 1 30); do sleep 30 & done) 2>/tmp/err; set -- /proc/[0-9]*; n=$#; kill -TERM 0; wait; echo $n; grep -c fork /tmp/err",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "10");
+    let running: usize = lines[1].trim().parse().unwrap();
+    assert!(running <= 10, "{running} processes ran with pids.max=10");
+    assert_eq!(lines[2], "1", "the fork bomb was not stopped: {out}");
+}
+
+#[test]
+fn cpu_and_memory_limits_visible_and_cgroup_removed() {
+    if !require_root("cgroup files") {
+        return;
+    }
+    let root = shared_root();
+    let o = hako(root, &["run", "--name", "limited", "--cpus", "0.5", "--memory", "64m", "busybox", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("50000"), "{out}");
+    assert!(out.contains(&(64u64 << 20).to_string()), "{out}");
+    let id = inspect_field(root, "limited", "/Id");
+    let id = id.as_str().unwrap();
+    for ctrl in ["memory", "pids", "cpu"] {
+        let p = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join("hako")
+            .join(id);
+        let v2 = std::path::Path::new("/sys/fs/cgroup/hako").join(id);
+        assert!(
+            !p.exists() && !v2.exists(),
+            "cgroup {} left behind after exit",
+            p.display()
+        );
+    }
+    assert!(hako(root, &["rm", "limited"]).status.success());
+}
+
+#[test]
+fn nonsense_flags_are_refused() {
+    if !require_root("flags") {
+        return;
+    }
+    // A fresh root: nothing else runs in it, so "nothing changed" is exact.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for args in [
+        vec!["run", "--memory", "lots", "busybox", "true"],
+        vec!["run", "--memory", "1k", "busybox", "true"],
+        vec!["run", "--cpus", "999", "busybox", "true"],
+        vec!["run", "--cap-add", "MAGIC", "busybox", "true"],
+        vec!["run", "-v", "relative:/x", "busybox", "true"],
+        vec!["run", "--network", "bridge0", "busybox", "true"],
+        vec!["run", "nosuchimage", "true"],
+        vec!["run", "Bad:Ref!", "true"],
+    ] {
+        let o = hako(root, &args);
+        assert_eq!(
+            o.status.code(),
+            Some(125),
+            "{args:?} should fail with 125: {}",
+            stderr(&o)
+        );
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("hako: ") && err.lines().count() == 1,
+            "one clear line expected: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(root.join("containers")).unwrap().count(),
+            0,
+            "{args:?} left a container behind"
+        );
+        assert_eq!(
+            std::fs::read_dir(root.join("tmp")).unwrap().count(),
+            0,
+            "{args:?} left temporary files behind"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+use crate::harness::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn exit_codes_like_docker_run() {
+    if !require_root("exit codes") {
+        return;
+    }
+    let root = shared_root();
+    let code = |args: &[&str]| hako(root, args).status.code();
+    assert_eq!(
+        code(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]),
+        Some(3)
+    );
+    assert_eq!(
+        code(&["run", "--rm", "busybox", "no-such-command"]),
+        Some(127)
+    );
+    assert_eq!(code(&["run", "--rm", "busybox", "/etc/passwd"]), Some(126));
+    // Signal death is 128+N: busybox `kill -SEGV $$` from a subshell of PID 1's child.
+    assert_eq!(
+        code(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "sh -c 'kill -SEGV $$'; exit $?"
+        ]),
+        Some(139)
+    );
+}
+
+fn wait_for_pid(root: &std::path::Path, name: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(pid) = inspect_field(root, name, "/State/Pid")
+            .as_i64()
+            .filter(|p| *p > 0)
+        {
+            return pid as i32;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{name} never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn signals_reach_pid1_and_kill_gives_137() {
+    if !require_root("signals") {
+        return;
+    }
+    let root = shared_root();
+    // SIGTERM to hako is forwarded to PID 1, whose trap exits 42.
+    let mut child = hako_cmd(
+        root,
+        &[
+            "run",
+            "--name",
+            "trapper",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; while :; do sleep 0.1; done",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    wait_for_pid(root, "trapper");
+    std::thread::sleep(Duration::from_millis(200));
+    // `timeout` is the direct child; signal hako itself.
+    let hako_pid =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+            .unwrap();
+    let hako_pid: i32 = hako_pid.split_whitespace().next().unwrap().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hako_pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+
+    // SIGKILL from the host to the container's init: 137.
+    let mut child = hako_cmd(root, &["run", "--name", "victim", "busybox", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pid = wait_for_pid(root, "victim");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert!(hako(root, &["rm", "trapper", "victim"]).status.success());
+}
+
+#[test]
+fn rm_force_kills_a_running_container() {
+    if !require_root("rm -f") {
+        return;
+    }
+    let root = shared_root();
+    let mut child = hako_cmd(root, &["run", "--name", "doomed", "busybox", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    wait_for_pid(root, "doomed");
+    let o = hako(root, &["rm", "doomed"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("running"),
+        "rm of a running container must need -f"
+    );
+    let o = hako(root, &["rm", "-f", "doomed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    child.wait().unwrap();
+    assert!(!stdout(&hako(root, &["ps", "-a"])).contains("doomed"));
+}
+
+#[test]
+fn tty_through_a_real_pty() {
+    if !require_root("tty") || !have("script") {
+        return;
+    }
+    let root = shared_root();
+    let cmd = format!("{HAKO} --root {} run --rm -it busybox sh -c 'tty; test -t 0 && echo stdin-is-tty; stty size'", root.display());
+    let o = std::process::Command::new("timeout")
+        .args(["60", "script", "-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        out.contains("/dev/pts/0"),
+        "the pty must come from the container's own devpts: {out:?}"
+    );
+    assert!(out.contains("stdin-is-tty"), "{out:?}");
+    // Typed input reaches the shell through the pty, and its exit code comes back.
+    let cmd = format!("{HAKO} --root {} run --rm -it busybox sh", root.display());
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("(sleep 1; printf 'echo typed-$((6*7)); exit 5\\r'; sleep 2) | timeout 60 script -qec \"{cmd}\" /dev/null; echo rc=$?"))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("typed-42"), "{out:?}");
+    assert!(out.contains("rc=5"), "{out:?}");
+}

@@ -1,0 +1,63 @@
+use crate::harness::*;
+
+/// The trace of a run lists the kernel steps in the order they happen.
+#[test]
+fn trace_lists_steps_in_order() {
+    if !require_root("trace") {
+        return;
+    }
+    let o = hako(
+        shared_root(),
+        &[
+            "--trace", "run", "--rm", "--memory", "64m", "busybox", "true",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let order = [
+        "cgroup",
+        "write limits(",
+        "clone(CLONE_NEWPID",
+        "write cgroup.procs",
+        "unshare(CLONE_NEWCGROUP",
+        "ioctl(SIOCSIFFLAGS",
+        "\"overlay\"",
+        "\"proc\"",
+        "mknod(",
+        "pivot_root(",
+        "sethostname(",
+        "setuid(",
+        "capabilities(CapEff=00000000a80425fb",
+        "execve(",
+    ];
+    let mut at = 0;
+    for step in order {
+        let found = err[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("trace is missing {step:?} after position {at}:\n{err}"));
+        at += found;
+    }
+}
+
+#[test]
+fn trace_json_parses() {
+    if !require_root("trace json") {
+        return;
+    }
+    let o = hako(
+        shared_root(),
+        &["--trace=json", "run", "--rm", "busybox", "true"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(lines.len() > 20);
+    assert!(lines
+        .iter()
+        .any(|l| l["call"] == "pivot_root" && l["phase"] == "pivot"));
+    assert!(lines
+        .iter()
+        .all(|l| l["took_ms"].is_number() && l["at_ms"].is_number()));
+}
