@@ -1,0 +1,65 @@
+# hako — `make demo` shows it working, `make test` runs every test (CI runs this).
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+HAKO := target/release/hako
+DEMO_ROOT ?= /tmp/hako-demo
+# Debian packages the tests and the demo need (busybox-static for the fixture image,
+# umoci/skopeo for interop tests, util-linux's `script` for the pty test).
+TEST_PACKAGES := busybox-static umoci skopeo python3 util-linux iproute2
+BENCH_PACKAGES := crun runc hyperfine
+
+.PHONY: all build deps bench-deps demo test unit integration fixtures bench lint clean
+
+all: build
+
+build:
+	cargo build --release
+
+# Installs what is missing; a fresh machine needs `apt-get update` first.
+deps:
+	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+bench-deps:
+	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+fixtures: deps
+	mkdir -p rootfs-fixtures/cache
+	rootfs-fixtures/busybox.sh rootfs-fixtures/cache/busybox.tar
+
+# Build hako, make a small image from the host's busybox, run a container in it.
+demo: deps build fixtures
+	@echo "== hako import (a busybox rootfs tarball becomes an image)"
+	$(HAKO) --root $(DEMO_ROOT) import rootfs-fixtures/cache/busybox.tar busybox:latest
+	$(HAKO) --root $(DEMO_ROOT) images
+	@echo "== hako run: its own PID, mount, network, UTS, IPC and cgroup namespaces"
+	$(HAKO) --root $(DEMO_ROOT) run --rm --hostname demo --memory 64m --pids-limit 50 busybox \
+		sh -c 'echo "hello from $$(hostname), I am PID $$$$"; ps; grep CapEff /proc/self/status; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'
+	@echo "== what the kernel did (hako --trace)"
+	$(HAKO) --root $(DEMO_ROOT) --trace run --rm busybox true
+
+unit:
+	cargo test --release --lib --bins
+
+integration: deps build
+	cargo test --release --test runtime
+
+test: deps
+	cargo test --release --lib --bins
+	cargo test --release --test runtime
+
+bench: deps bench-deps build fixtures
+	bench/run.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf rootfs-fixtures/cache
