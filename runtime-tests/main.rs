@@ -3,6 +3,7 @@
 mod harness;
 
 mod core_isolation;
+mod docs_blocks;
 mod images;
 mod limits;
 mod process;
