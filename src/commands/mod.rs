@@ -21,7 +21,7 @@ pub struct ExitCode(pub i32);
 impl std::error::Error for ExitCode {}
 
 impl std::fmt::Display for ExitCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Empty: the code is for the process exit status, not for the message.
         let _ = self.0;
         Ok(())

@@ -28,7 +28,7 @@ pub fn set_no_new_privs() -> Result<(), String> {
         "identity",
         "prctl",
         || "PR_SET_NO_NEW_PRIVS, 1".into(),
-        || nix::sys::prctl::set_no_new_privs(),
+        nix::sys::prctl::set_no_new_privs,
     )
     .map_err(|e| format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"))
 }

@@ -50,12 +50,9 @@ pub fn resolve(
             f[5].to_string(),
         ),
         // A numeric uid need not exist in passwd.
-        (None, Ok(uid)) => (uid, uid.min(0), String::new(), "/".to_string()),
+        (None, Ok(uid)) => (uid, 0, String::new(), "/".to_string()),
         (None, Err(_)) => return Err(UserError::NoUser(user.to_string())),
     };
-    if uid != 0 && entry.is_none() {
-        gid = 0;
-    }
     if let Some(g) = grp {
         gid = match (
             group_entries.iter().find(|f| f[0] == g || f[2] == g),

@@ -140,7 +140,7 @@ impl Store {
             if let Some(name) = name {
                 untag_in(list, &name.canonical());
                 list.retain(|d| {
-                    !(d.digest == *manifest && !d.annotations.contains_key(NAME_ANNOTATION))
+                    d.digest != *manifest || d.annotations.contains_key(NAME_ANNOTATION)
                 });
                 list.push(descriptor(manifest, manifest_size, config, Some(name)));
             } else if !list.iter().any(|d| d.digest == *manifest) {
