@@ -81,9 +81,14 @@ fn setup(
         channel
             .send_pty(std::os::fd::AsRawFd::as_raw_fd(&master))
             .map_err(setup_err)?;
-    } else if !interactive {
-        // `docker run` without -i gives the container an empty stdin.
-        redirect_stdin_to_null().map_err(setup_err)?;
+    } else {
+        // A session of its own (as runc does), so `kill 0` inside reaches only the
+        // container's processes, never hako's process group on the host.
+        nix::unistd::setsid().map_err(setup_err)?;
+        if !interactive {
+            // `docker run` without -i gives the container an empty stdin.
+            redirect_stdin_to_null().map_err(setup_err)?;
+        }
     }
     // Our own UTS namespace: the hostname stays in the container.
     if let Some(h) = &plan.hostname {
