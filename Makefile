@@ -9,7 +9,7 @@ DEMO_ROOT ?= /tmp/hako-demo
 TEST_PACKAGES := busybox-static umoci skopeo python3 util-linux iproute2
 BENCH_PACKAGES := crun runc hyperfine
 
-.PHONY: all build deps bench-deps demo test unit integration fixtures bench lint clean
+.PHONY: all build deps bench-deps demo test test-cgroup-v2 unit integration fixtures bench lint clean
 
 all: build
 
@@ -52,6 +52,11 @@ integration: deps build
 test: deps
 	cargo test --release --lib --bins
 	cargo test --release --test runtime
+	runtime-tests/cgroup-v2-lane.sh
+
+# The cgroup v2 runtime tests in a VM whose only hierarchy is cgroup2.
+test-cgroup-v2:
+	runtime-tests/cgroup-v2-lane.sh
 
 bench: deps bench-deps build fixtures
 	bench/run.sh

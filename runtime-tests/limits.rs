@@ -125,3 +125,43 @@ fn nonsense_flags_are_refused() {
         );
     }
 }
+
+/// `hako info` reports the host's cgroup layout; the v2 lane sets HAKO_EXPECT_CGROUP=2.
+#[test]
+fn cgroup_version_reported() {
+    if !require_root("cgroup info") {
+        return;
+    }
+    let o = hako(shared_root(), &["info"]);
+    let out = stdout(&o);
+    let expected = std::env::var("HAKO_EXPECT_CGROUP").unwrap_or_else(|_| {
+        if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            "2".into()
+        } else {
+            "1".into()
+        }
+    });
+    assert!(
+        out.contains(&format!("Cgroup version: {expected}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("memory") && out.contains("pids"),
+        "controllers missing: {out}"
+    );
+}
+
+#[test]
+fn cpus_limit_throttles() {
+    if !require_root("cpu throttling") {
+        return;
+    }
+    // A busy loop for one second under --cpus 0.1 must be throttled by the CFS quota.
+    let out = sh(&["--cpus", "0.1"], "timeout 1 sh -c 'while :; do :; done'; cat /sys/fs/cgroup/cpu/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpu.stat");
+    let throttled: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_throttled "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no nr_throttled in {out}"));
+    assert!(throttled > 0, "--cpus 0.1 did not throttle: {out}");
+}

@@ -9,10 +9,10 @@ pub fn info(root: &Path) -> Result<i32> {
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
     let fs_type = nix::sys::statfs::statfs(root.parent().unwrap_or(Path::new("/")))
-        .map(|s| format!("{:?}", s.filesystem_type()))
+        .map(|s| filesystem_name(s.filesystem_type().0 as u64))
         .unwrap_or_else(|_| "unknown".into());
     println!("Data root: {}", root.display());
-    println!("Backing filesystem (magic): {fs_type}");
+    println!("Backing filesystem: {fs_type}");
     println!("Kernel: {kernel}");
     println!("Storage driver: overlay");
     println!(
@@ -29,4 +29,18 @@ pub fn info(root: &Path) -> Result<i32> {
     }
     println!("Rootless: {}", !nix::unistd::geteuid().is_root());
     Ok(0)
+}
+
+/// statfs(2) magic numbers of the filesystems a data root commonly lives on.
+fn filesystem_name(magic: u64) -> String {
+    match magic {
+        0xEF53 => "extfs".into(),
+        0x5846_5342 => "xfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x0102_1994 => "tmpfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        0x0102_1997 => "9p".into(),
+        0x6573_5546 => "fuse".into(),
+        other => format!("unknown (magic {other:#x})"),
+    }
 }

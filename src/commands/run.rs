@@ -28,6 +28,7 @@ struct Prepared {
     run: RunConfig,
     overlay: Overlay,
     interactive: bool,
+    generated_name: bool,
 }
 
 /// Everything that can fail on bad input, checked before anything is written.
@@ -224,6 +225,7 @@ fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
         run,
         overlay,
         interactive: args.interactive,
+        generated_name: args.name.is_none(),
     })
 }
 
@@ -233,8 +235,9 @@ fn execute(store: &Store, p: Prepared) -> Result<i32> {
         run,
         overlay,
         interactive,
+        generated_name,
     } = p;
-    store.create_container(&record).context(ExitCode(125))?;
+    create_with_unique_name(store, &mut record, generated_name).context(ExitCode(125))?;
     let result = start_and_wait(store, &mut record, &run, &overlay, interactive);
     // Teardown collects: every step runs, and every failure is reported.
     let mut problems = vec![];
@@ -268,6 +271,33 @@ fn execute(store: &Store, p: Prepared) -> Result<i32> {
         eprintln!("hako: cleanup: {p}");
     }
     result
+}
+
+/// A generated name may collide with an existing one (the pool is finite): pick another,
+/// as Docker does. A name the user chose is never changed.
+fn create_with_unique_name(
+    store: &Store,
+    record: &mut ContainerRecord,
+    generated: bool,
+) -> Result<(), state::StateError> {
+    let mut attempt = 0;
+    loop {
+        match store.create_container(record) {
+            Err(state::StateError::NameInUse(..)) if generated && attempt < 20 => {
+                attempt += 1;
+                record.name = format!(
+                    "{}{}",
+                    state::random_name(),
+                    if attempt > 5 {
+                        attempt.to_string()
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            other => return other,
+        }
+    }
 }
 
 fn start_and_wait(
