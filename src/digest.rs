@@ -28,13 +28,6 @@ impl Digest {
         }
     }
 
-    pub fn of_file(path: &std::path::Path) -> io::Result<Digest> {
-        let f = std::fs::File::open(path)?;
-        Ok(HashingReader::new(io::BufReader::with_capacity(1 << 20, f))
-            .finish()?
-            .0)
-    }
-
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
         let ok = hex.len() == 64
             && hex

@@ -20,10 +20,6 @@ pub fn add_layer_file(
     expected_digest: Option<&Digest>,
     expected_diff_id: Option<&Digest>,
 ) -> Result<(LayerBlob, Digest), LayerError> {
-    let existed = match expected_digest {
-        Some(d) => store.has_blob(d),
-        None => crate::digest::Digest::of_file(path).is_ok_and(|d| store.has_blob(&d)),
-    };
     let (digest, size) = store.put_blob_file(path, expected_digest.map(|d| (d, None)))?;
     let mut head = [0u8; 4];
     let n = store.open_blob(&digest)?.read(&mut head).unwrap_or(0);
@@ -44,8 +40,8 @@ pub fn add_layer_file(
             diff_id,
         )),
         Err(e) => {
-            // A layer that cannot be unpacked leaves no trace, unless it was already stored.
-            if !existed && !store.blob_in_use(&digest) {
+            // A layer that cannot be unpacked leaves no trace, unless an image uses the blob.
+            if !store.blob_in_use(&digest) {
                 let _ = std::fs::remove_file(store.blob_path(&digest));
             }
             Err(e)
