@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod commit;
 mod core_isolation;
 mod docs_blocks;
 mod images;

@@ -64,6 +64,8 @@ pub enum CgroupError {
         pid: i32,
         source: cgroups_rs::error::Error,
     },
+    #[error("freeze or thaw cgroup {path}: {detail}; commit and export with --pause=false skip freezing")]
+    Freeze { path: String, detail: String },
     #[error("remove cgroup {path}: {source}")]
     Delete {
         path: String,
@@ -300,6 +302,51 @@ impl ContainerCgroup {
             .is_some_and(|n| n > 0)
     }
 
+    /// Freezes every process in the cgroup (v1 `freezer.state`, v2 `cgroup.freeze`), so a
+    /// commit or export reads a filesystem nobody is changing.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        self.set_frozen(true)
+    }
+
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        use cgroups_rs::freezer::FreezerController;
+        let what = if frozen { "freeze" } else { "thaw" };
+        let ctl = self
+            .cg
+            .controller_of::<FreezerController>()
+            .ok_or_else(|| CgroupError::Freeze {
+                path: self.path.clone(),
+                detail: format!("no freezer controller on this {:?} host", self.version),
+            })?;
+        crate::trace::step(
+            "cgroup",
+            what,
+            || self.path.clone(),
+            || if frozen { ctl.freeze() } else { ctl.thaw() },
+        )
+        .map_err(|e| CgroupError::Freeze {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })?;
+        // v1 passes through FREEZING; the walk must not start before every task stopped.
+        for _ in 0..500 {
+            match ctl.state() {
+                Ok(cgroups_rs::freezer::FreezerState::Frozen) if frozen => return Ok(()),
+                Ok(cgroups_rs::freezer::FreezerState::Thawed) if !frozen => return Ok(()),
+                Err(_) => return Ok(()),
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        Err(CgroupError::Freeze {
+            path: self.path.clone(),
+            detail: format!("still not {what}d after 1 s"),
+        })
+    }
+
     pub fn exists(&self) -> bool {
         self.cg.exists()
     }
@@ -331,6 +378,29 @@ impl ContainerCgroup {
             path: self.path.clone(),
             source: last.expect("at least one attempt"),
         })
+    }
+}
+
+/// A running container, frozen until this is dropped (commit, export).
+pub struct FreezeGuard(Option<ContainerCgroup>);
+
+impl FreezeGuard {
+    /// Freezes `cgroup_path` when `running`; a stopped container needs nothing.
+    pub fn new(cgroup_path: &str, running: bool) -> Result<FreezeGuard, CgroupError> {
+        if !running {
+            return Ok(FreezeGuard(None));
+        }
+        let cg = ContainerCgroup::load(hierarchies::auto(), cgroup_path);
+        cg.freeze()?;
+        Ok(FreezeGuard(Some(cg)))
+    }
+}
+
+impl Drop for FreezeGuard {
+    fn drop(&mut self) {
+        if let Some(cg) = &self.0 {
+            let _ = cg.thaw();
+        }
     }
 }
 

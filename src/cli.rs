@@ -44,10 +44,103 @@ pub enum Command {
     Import(ImportArgs),
     /// Show how hako sees this host (cgroups, kernel, data root)
     Info,
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Save one or more images to a tar archive (docker-archive or OCI archive)
+    Save(SaveArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Manage hako's data (disk usage, cleanup)
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Remove unused images (dangling ones; all unused with -a)
+    Prune(PruneArgs),
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images
+    Rm(RmiArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show disk usage
+    Df,
+    /// Remove stopped containers, unused images and stale temporary files
+    Prune(PruneArgs),
+    /// Show how hako sees this host
+    Info,
 }
 
 #[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all images no container uses, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g. "Jane Doe <jane@example.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME)
+    #[arg(short = 'c', long = "change")]
+    pub changes: Vec<String>,
+    /// Freeze a running container during the commit
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub pause: bool,
+    /// Byte-identical output for identical changes: timestamps clamped to SOURCE_DATE_EPOCH, or to the base image's creation time
+    #[arg(long)]
+    pub reproducible: bool,
+    pub container: String,
+    /// Repository name and tag for the new image
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, default_value = "docker-archive", value_parser = ["docker-archive", "oci-archive"])]
+    pub format: String,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print help (-h is --hostname, as in Docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
@@ -154,6 +247,9 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Filter output (dangling=true|false)
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Args, Debug)]

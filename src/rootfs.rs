@@ -87,6 +87,25 @@ impl Overlay {
     }
 }
 
+/// The overlay of a container: its image's layers (top first) under its own upper/work.
+pub fn container_overlay(
+    store: &crate::store::Store,
+    c: &crate::state::ContainerRecord,
+) -> Overlay {
+    let dir = store.container_dir(&c.id);
+    Overlay {
+        base: store.root().to_path_buf(),
+        lower: c
+            .layers
+            .iter()
+            .rev()
+            .map(|l| store.layer_short_link(l))
+            .collect(),
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+    }
+}
+
 /// Resolves `unsafe_path` inside `root` as the container would see it: symlinks are
 /// followed, but `..` and absolute link targets never leave `root` (the same rule as
 /// `openat2(RESOLVE_IN_ROOT)` and filepath-securejoin). Missing components are kept as

@@ -1,8 +1,9 @@
 //! Images in and out of tarballs: `import` (a plain rootfs tar), `load` (docker-archive,
-//! OCI layout, OCI archive).
+//! OCI layout, OCI archive) and `save` (docker-archive, OCI archive).
 
 pub mod import;
 pub mod load;
+pub mod save;
 
 use crate::digest::Digest;
 use crate::image::LayerBlob;

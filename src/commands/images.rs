@@ -27,9 +27,26 @@ pub fn human_size(bytes: u64) -> String {
     format!("{:.*}{}", if i == 0 { 0 } else { digits }, v, units[i])
 }
 
+/// `--filter dangling=true|false`.
+fn dangling_filter(filters: &[String]) -> Result<Option<bool>> {
+    let mut want = None;
+    for f in filters {
+        want = Some(match f.as_str() {
+            "dangling=true" | "dangling=1" => true,
+            "dangling=false" | "dangling=0" => false,
+            other => bail!("--filter {other}: only dangling=true|false is supported"),
+        });
+    }
+    Ok(want)
+}
+
 pub fn images(store: &Store, args: &ImagesArgs) -> Result<i32> {
+    let dangling = dangling_filter(&args.filter)?;
     let mut rows = vec![];
     for rec in store.images()? {
+        if dangling.is_some_and(|d| d != rec.names.is_empty()) {
+            continue;
+        }
         let id = if args.no_trunc {
             rec.config.to_string()
         } else {
@@ -89,6 +106,8 @@ pub fn rmi(store: &Store, args: &RmiArgs) -> Result<i32> {
             failures.push(super::describe(&e));
         }
     }
+    // Layers and blobs the removed images were the last users of.
+    store.collect_garbage()?;
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
     }
@@ -118,6 +137,17 @@ fn remove_image(store: &Store, what: &str, force: bool) -> Result<()> {
         .collect();
     if !users.is_empty() && !force {
         bail!("conflict: unable to remove image {} - container {} is using it; remove the container first (hako rm) or use rmi -f", what, users.join(", "));
+    }
+    if !users.is_empty() {
+        // Forced while containers use it: the names go, the image stays as <none> for them
+        // (as in Docker), and leaves with the last of them at the next prune.
+        for n in &rec.names {
+            if let Ok(r) = n.parse::<Reference>() {
+                store.untag(&r, true)?;
+                println!("Untagged: {}", r.familiar());
+            }
+        }
+        return Ok(());
     }
     for n in &rec.names {
         if let Ok(r) = n.parse::<Reference>() {

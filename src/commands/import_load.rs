@@ -15,6 +15,7 @@ pub fn import(store: &Store, args: &ImportArgs) -> Result<i32> {
         message: args.message.as_deref(),
         config: serde_json::Value::Object(config),
     };
+    let _writer = store.writer_guard()?;
     let rec = import::import(store, &args.source, name.as_ref(), &opts)?;
     println!("{}", rec.config);
     Ok(0)
@@ -33,6 +34,7 @@ pub fn load(store: &Store, args: &LoadArgs) -> Result<i32> {
             spooled.clone()
         }
     };
+    let _writer = store.writer_guard()?;
     let result = load::load(store, &input).with_context(|| format!("load {}", input.display()));
     if args.input.is_none() {
         let _ = std::fs::remove_file(&input);

@@ -103,9 +103,18 @@ fn image_json(img: &Image) -> Value {
         .filter_map(|n| n.parse::<crate::reference::Reference>().ok())
         .map(|r| r.familiar())
         .collect();
+    // Docker shows the comment of the newest history entry (commit -m, import -m).
+    let comment = cfg["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .and_then(|h| h.get("comment"))
+        .cloned()
+        .unwrap_or(json!(""));
     json!({
         "Id": img.record.config.to_string(),
         "RepoTags": names,
+        "Comment": comment,
+        "Author": cfg.get("author").cloned().unwrap_or(json!("")),
         "Created": cfg.get("created"),
         "Architecture": cfg.get("architecture"),
         "Os": cfg.get("os"),

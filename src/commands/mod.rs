@@ -1,14 +1,18 @@
 //! One file per verb: each combines the modules below it and adds context to errors.
 
+mod commit_export;
 mod images;
 mod import_load;
 mod info;
 mod inspect;
+mod output;
+mod prune;
 mod ps;
 mod rm;
 mod run;
+mod save;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
 use crate::store::Store;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -31,7 +35,10 @@ impl std::fmt::Display for ExitCode {
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let root = data_root(cli.root);
     match cli.command {
-        Command::Info => info::info(&root),
+        Command::Info
+        | Command::System {
+            command: SystemCommand::Info,
+        } => info::info(&root),
         command => {
             let store = Store::open(&root).map_err(|e| {
                 anyhow::anyhow!(e).context(format!(
@@ -49,6 +56,19 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Inspect(args) => inspect::inspect(&store, &args),
                 Command::Load(args) => import_load::load(&store, &args),
                 Command::Import(args) => import_load::import(&store, &args),
+                Command::Commit(args) => commit_export::commit(&store, &args),
+                Command::Export(args) => commit_export::export(&store, &args),
+                Command::Save(args) => save::save(&store, &args),
+                Command::Image { command } => match command {
+                    ImageCommand::Prune(args) => prune::image_prune(&store, &args),
+                    ImageCommand::Ls(args) => images::images(&store, &args),
+                    ImageCommand::Rm(args) => images::rmi(&store, &args),
+                },
+                Command::System { command } => match command {
+                    SystemCommand::Df => prune::system_df(&store),
+                    SystemCommand::Prune(args) => prune::system_prune(&store, &args),
+                    SystemCommand::Info => unreachable!("handled above"),
+                },
                 Command::Info => unreachable!("handled above"),
             }
         }

@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub fn run(store: &Store, args: RunArgs) -> Result<i32> {
+    // From image lookup until the container record names its layers, no collection.
+    let writer = store.writer_guard().context(ExitCode(125))?;
     let prepared = prepare(store, &args).context(ExitCode(125))?;
-    execute(store, prepared)
+    execute(store, prepared, writer)
 }
 
 struct Prepared {
@@ -209,17 +211,13 @@ fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
         rlimits,
         cgroups_path: record.cgroup_path.clone(),
         limits,
+        volumes: img_cfg
+            .volumes()
+            .as_ref()
+            .map(|v| v.to_vec())
+            .unwrap_or_default(),
     };
-    let overlay = Overlay {
-        base: store.root().to_path_buf(),
-        lower: layers
-            .iter()
-            .rev()
-            .map(|l| store.layer_short_link(l))
-            .collect(),
-        upper: dir.join("upper"),
-        work: dir.join("work"),
-    };
+    let overlay = crate::rootfs::container_overlay(store, &record);
     Ok(Prepared {
         record,
         run,
@@ -229,7 +227,7 @@ fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
     })
 }
 
-fn execute(store: &Store, p: Prepared) -> Result<i32> {
+fn execute(store: &Store, p: Prepared, writer: crate::store::lock::FileLock) -> Result<i32> {
     let Prepared {
         mut record,
         run,
@@ -238,6 +236,7 @@ fn execute(store: &Store, p: Prepared) -> Result<i32> {
         generated_name,
     } = p;
     create_with_unique_name(store, &mut record, generated_name).context(ExitCode(125))?;
+    drop(writer);
     let result = start_and_wait(store, &mut record, &run, &overlay, interactive);
     // Teardown collects: every step runs, and every failure is reported.
     let mut problems = vec![];
@@ -264,8 +263,11 @@ fn execute(store: &Store, p: Prepared) -> Result<i32> {
     } else {
         store.save_container(&record)
     };
-    if let Err(e) = saved {
-        problems.push(e.to_string());
+    // Removed by `rm -f` while we were saving: nothing is lost.
+    if let Err(e) = saved.map_err(|e| e.to_string()) {
+        if store.container_dir(&record.id).exists() {
+            problems.push(e);
+        }
     }
     for p in &problems {
         eprintln!("hako: cleanup: {p}");

@@ -54,6 +54,9 @@ pub fn prepare_rootfs(
             None,
         )?,
     }
+    for dir in &plan.volume_dirs {
+        sys.mkdir_all(&secure_join(&plan.rootfs, dir)?, 0o755)?;
+    }
     for m in &plan.mounts {
         match m.kind {
             MountKind::Plain => mount_one(sys, &plan.rootfs, m)?,

@@ -1,7 +1,9 @@
-//! Layers: tar streams in (unpack, OCI whiteouts → overlay whiteouts) and, in the commit
-//! issue, out again (diff). The two are mirrors.
+//! Layers: tar streams in (unpack: OCI whiteouts → overlay whiteouts) and out again (pack:
+//! overlay whiteouts → OCI whiteouts, for commit and export). The two are mirrors.
 
 pub mod compression;
+pub mod pack;
+pub mod tar_writer;
 pub mod unpack;
 
 pub use compression::{decoder, Compression};

@@ -50,7 +50,12 @@ pub struct RunConfig {
     pub rlimits: Vec<(String, u64, u64)>,
     pub cgroups_path: String,
     pub limits: Limits,
+    /// The image's `VOLUME` paths: created in the rootfs before the command starts.
+    pub volumes: Vec<String>,
 }
+
+/// Spec annotation listing directories to create in the rootfs (the image's volumes).
+pub const VOLUMES_ANNOTATION: &str = "io.hako.volumes";
 
 /// Builds the runtime spec Docker would for these settings.
 pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
@@ -105,6 +110,7 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
         "root": {"path": rootfs, "readonly": cfg.readonly_rootfs},
         "hostname": cfg.hostname,
         "mounts": mounts,
+        "annotations": { VOLUMES_ANNOTATION: serde_json::to_string(&cfg.volumes)? },
         "linux": {
             "cgroupsPath": cfg.cgroups_path,
             "namespaces": namespaces,

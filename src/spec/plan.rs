@@ -88,6 +88,8 @@ pub struct LaunchPlan {
     pub rootfs: PathBuf,
     pub readonly_rootfs: bool,
     pub mounts: Vec<MountOp>,
+    /// Directories created in the rootfs before the mounts (image volumes).
+    pub volume_dirs: Vec<PathBuf>,
     pub cgroup_layout: HostCgroupLayout,
     pub masked_paths: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
@@ -308,6 +310,12 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         rootfs: root.path().clone(),
         readonly_rootfs: root.readonly().unwrap_or(false),
         mounts,
+        volume_dirs: spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(super::VOLUMES_ANNOTATION))
+            .and_then(|v| serde_json::from_str::<Vec<PathBuf>>(v).ok())
+            .unwrap_or_default(),
         cgroup_layout,
         masked_paths: linux
             .masked_paths()

@@ -100,6 +100,13 @@ impl Store {
         self.put_blob(io::BufReader::with_capacity(1 << 20, f), expected)
     }
 
+    /// Moves a file already written under `tmp/` (synced, and hashed by the caller while
+    /// it was written) into place as blob `digest`.
+    pub fn adopt_blob(&self, tmp: &std::path::Path, digest: &Digest) -> Result<(), StoreError> {
+        let dest = self.blob_path(digest);
+        fs::rename(tmp, &dest).map_err(io_err("rename into place", &dest))
+    }
+
     /// Whether any recorded image's manifest names this blob (checked before removing a
     /// blob that a failed operation just wrote).
     pub fn blob_in_use(&self, digest: &Digest) -> bool {

@@ -18,6 +18,10 @@ impl FileLock {
         Self::take(path, FlockArg::LockExclusive)
     }
 
+    pub fn shared(path: &Path) -> Result<FileLock, StoreError> {
+        Self::take(path, FlockArg::LockShared)
+    }
+
     /// Returns `None` when another process holds the lock.
     pub fn try_exclusive(path: &Path) -> Result<Option<FileLock>, StoreError> {
         match Self::take(path, FlockArg::LockExclusiveNonblock) {

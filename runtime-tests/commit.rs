@@ -1,0 +1,587 @@
+//! commit, export/import, save/load, and cleanup, on real containers and real overlays.
+
+use crate::harness::*;
+use std::path::Path;
+use std::process::Command;
+
+/// A data root of the test's own, with busybox imported (for exact counts of layers).
+fn fresh_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = shared_root().join("busybox.tar");
+    let o = hako(dir.path(), &["import", tar.to_str().unwrap(), "busybox"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir
+}
+
+fn ok(o: std::process::Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}): {}{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn shell(cmd: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Everything below these paths, with type, size and contents of small files: enough to
+/// tell two trees apart.
+const LISTING: &str =
+    "for p in $(find /bin /etc /var /tmp /srv /home -xdev | grep -v /etc/hostname | sort); do \
+    if [ -L $p ]; then echo \"$p -> $(readlink $p)\"; \
+    elif [ -d $p ]; then echo \"$p/\"; elif [ -p $p ]; then echo \"$p fifo\"; \
+    else echo \"$p $(stat -c '%s %h %a' $p) $(head -c 40 $p | md5sum | cut -c1-8)\"; fi; done";
+
+#[test]
+fn commit_turns_deletions_and_replacements_into_whiteouts_and_opaque_dirs() {
+    if !require_root("commit whiteouts") {
+        return;
+    }
+    let root = shared_root();
+    let name = format!("commit-wh-{}", std::process::id());
+    // A base whose /var/cache and /home have contents of their own.
+    let base = format!("committed/base:{}", std::process::id());
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--name",
+                &format!("{name}-base"),
+                "busybox",
+                "sh",
+                "-c",
+                "mkdir -p /var/cache/old /home/u && echo a > /var/cache/a && echo b > /home/u/b",
+            ],
+        ),
+        "base run",
+    );
+    ok(
+        hako(root, &["commit", &format!("{name}-base"), &base]),
+        "base commit",
+    );
+    let changes = "rm /bin/ls /etc/group && \
+        rm -rf /home && echo file-now > /home && \
+        rm -rf /var/cache && mkdir -p /var/cache && echo refilled > /var/cache/f && \
+        mkdir -p /srv/a/b && echo deep > /srv/a/b/c && ln /srv/a/b/c /srv/hard && \
+        ln -s ../srv/a /tmp/link && mkfifo /tmp/fifo";
+    let before = ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--name",
+                &name,
+                &base,
+                "sh",
+                "-c",
+                &format!("{changes} && {LISTING}"),
+            ],
+        ),
+        "run with changes",
+    );
+    let image = format!("committed/wh:{}", std::process::id());
+    let id = ok(hako(root, &["commit", &name, &image]), "commit");
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let after = ok(
+        hako(root, &["run", "--rm", &image, "sh", "-c", LISTING]),
+        "run the committed image",
+    );
+    assert_eq!(
+        before, after,
+        "the committed image shows exactly the changed tree"
+    );
+    assert!(
+        after.contains("/home 9 1"),
+        "a directory replaced by a file: {after}"
+    );
+    assert!(
+        after.contains("/srv/hard 5 2"),
+        "hardlinks stay hardlinks: {after}"
+    );
+    assert!(!after.contains("/bin/ls "), "deleted file is gone: {after}");
+
+    // Opaque directory: the old contents of /var/cache are hidden, the new ones are there.
+    let var = ok(
+        hako(root, &["run", "--rm", &image, "find", "/var/cache"]),
+        "find",
+    );
+    assert_eq!(var, "/var/cache\n/var/cache/f\n");
+    ok(hako(root, &["rm", &name, &format!("{name}-base")]), "rm");
+    ok(hako(root, &["rmi", &image, &base]), "rmi");
+}
+
+#[test]
+fn commit_takes_changes_message_author_and_the_container_command() {
+    if !require_root("commit config") {
+        return;
+    }
+    let root = shared_root();
+    let name = format!("commit-cfg-{}", std::process::id());
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--name",
+                &name,
+                "-e",
+                "GREETING=hi",
+                "-w",
+                "/tmp",
+                "busybox",
+                "sh",
+                "-c",
+                "echo $GREETING from $(pwd) > /out",
+            ],
+        ),
+        "run",
+    );
+    let image = format!("committed/cfg:{}", std::process::id());
+    ok(
+        hako(
+            root,
+            &[
+                "commit",
+                "-m",
+                "first cut",
+                "-a",
+                "Jane <jane@example.com>",
+                "-c",
+                "LABEL stage=test",
+                "-c",
+                "EXPOSE 8080",
+                &name,
+                &image,
+            ],
+        ),
+        "commit",
+    );
+    // The container's command and environment became the image's, as in docker commit.
+    assert_eq!(
+        ok(
+            hako(root, &["run", "--rm", &image]),
+            "run with the committed command"
+        ),
+        ""
+    );
+    assert_eq!(
+        ok(
+            hako(
+                root,
+                &[
+                    "run",
+                    "--rm",
+                    &image,
+                    "sh",
+                    "-c",
+                    "cat /out; echo $GREETING; pwd"
+                ]
+            ),
+            "read"
+        ),
+        "hi from /tmp\nhi\n/tmp\n"
+    );
+    assert_eq!(
+        inspect_field(root, &image, "/Author"),
+        "Jane <jane@example.com>"
+    );
+    assert_eq!(inspect_field(root, &image, "/Comment"), "first cut");
+    assert_eq!(inspect_field(root, &image, "/Config/Labels/stage"), "test");
+    assert!(inspect_field(root, &image, "/Config/ExposedPorts/8080~1tcp").is_object());
+    ok(hako(root, &["rm", &name]), "rm");
+    ok(hako(root, &["rmi", &image]), "rmi");
+}
+
+#[test]
+fn reproducible_commits_of_the_same_changes_are_byte_identical() {
+    if !require_root("reproducible commit") {
+        return;
+    }
+    let root = shared_root();
+    let pid = std::process::id();
+    let mut ids = vec![];
+    for i in 0..2 {
+        let name = format!("repro-{pid}-{i}");
+        ok(
+            hako(
+                root,
+                &[
+                    "run",
+                    "--name",
+                    &name,
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "mkdir -p /app && echo same > /app/f && rm /bin/vi && sleep 1.1",
+                ],
+            ),
+            "run",
+        );
+        ids.push(ok(
+            hako(root, &["commit", "--reproducible", &name]),
+            "commit",
+        ));
+        // Without --reproducible the timestamps differ, and so do the images.
+        ids.push(ok(hako(root, &["commit", &name]), "plain commit"));
+        ok(hako(root, &["rm", &name]), "rm");
+    }
+    assert_eq!(ids[0], ids[2], "same changes, same image ID");
+    assert_ne!(ids[1], ids[3], "plain commits carry their own time");
+    for id in ids {
+        let _ = hako(root, &["rmi", id.trim()]);
+    }
+}
+
+#[test]
+fn commit_freezes_a_running_container_and_leaves_volume_data_out_with_a_note() {
+    if !require_root("commit running") {
+        return;
+    }
+    let root = fresh_root();
+    let root = root.path();
+    ok(
+        hako(
+            root,
+            &[
+                "import",
+                "-c",
+                "VOLUME /vol",
+                &shared_root().join("busybox.tar").display().to_string(),
+                "withvol",
+            ],
+        ),
+        "import with a VOLUME",
+    );
+    let host = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/data", host.path().display());
+    let mut child = hako_cmd(
+        root,
+        &[
+            "run",
+            "--name",
+            "live",
+            "-v",
+            &bind,
+            "withvol",
+            "sh",
+            "-c",
+            "echo kept > /kept; echo lost > /vol/x; echo host > /data/y; touch /ready; sleep 30",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !stdout(&hako(root, &["ps", "-q"])).contains(char::is_alphanumeric)
+        || !host.path().join("y").exists()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let o = hako(root, &["--trace", "commit", "live", "snap"]);
+    let err = stderr(&o);
+    ok(o, "commit a running container");
+    assert!(
+        err.contains("freeze(") && err.contains("thaw("),
+        "frozen for the walk: {err}"
+    );
+    assert!(
+        err.contains("/vol holds 1 entries"),
+        "volume data is announced: {err}"
+    );
+    // Still running after the thaw.
+    assert!(stdout(&hako(root, &["ps", "-q"])).contains(char::is_alphanumeric));
+    let listing = ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--rm",
+                "snap",
+                "sh",
+                "-c",
+                "cat /kept; ls -A /vol /data",
+            ],
+        ),
+        "run snapshot",
+    );
+    assert_eq!(listing, "kept\n/data:\n\n/vol:\n");
+    ok(hako(root, &["rm", "-f", "live"]), "rm -f");
+    let _ = child.wait();
+}
+
+#[test]
+fn export_import_round_trip_and_export_to_stdout() {
+    if !require_root("export") {
+        return;
+    }
+    let root = shared_root();
+    let name = format!("export-{}", std::process::id());
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "echo exported > /marker; rm /bin/sed",
+            ],
+        ),
+        "run",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fs.tar");
+    ok(
+        hako(root, &["export", "-o", file.to_str().unwrap(), &name]),
+        "export -o",
+    );
+    let via_stdout = shell(&format!(
+        "{HAKO} --root {} export {name} | tar -t | sort | md5sum",
+        root.display()
+    ));
+    assert_eq!(
+        via_stdout,
+        shell(&format!("tar -tf {} | sort | md5sum", file.display()))
+    );
+    let names = shell(&format!("tar -tf {}", file.display()));
+    assert!(names.contains("marker\n") && !names.contains("bin/sed\n"));
+    assert!(
+        names.contains("proc/\n"),
+        "mount points stay as empty directories"
+    );
+
+    let image = format!("flat/{name}");
+    ok(
+        hako(
+            root,
+            &[
+                "import",
+                "-m",
+                "flattened",
+                "-c",
+                "CMD [\"cat\", \"/marker\"]",
+                file.to_str().unwrap(),
+                &image,
+            ],
+        ),
+        "import",
+    );
+    assert_eq!(
+        ok(hako(root, &["run", "--rm", &image]), "run imported"),
+        "exported\n"
+    );
+    // A terminal is refused; a wrong container is a clear error.
+    let o = hako(root, &["export", "no-such-container"]);
+    assert!(!o.status.success() && stderr(&o).contains("No such container"));
+    ok(hako(root, &["rm", &name]), "rm");
+    ok(hako(root, &["rmi", &image]), "rmi");
+}
+
+#[test]
+fn save_is_read_by_skopeo_and_umoci_and_loads_back() {
+    if !require_root("save interop") {
+        return;
+    }
+    if !have("umoci") || !have("skopeo") {
+        eprintln!("skipped save interop: requires umoci and skopeo (apt-get install umoci skopeo)");
+        return;
+    }
+    let root = fresh_root();
+    let root = root.path();
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--name",
+                "c",
+                "busybox",
+                "sh",
+                "-c",
+                "echo saved > /s; rm /bin/tr",
+            ],
+        ),
+        "run",
+    );
+    ok(hako(root, &["commit", "c", "saved/app:v1"]), "commit");
+    let id = ok(hako(root, &["images", "-q", "--no-trunc"]), "images");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    ok(
+        hako(
+            root,
+            &[
+                "save",
+                "-o",
+                &format!("{d}/da.tar"),
+                "saved/app:v1",
+                "busybox",
+            ],
+        ),
+        "save",
+    );
+    ok(
+        hako(
+            root,
+            &[
+                "save",
+                "--format",
+                "oci-archive",
+                "-o",
+                &format!("{d}/oci.tar"),
+                "saved/app:v1",
+            ],
+        ),
+        "save oci",
+    );
+
+    let inspected = shell(&format!(
+        "skopeo inspect docker-archive:{d}/da.tar:saved/app:v1"
+    ));
+    assert!(inspected.contains("\"Layers\""), "{inspected}");
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+    shell(&format!("skopeo inspect oci-archive:{d}/oci.tar"));
+
+    // umoci unpacks the OCI archive to the same tree hako's container shows.
+    shell(&format!(
+        "mkdir {d}/layout && tar -C {d}/layout -xf {d}/oci.tar && umoci unpack --image {d}/layout:v1 {d}/bundle"
+    ));
+    let umoci_tree = shell(&format!("cd {d}/bundle/rootfs && find . | sort"));
+    ok(
+        hako(root, &["run", "--name", "fresh", "saved/app:v1", "true"]),
+        "fresh container",
+    );
+    ok(
+        hako(root, &["export", "-o", &format!("{d}/fresh.tar"), "fresh"]),
+        "export",
+    );
+    let hako_tree = shell(&format!(
+        "mkdir {d}/x && tar -C {d}/x -xf {d}/fresh.tar && cd {d}/x && find . | grep -v -e '^./etc/host' -e '^./etc/resolv.conf' | sort"
+    ));
+    assert_eq!(umoci_tree, hako_tree);
+
+    // Both archives load back into an empty store with the same image ID, several images
+    // per archive.
+    for (archive, expect) in [("da.tar", 2), ("oci.tar", 1)] {
+        let other = tempfile::tempdir().unwrap();
+        let out = ok(
+            hako(other.path(), &["load", "-i", &format!("{d}/{archive}")]),
+            "load",
+        );
+        assert_eq!(out.matches("Loaded image").count(), expect, "{out}");
+        let ids = ok(
+            hako(other.path(), &["images", "-q", "--no-trunc"]),
+            "images",
+        );
+        assert!(id.lines().any(|l| ids.contains(l)), "{ids} vs {id}");
+        assert_eq!(
+            ok(
+                hako(other.path(), &["run", "--rm", "saved/app:v1", "cat", "/s"]),
+                "run loaded"
+            ),
+            "saved\n"
+        );
+    }
+    // Saved to a terminal-less stdout too; a missing image is an error and writes nothing.
+    let o = hako(
+        root,
+        &["save", "-o", &format!("{d}/none.tar"), "no/such:image"],
+    );
+    assert!(!o.status.success() && !Path::new(&format!("{d}/none.tar")).exists());
+}
+
+#[test]
+fn removing_the_last_user_frees_layers_and_prune_cleans_up() {
+    if !require_root("gc") {
+        return;
+    }
+    let root = fresh_root();
+    let root = root.path();
+    let count = |sub: &str| std::fs::read_dir(root.join(sub)).unwrap().count();
+    let (layers0, blobs0) = (count("layers"), count("blobs/sha256"));
+
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "--name",
+                "c",
+                "busybox",
+                "sh",
+                "-c",
+                "head -c 300000 /dev/urandom > /big",
+            ],
+        ),
+        "run",
+    );
+    ok(hako(root, &["commit", "c", "big:1"]), "commit");
+    ok(hako(root, &["commit", "c"]), "commit dangling");
+    assert_eq!(count("layers"), layers0 + 1, "both commits share one layer");
+    let images = ok(hako(root, &["images"]), "images");
+    assert!(
+        images.contains("<none>       <none>"),
+        "dangling shows as <none> <none>: {images}"
+    );
+    assert_eq!(
+        ok(
+            hako(root, &["images", "-q", "--filter", "dangling=true"]),
+            "filter"
+        )
+        .lines()
+        .count(),
+        1
+    );
+
+    let df = ok(hako(root, &["system", "df"]), "df");
+    assert!(
+        df.starts_with("TYPE") && df.contains("Images") && df.contains("Containers"),
+        "{df}"
+    );
+
+    // The container's image is protected; -f untags but keeps it for the container.
+    let o = hako(root, &["rmi", "busybox"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("container"),
+        "{}",
+        stderr(&o)
+    );
+    let pruned = ok(hako(root, &["image", "prune", "-f"]), "image prune");
+    assert!(
+        pruned.contains("deleted: sha256:") && pruned.contains("Total reclaimed space"),
+        "{pruned}"
+    );
+    assert_eq!(count("layers"), layers0 + 1, "big:1 still uses the layer");
+
+    ok(hako(root, &["rmi", "big:1"]), "rmi");
+    assert_eq!(
+        count("layers"),
+        layers0,
+        "the last user is gone: so is the layer"
+    );
+    ok(hako(root, &["system", "prune", "-f", "-a"]), "system prune");
+    assert_eq!(ok(hako(root, &["ps", "-aq"]), "ps"), "");
+    assert_eq!(
+        (count("layers"), count("blobs/sha256")),
+        (0, 0),
+        "everything unused is gone"
+    );
+    let _ = blobs0;
+    // Without -f and with no answer, nothing happens.
+    let o = hako(root, &["image", "prune"]);
+    assert!(o.status.success() && !stdout(&o).contains("deleted"));
+}

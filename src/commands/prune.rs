@@ -1,0 +1,202 @@
+//! `hako image prune`, `hako system prune`, `hako system df`: cleanup with Docker's output.
+
+use super::images::human_size;
+use super::ps::print_table;
+use crate::cli::PruneArgs;
+use crate::reference::Reference;
+use crate::store::gc::disk_usage;
+use crate::store::images::ImageRecord;
+use crate::store::Store;
+use anyhow::Result;
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Docker's confirmation: anything but y/yes (EOF included) declines.
+fn confirm(warning: &str) -> bool {
+    eprint!("WARNING! {warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+        if !std::io::stdin().is_terminal() {
+            eprintln!();
+        }
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Images no container uses; only dangling ones unless `all`.
+fn unused_images(store: &Store, all: bool) -> Result<Vec<ImageRecord>> {
+    let used: HashSet<_> = store.containers()?.into_iter().map(|c| c.image).collect();
+    Ok(store
+        .images()?
+        .into_iter()
+        .filter(|i| !used.contains(&i.config) && (all || i.names.is_empty()))
+        .collect())
+}
+
+/// Removes the images and collects garbage; prints Docker's "Deleted Images" block and
+/// returns the bytes freed.
+fn remove_images(store: &Store, images: &[ImageRecord]) -> Result<u64> {
+    if images.is_empty() {
+        return Ok(store.collect_garbage()?.bytes);
+    }
+    println!("Deleted Images:");
+    for img in images {
+        for n in &img.names {
+            if let Ok(r) = n.parse::<Reference>() {
+                println!("untagged: {}", r.familiar());
+            }
+        }
+        store.remove_image(&img.manifest)?;
+        println!("deleted: {}", img.config);
+    }
+    println!();
+    Ok(store.collect_garbage()?.bytes)
+}
+
+pub fn image_prune(store: &Store, args: &PruneArgs) -> Result<i32> {
+    let warning = if args.all {
+        "This will remove all images without at least one container associated to them."
+    } else {
+        "This will remove all dangling images."
+    };
+    if !args.force && !confirm(warning) {
+        return Ok(0);
+    }
+    let freed = remove_images(store, &unused_images(store, args.all)?)?;
+    println!("Total reclaimed space: {}", human_size(freed));
+    Ok(0)
+}
+
+pub fn system_prune(store: &Store, args: &PruneArgs) -> Result<i32> {
+    let images = if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !args.force
+        && !confirm(&format!(
+            "This will remove:\n  - all stopped containers\n  - {images}\n  - temporary files of interrupted hako commands"
+        ))
+    {
+        return Ok(0);
+    }
+    let stopped: Vec<_> = store
+        .containers()?
+        .into_iter()
+        .filter(|c| !c.is_running())
+        .collect();
+    let mut freed = 0;
+    if !stopped.is_empty() {
+        println!("Deleted Containers:");
+        for c in &stopped {
+            freed += disk_usage(&store.container_dir(&c.id));
+            super::rm::remove_one(store, &c.id, false)?;
+            println!("{}", c.id);
+        }
+        println!();
+    }
+    freed += remove_images(store, &unused_images(store, args.all)?)?;
+    println!("Total reclaimed space: {}", human_size(freed));
+    Ok(0)
+}
+
+pub fn system_df(store: &Store) -> Result<i32> {
+    let containers = store.containers()?;
+    let images = store.images()?;
+    let used_images: HashSet<_> = containers.iter().map(|c| c.image.clone()).collect();
+
+    // Every blob and layer is counted once, and is reclaimable unless an image in use (or
+    // a container) needs it.
+    let mut all_parts = HashSet::new();
+    let mut active_parts = HashSet::new();
+    for img in &images {
+        let (blobs, layers) = store.image_parts(&img.manifest, &img.config);
+        let parts: Vec<(bool, crate::digest::Digest)> = [img.manifest.clone(), img.config.clone()]
+            .into_iter()
+            .chain(blobs)
+            .map(|d| (true, d))
+            .chain(layers.into_iter().map(|d| (false, d)))
+            .collect();
+        if used_images.contains(&img.config) {
+            active_parts.extend(parts.iter().cloned());
+        }
+        all_parts.extend(parts);
+    }
+    for c in &containers {
+        active_parts.extend(c.layers.iter().cloned().map(|d| (false, d)));
+    }
+    let size_of = |(is_blob, d): &(bool, crate::digest::Digest)| {
+        if *is_blob {
+            store.blob_size(d)
+        } else {
+            disk_usage(&store.layer_dir(d))
+        }
+    };
+    let image_size: u64 = all_parts.iter().map(size_of).sum();
+    let image_reclaimable: u64 = all_parts
+        .iter()
+        .filter(|p| !active_parts.contains(*p))
+        .map(size_of)
+        .sum();
+    let mut container_size = 0;
+    let mut container_reclaimable = 0;
+    for c in &containers {
+        let size = disk_usage(&store.container_dir(&c.id).join("upper"));
+        container_size += size;
+        if !c.is_running() {
+            container_reclaimable += size;
+        }
+    }
+    let running = containers.iter().filter(|c| c.is_running()).count();
+    let pct = |part: u64, whole: u64| {
+        (part * 100)
+            .checked_div(whole)
+            .map_or(String::new(), |p| format!(" ({p}%)"))
+    };
+    let rows = vec![
+        [
+            "Images".to_string(),
+            images.len().to_string(),
+            images
+                .iter()
+                .filter(|i| used_images.contains(&i.config))
+                .count()
+                .to_string(),
+            human_size(image_size),
+            format!(
+                "{}{}",
+                human_size(image_reclaimable),
+                pct(image_reclaimable, image_size)
+            ),
+        ],
+        [
+            "Containers".to_string(),
+            containers.len().to_string(),
+            running.to_string(),
+            human_size(container_size),
+            format!(
+                "{}{}",
+                human_size(container_reclaimable),
+                pct(container_reclaimable, container_size)
+            ),
+        ],
+        [
+            "Local Volumes".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        [
+            "Build Cache".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+    ];
+    print_table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+    Ok(0)
+}

@@ -1,0 +1,60 @@
+//! `export`: a container's whole filesystem as one tar, as `docker export` writes it.
+//!
+//! A stopped container's overlay is mounted in a mount namespace of hako's own (made with
+//! `unshare`), so the host's mount table never sees it and it disappears with the process.
+//! A running container is frozen and read through `/proc/<pid>/root`; freezing also means
+//! nothing inside can swap a directory for a symlink while the walk reads it.
+
+use crate::cgroups::FreezeGuard;
+use crate::layer::pack::{self, PackOptions, PackReport, Source};
+use crate::state::ContainerRecord;
+use crate::store::Store;
+use crate::sys::{LinuxSys, Sys};
+use anyhow::{Context, Result};
+use nix::mount::MsFlags;
+use nix::sched::{unshare, CloneFlags};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes the container's filesystem to `out`.
+pub fn export<W: Write>(store: &Store, c: &ContainerRecord, out: W) -> Result<(W, PackReport)> {
+    let opts = PackOptions {
+        source: Source::Rootfs,
+        clamp_mtime: None,
+        leave_out: vec![],
+    };
+    if c.is_running() {
+        let _frozen = FreezeGuard::new(&c.cgroup_path, true)?;
+        let root = PathBuf::from(format!("/proc/{}/root", c.state.pid));
+        return pack::pack(&root, out, &opts)
+            .with_context(|| format!("archive the filesystem of running container {}", c.name));
+    }
+    let merged = mount_privately(store, c)?;
+    pack::pack(&merged, out, &opts)
+        .with_context(|| format!("archive the filesystem of container {}", c.name))
+}
+
+/// Mounts the container's overlay on its `merged/` directory, visible only to this process.
+fn mount_privately(store: &Store, c: &ContainerRecord) -> Result<PathBuf> {
+    let sys = LinuxSys;
+    crate::trace::step(
+        "export",
+        "unshare",
+        || "CLONE_NEWNS".into(),
+        || unshare(CloneFlags::CLONE_NEWNS),
+    )
+    .context("enter a private mount namespace (export needs CAP_SYS_ADMIN)")?;
+    sys.mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
+    let merged = store.container_dir(&c.id).join("merged");
+    std::fs::create_dir_all(&merged)?;
+    crate::rootfs::container_overlay(store, c)
+        .mount(&sys, &merged)
+        .with_context(|| format!("mount the rootfs of container {}", c.name))?;
+    Ok(merged)
+}
