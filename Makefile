@@ -7,9 +7,9 @@ DEMO_ROOT ?= /tmp/hako-demo
 # Debian packages the tests and the demo need (busybox-static for the fixture image,
 # umoci/skopeo for interop tests, util-linux's `script` for the pty test).
 TEST_PACKAGES := busybox-static umoci skopeo python3 util-linux iproute2
-BENCH_PACKAGES := crun runc hyperfine
+BENCH_PACKAGES := crun runc hyperfine podman debootstrap
 
-.PHONY: all build deps bench-deps demo test test-cgroup-v2 unit integration fixtures bench lint clean
+.PHONY: all build deps bench-deps demo test test-cgroup-v2 unit integration fixtures fixture-debian bench lint clean
 
 all: build
 
@@ -58,8 +58,14 @@ test: deps
 test-cgroup-v2:
 	runtime-tests/cgroup-v2-lane.sh
 
-bench: deps bench-deps build fixtures
-	bench/run.sh
+DEBIAN_FIXTURE ?= /var/cache/hako-fixtures/debian-bookworm.tar.gz
+
+# The Debian minbase rootfs (debootstrap), cached outside the checkout between runs.
+fixture-debian: deps
+	rootfs-fixtures/debian.sh $(DEBIAN_FIXTURE)
+
+bench: deps bench-deps build fixtures fixture-debian
+	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) bench/run.sh
 
 lint:
 	cargo fmt --check

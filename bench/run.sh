@@ -1,45 +1,130 @@
 #!/usr/bin/env bash
-# `make bench`: hako against the reference runtimes, measured in the same run, printed as
+# `make bench`: hako against the reference tools, measured in the same run, printed as
 # ratios (machines are noisy; only ratios from one run mean anything).
+#   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
+#   BENCH_ONLY   run only these sections (space-separated: run commit export)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 root=$work/root
+only=" ${BENCH_ONLY:-run trace commit export} "
+want() { [[ $only == *" $1 "* ]]; }
+
+# Podman in a store of its own, configured as anchors.md says for these machines: rlimits
+# within the hard limits, and runc (crun refuses hybrid cgroups).
+export CONTAINERS_CONF=$work/containers.conf
+cat >"$CONTAINERS_CONF" <<EOF
+[containers]
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)","nproc=32768:32768"]
+[engine]
+runtime = "runc"
+EOF
+PODMAN="podman --root $work/podman --runroot $work/podman-run --storage-driver overlay"
+have_podman() { command -v podman >/dev/null && command -v runc >/dev/null; }
+cleanup() {
+    if have_podman; then $PODMAN rm -af >/dev/null 2>&1 || true; $PODMAN system reset -f >/dev/null 2>&1 || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
 $HAKO --root "$root" import rootfs-fixtures/cache/busybox.tar busybox >/dev/null
 
-# A prepared OCI bundle of the same busybox rootfs for crun/runc.
-bundle=$work/bundle
-mkdir -p "$bundle/rootfs"
-tar -C "$bundle/rootfs" -xf rootfs-fixtures/cache/busybox.tar
-if command -v runc >/dev/null; then
-    (cd "$bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+# Median seconds of one hyperfine result, by name.
+median() { python3 -c 'import json,sys; print({r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}[sys.argv[2]])' "$1" "$2"; }
+ratio() { python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f"{a/b:.2f}")' "$1" "$2"; }
+
+if want run; then
+    # A prepared OCI bundle of the same busybox rootfs for crun/runc.
+    bundle=$work/bundle
+    mkdir -p "$bundle/rootfs"
+    tar -C "$bundle/rootfs" -xf rootfs-fixtures/cache/busybox.tar
+    if command -v runc >/dev/null; then
+        (cd "$bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+    fi
+    cmds=(-n hako "$HAKO --root $root run --rm --network none busybox true")
+    # A reference that cannot run here is left out, with the reason, instead of failing.
+    add_ref() {
+        local name=$1 cmd=$2
+        if ! command -v "${cmd%% *}" >/dev/null; then echo "($name not installed: not compared)"; return; fi
+        if ! out=$(eval "$cmd" 2>&1); then echo "($name cannot run here: ${out:0:160})"; return; fi
+        cmds+=(-n "$name" "$cmd")
+    }
+    add_ref crun "crun run --bundle $bundle bench-crun"
+    add_ref runc "runc run --bundle $bundle bench-runc"
+    if have_podman; then
+        $HAKO --root "$root" save busybox | $PODMAN load -q >/dev/null
+        add_ref podman "$PODMAN run --rm --network none busybox true"
+    fi
+    echo "== run 'true' in busybox (lower is better)"
+    hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-40}" --export-json "$work/run.json" "${cmds[@]}" 2>&1 | grep -vE '^\s*$' || true
+    h=$(median "$work/run.json" hako)
+    echo
+    echo "hako run --rm busybox true: median $(python3 -c "print(f'{$h*1000:.1f}')") ms"
+    for ref in crun runc podman; do
+        if r=$(median "$work/run.json" $ref 2>/dev/null); then
+            echo "  ratio hako/$ref = $(ratio "$h" "$r")   ($ref $(python3 -c "print(f'{$r*1000:.1f}')") ms)"
+        fi
+    done
 fi
 
-cmds=(-n hako "$HAKO --root $root run --rm --network none busybox true")
-# A reference that cannot run here is left out, with the reason, instead of failing the bench.
-add_ref() {
-    local name=$1 cmd=$2
-    if ! command -v "$name" >/dev/null; then echo "($name not installed: not compared)"; return; fi
-    if ! out=$(eval "$cmd" 2>&1); then echo "($name cannot run here: ${out:0:160})"; return; fi
-    cmds+=(-n "$name" "$cmd")
-}
-add_ref crun "crun run --bundle $bundle bench-crun"
-add_ref runc "runc run --bundle $bundle bench-runc"
-if command -v podman >/dev/null; then
-    podman load -q -i <($HAKO --root "$root" save busybox 2>/dev/null || true) >/dev/null 2>&1 || true
-    add_ref podman "podman run --rm --network none busybox true"
+if want trace; then
+    # Off, each traced step costs one relaxed atomic load; on, it formats and writes a line.
+    # The ratio shows what narration costs, and that the default path carries none of it.
+    echo
+    echo "== --trace overhead"
+    hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-40}" --export-json "$work/trace.json" \
+        -n off "$HAKO --root $root run --rm --network none busybox true" \
+        -n on "$HAKO --root $root --trace=json run --rm --network none busybox true" 2>&1 | grep -E 'Time|±' || true
+    echo "  ratio trace on/off = $(ratio "$(median "$work/trace.json" on)" "$(median "$work/trace.json" off)")"
 fi
 
-echo "== run 'true' in busybox (lower is better)"
-hyperfine -N --warmup 5 --runs ${BENCH_RUNS:-40} --export-json "$work/run.json" "${cmds[@]}" 2>&1 | grep -vE '^\s*$' || true
-python3 - "$work/run.json" <<'PY'
-import json, sys
-r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
-h = r["hako"]
-print(f"\nhako run --rm busybox true: median {h*1000:.1f} ms")
-for ref in ("crun", "runc", "podman"):
-    if ref in r:
-        print(f"  ratio hako/{ref} = {h / r[ref]:.2f}   ({ref} {r[ref]*1000:.1f} ms)")
-PY
+# commit and export work on a Debian minbase container (the debootstrap fixture).
+debian=${DEBIAN_FIXTURE:-/var/cache/hako-fixtures/debian-bookworm.tar.gz}
+if (want commit || want export) && [ ! -s "$debian" ]; then
+    echo "(no Debian fixture at $debian: run rootfs-fixtures/debian.sh $debian; commit/export not measured)"
+    exit 0
+fi
+if want commit || want export; then
+    $HAKO --root "$root" import "$debian" debian >/dev/null
+    # ~100 MB of changes: a 50 MB random file, a copy of /usr/share, a deleted directory.
+    changes='head -c 50000000 /dev/urandom > /random.bin && cp -a /usr/share /share-copy && rm -rf /usr/share/doc'
+    $HAKO --root "$root" run --name bench-c debian sh -c "$changes"
+    if have_podman; then
+        $HAKO --root "$root" save debian | $PODMAN load -q >/dev/null
+        $PODMAN run --name bench-c --network none debian sh -c "$changes"
+    fi
+fi
+
+if want commit; then
+    echo
+    echo "== commit ~100 MB of changes in a Debian container (lower is better)"
+    cmds=(-n hako "$HAKO --root $root commit bench-c")
+    have_podman && cmds+=(-n podman "$PODMAN commit -q bench-c")
+    hyperfine -N --warmup 1 --runs 5 --export-json "$work/commit.json" "${cmds[@]}" 2>&1 | grep -E 'Time|±|Benchmark' || true
+    h=$(median "$work/commit.json" hako)
+    echo "hako commit: median $(python3 -c "print(f'{$h:.2f}')") s"
+    if p=$(median "$work/commit.json" podman 2>/dev/null); then
+        echo "  ratio hako/podman = $(ratio "$h" "$p")   (target <= 0.5; podman $(python3 -c "print(f'{$p:.2f}')") s)"
+    fi
+    /usr/bin/time -f "  peak memory of hako commit: %M KB" $HAKO --root "$root" commit bench-c >/dev/null
+fi
+
+if want export; then
+    echo
+    echo "== export the container ($(du -sh "$root/layers" | cut -f1) of layers + changes; lower is better)"
+    tree=$work/tree
+    mkdir -p "$tree"
+    $HAKO --root "$root" export bench-c | tar -C "$tree" -xf -
+    # Both write into a pipe, so neither gets tar's /dev/null shortcut.
+    cmds=(-n hako "sh -c '$HAKO --root $root export bench-c | cat >/dev/null'"
+          -n tar "sh -c 'tar -C $tree -cf - . | cat >/dev/null'")
+    have_podman && cmds+=(-n podman "sh -c '$PODMAN export bench-c | cat >/dev/null'")
+    hyperfine -N --warmup 1 --runs 5 --export-json "$work/export.json" "${cmds[@]}" 2>&1 | grep -E 'Time|±|Benchmark' || true
+    h=$(median "$work/export.json" hako)
+    echo "hako export: median $(python3 -c "print(f'{$h:.2f}')") s"
+    echo "  ratio hako/tar -c = $(ratio "$h" "$(median "$work/export.json" tar)")   (target <= 1.2)"
+    if p=$(median "$work/export.json" podman 2>/dev/null); then
+        echo "  ratio hako/podman = $(ratio "$h" "$p")"
+    fi
+fi

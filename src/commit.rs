@@ -1,15 +1,16 @@
 //! `commit`: a container's overlay upperdir becomes one new layer on top of its image.
 //!
-//! One pass over the upperdir makes the layer. The tar stream is hashed (the diff_id),
-//! gzip-compressed and hashed again (the digest) on its way to the blob file. At the same
-//! time it flows through a pipe into the unpacker, which fills the layer cache, so the new
-//! image runs at once without unpacking anything.
+//! One pass over the upperdir makes the layer: the tar stream is hashed on its way to the
+//! blob file, and that is all the data commit writes. The blob is an uncompressed tar, so
+//! its digest is its diff_id, as in Docker's and Podman's stores: compressing is work for
+//! `push`, once per layer. The layer cache is filled from the blob when the new image first
+//! runs (`Store::ensure_layers`).
 
 use crate::cgroups::FreezeGuard;
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{write_image, Image, LayerBlob};
 use crate::layer::pack::{self, PackOptions, PackReport, Source};
-use crate::layer::{Compression, UnpackOptions};
+use crate::layer::Compression;
 use crate::reference::Reference;
 use crate::state::ContainerRecord;
 use crate::store::images::ImageRecord;
@@ -17,7 +18,7 @@ use crate::store::Store;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Map, Value};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 pub struct CommitOptions<'a> {
@@ -239,7 +240,7 @@ fn committed_env(container_env: &[String], image_env: &[String]) -> Vec<String> 
         .collect()
 }
 
-/// Packs `upper` into a gzip layer blob and, in parallel, into the layer cache.
+/// Packs `upper` into an uncompressed layer blob; its digest is its diff_id.
 fn write_layer(
     store: &Store,
     upper: &Path,
@@ -248,54 +249,17 @@ fn write_layer(
     let tmp = store.temp_path("commit");
     let result = (|| {
         let file = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let gz = flate2::write::GzEncoder::new(compressed, flate2::Compression::fast());
-        let tar_hashed = HashingWriter::new(gz);
-        let (pipe_r, pipe_w) = io::pipe().context("create a pipe")?;
-        let unpacker = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                store.unpack_layer(
-                    io::BufReader::with_capacity(1 << 20, pipe_r),
-                    None,
-                    &UnpackOptions::default(),
-                )
-            })
-        };
-        let tee = Tee {
-            a: tar_hashed,
-            b: BufWriter::with_capacity(1 << 16, pipe_w),
-        };
-        let (tee, report) = match pack::pack(upper, tee, opts) {
-            Ok(done) => done,
-            Err(e) => {
-                // The pipe closed with the tee; the unpacker's own error explains more.
-                let unpacked = unpacker.join().expect("the unpack thread does not panic");
-                return Err(match unpacked {
-                    Err(u) => anyhow!(u).context(e.to_string()),
-                    Ok(_) => anyhow!(e),
-                })
-                .context(format!("write a layer from {}", upper.display()));
-            }
-        };
-        let Tee { a: tar_hashed, b } = tee;
-        drop(b.into_inner().map_err(|e| e.into_error())?); // EOF for the unpacker
-        let (gz, diff_id, _) = tar_hashed.finish();
-        let (buf, digest, size) = gz.finish()?.finish();
+        let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let (hashed, report) = pack::pack(upper, hashed, opts)
+            .with_context(|| format!("write a layer from {}", upper.display()))?;
+        let (buf, diff_id, size) = hashed.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        let cached = unpacker
-            .join()
-            .expect("the unpack thread does not panic")
-            .context("unpack the new layer into the layer cache")?;
-        if cached != diff_id {
-            bail!("the layer cache saw {cached}, the blob {diff_id}: the upper directory changed during the commit; commit with --pause");
-        }
-        store.adopt_blob(&tmp, &digest)?;
+        store.adopt_blob(&tmp, &diff_id)?;
         let blob = LayerBlob {
-            digest,
+            digest: diff_id.clone(),
             size,
-            media_type: Compression::Gzip.layer_media_type().to_string(),
+            media_type: Compression::None.layer_media_type().to_string(),
         };
         Ok((blob, diff_id, report))
     })();
@@ -303,25 +267,6 @@ fn write_layer(
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Writes everything to both writers.
-struct Tee<A, B> {
-    a: A,
-    b: B,
-}
-
-impl<A: Write, B: Write> Write for Tee<A, B> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.a.write_all(buf)?;
-        self.b.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.a.flush()?;
-        self.b.flush()
-    }
 }
 
 #[cfg(test)]

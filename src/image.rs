@@ -54,6 +54,30 @@ impl Image {
             .collect()
     }
 
+    /// Unpacks into the layer cache every layer of this image that is not there yet (a
+    /// committed layer is cached on first use; a removed cache entry is rebuilt), each
+    /// checked against its diff_id.
+    pub fn ensure_layers(&self, store: &Store) -> Result<(), crate::store::layers::LayerError> {
+        for (blob, diff_id) in self.manifest.layers().iter().zip(self.diff_ids()) {
+            if store.has_layer(&diff_id) {
+                continue;
+            }
+            let digest: Digest = blob
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| StoreError::MissingBlob(blob.digest().to_string()))?;
+            let raw = store.open_blob(&digest)?;
+            crate::trace::step(
+                "image",
+                "unpack layer",
+                || format!("{} -> layers/{}", digest.short(), diff_id.short()),
+                || store.unpack_layer(std::io::BufReader::with_capacity(1 << 20, raw), Some(&diff_id), &Default::default()),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Size as `images` shows it: the layers' blob sizes.
     pub fn size(&self) -> u64 {
         self.manifest.layers().iter().map(|l| l.size()).sum()

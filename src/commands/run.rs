@@ -88,12 +88,12 @@ fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
     })?;
     let image = Image::load(store, &record)?;
     let layers = image.diff_ids();
-    if let Some(missing) = layers.iter().find(|l| !store.has_layer(l)) {
-        bail!(
-            "layer {missing} of image {} is missing from the store; load the image again",
+    image.ensure_layers(store).with_context(|| {
+        format!(
+            "prepare the layers of image {} (if a blob is missing, load or pull the image again)",
             args.image
-        );
-    }
+        )
+    })?;
     let lower_dirs: Vec<PathBuf> = layers.iter().rev().map(|l| store.layer_dir(l)).collect();
     let img_cfg = image.config.config().clone().unwrap_or_default();
 

@@ -8,6 +8,10 @@
 use std::io::{self, Read, Write};
 
 const BLOCK: usize = 512;
+/// Files up to this size are copied through the pending buffer.
+const SMALL_FILE: usize = 64 << 10;
+/// The pending buffer is written out once it holds this much.
+const PENDING_LIMIT: usize = 256 << 10;
 /// Largest value a 7-digit octal ustar field holds.
 const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
@@ -77,11 +81,17 @@ pub struct TarWriter<W: Write> {
     out: W,
     /// Bytes written so far (for padding and for reports).
     written: u64,
+    /// Headers, padding and small files gathered into few large writes.
+    pending: Vec<u8>,
 }
 
 impl<W: Write> TarWriter<W> {
     pub fn new(out: W) -> Self {
-        TarWriter { out, written: 0 }
+        TarWriter {
+            out,
+            written: 0,
+            pending: Vec::with_capacity(PENDING_LIMIT + SMALL_FILE),
+        }
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -165,8 +175,20 @@ impl<W: Write> TarWriter<W> {
         self.write(&h)?;
 
         if size > 0 {
-            let copied = io::copy(&mut data.take(size), &mut self.out)?;
-            self.written += copied;
+            let copied = if size <= SMALL_FILE as u64 {
+                // Small files join the pending buffer: one read, no extra write.
+                let start = self.pending.len();
+                let n = data.take(size).read_to_end(&mut self.pending)?;
+                self.written += n as u64;
+                debug_assert_eq!(self.pending.len(), start + n);
+                n as u64
+            } else {
+                // Big ones go straight through (`copy_file_range`/`splice` for files).
+                self.flush_pending()?;
+                let n = io::copy(&mut data.take(size), &mut self.out)?;
+                self.written += n;
+                n
+            };
             if copied < size {
                 // The file shrank under us: keep the archive well-formed.
                 self.write_zeros(size - copied)?;
@@ -186,13 +208,25 @@ impl<W: Write> TarWriter<W> {
     /// The two zero blocks that end an archive; returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.write_zeros(2 * BLOCK as u64)?;
+        self.flush_pending()?;
         self.out.flush()?;
         Ok(self.out)
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.out.write_all(bytes)?;
+        self.pending.extend_from_slice(bytes);
         self.written += bytes.len() as u64;
+        if self.pending.len() >= PENDING_LIMIT {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.out.write_all(&self.pending)?;
+            self.pending.clear();
+        }
         Ok(())
     }
 

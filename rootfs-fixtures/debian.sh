@@ -1,0 +1,23 @@
+#!/bin/sh
+# Builds a Debian bookworm minbase rootfs tarball with debootstrap (gzip, as a registry would
+# serve it) and caches it: a second run with the same OUT returns at once.
+# Usage: debian.sh OUT.tar.gz   (MIRROR overrides the Debian mirror)
+set -eu
+out=${1:?usage: debian.sh OUT.tar.gz}
+if [ -s "$out" ]; then
+    exit 0
+fi
+command -v debootstrap >/dev/null || { echo "debian.sh: debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
+mirror=${MIRROR:-http://deb.debian.org/debian}
+dir=$(mktemp -d /var/tmp/hako-debian.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+debootstrap --variant=minbase bookworm "$dir/rootfs" "$mirror" >"$dir/log" 2>&1 || {
+    tail -20 "$dir/log" >&2
+    echo "debian.sh: debootstrap from $mirror failed (is the Debian mirror reachable? set MIRROR=...)" >&2
+    exit 1
+}
+# No apt lists or caches: they make the image bigger and vary from day to day.
+rm -rf "$dir/rootfs/var/cache/apt/"*.bin "$dir/rootfs/var/lib/apt/lists/"* "$dir/rootfs/var/log/"*
+mkdir -p "$(dirname "$out")"
+tar --numeric-owner --xattrs -C "$dir/rootfs" -czf "$out.tmp" .
+mv "$out.tmp" "$out"
