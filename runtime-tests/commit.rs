@@ -531,8 +531,15 @@ fn removing_the_last_user_frees_layers_and_prune_cleans_up() {
     );
     ok(hako(root, &["commit", "c", "big:1"]), "commit");
     ok(hako(root, &["commit", "c"]), "commit dangling");
-    assert_eq!(count("layers"), layers0, "a committed layer is cached on first use");
-    ok(hako(root, &["run", "--rm", "big:1", "true"]), "first run of the commit");
+    assert_eq!(
+        count("layers"),
+        layers0,
+        "a committed layer is cached on first use"
+    );
+    ok(
+        hako(root, &["run", "--rm", "big:1", "true"]),
+        "first run of the commit",
+    );
     assert_eq!(count("layers"), layers0 + 1, "both commits share one layer");
     let images = ok(hako(root, &["images"]), "images");
     assert!(

@@ -8,4 +8,5 @@ mod docs_blocks;
 mod images;
 mod limits;
 mod process;
+mod registry;
 mod trace_lines;

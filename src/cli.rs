@@ -14,6 +14,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "HAKO_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// Registry to reach over plain HTTP (loopback always may); also "insecure-registries" in hako's config.json
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
     /// Narrate every kernel-level step on stderr (`--trace=json` for JSON lines).
     #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "text", value_name = "FORMAT", value_parser = ["text", "json"])]
     pub trace: Option<String>,
@@ -44,6 +48,14 @@ pub enum Command {
     Import(ImportArgs),
     /// Show how hako sees this host (cgroups, kernel, data root)
     Info,
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout { server: Option<String> },
     /// Create a new image from a container's changes
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
@@ -60,6 +72,40 @@ pub enum Command {
         #[command(subcommand)]
         command: SystemCommand,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Platform of a multi-platform image (os/arch[/variant]); default this machine's
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin)
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from STDIN
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Registry (default docker.io)
+    pub server: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,6 +250,12 @@ pub struct RunArgs {
     /// Ulimit options (e.g. nofile=1024:2048)
     #[arg(long = "ulimit")]
     pub ulimits: Vec<String>,
+    /// Pull the image before running: always, missing (default) or never
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
+    pub pull: String,
+    /// Platform to pull if the image is missing (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Security options (no-new-privileges)
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,

@@ -72,7 +72,13 @@ impl Image {
                 "image",
                 "unpack layer",
                 || format!("{} -> layers/{}", digest.short(), diff_id.short()),
-                || store.unpack_layer(std::io::BufReader::with_capacity(1 << 20, raw), Some(&diff_id), &Default::default()),
+                || {
+                    store.unpack_layer(
+                        std::io::BufReader::with_capacity(1 << 20, raw),
+                        Some(&diff_id),
+                        &Default::default(),
+                    )
+                },
             )?;
         }
         Ok(())

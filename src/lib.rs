@@ -17,6 +17,7 @@ pub mod image;
 pub mod launcher;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod spec;
 pub mod state;

@@ -1,13 +1,14 @@
 //! One file per verb: each combines the modules below it and adds context to errors.
 
 mod commit_export;
-mod images;
+pub mod images;
 mod import_load;
 mod info;
 mod inspect;
 mod output;
 mod prune;
 mod ps;
+mod registry;
 mod rm;
 mod run;
 mod save;
@@ -32,13 +33,18 @@ impl std::fmt::Display for ExitCode {
     }
 }
 
+pub use images::human_size;
+
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let root = data_root(cli.root);
+    let insecure = registry::insecure_registries(&cli.insecure_registries);
     match cli.command {
         Command::Info
         | Command::System {
             command: SystemCommand::Info,
         } => info::info(&root),
+        Command::Login(args) => registry::login(&args, &insecure),
+        Command::Logout { server } => registry::logout(server.as_deref()),
         command => {
             let store = Store::open(&root).map_err(|e| {
                 anyhow::anyhow!(e).context(format!(
@@ -47,7 +53,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 ))
             })?;
             match command {
-                Command::Run(args) => run::run(&store, args),
+                Command::Run(args) => run::run(&store, args, &insecure),
                 Command::Ps(args) => ps::ps(&store, &args),
                 Command::Rm(args) => rm::rm(&store, &args),
                 Command::Images(args) => images::images(&store, &args),
@@ -56,6 +62,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Inspect(args) => inspect::inspect(&store, &args),
                 Command::Load(args) => import_load::load(&store, &args),
                 Command::Import(args) => import_load::import(&store, &args),
+                Command::Pull(args) => registry::pull(&store, &args, &insecure),
+                Command::Push(args) => registry::push(&store, &args, &insecure),
+                Command::Login(_) | Command::Logout { .. } => unreachable!("handled above"),
                 Command::Commit(args) => commit_export::commit(&store, &args),
                 Command::Export(args) => commit_export::export(&store, &args),
                 Command::Save(args) => save::save(&store, &args),

@@ -18,11 +18,41 @@ use std::path::{Path, PathBuf};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn run(store: &Store, args: RunArgs) -> Result<i32> {
+pub fn run(store: &Store, args: RunArgs, insecure: &[String]) -> Result<i32> {
+    ensure_image(store, &args, insecure).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
     let prepared = prepare(store, &args).context(ExitCode(125))?;
     execute(store, prepared, writer)
+}
+
+/// `--pull missing|always|never`: a missing image is pulled first, as `docker run` does
+/// (progress on stderr, so the container's stdout stays its own).
+fn ensure_image(store: &Store, args: &RunArgs, insecure: &[String]) -> Result<()> {
+    let present = store.lookup_image(&args.image).is_ok();
+    let wanted = match args.pull.as_str() {
+        "always" => true,
+        "never" => false,
+        _ => !present,
+    };
+    if !wanted {
+        return Ok(());
+    }
+    let Ok(reference) = args.image.parse::<crate::reference::Reference>() else {
+        return Ok(()); // an image ID: nothing to pull, lookup reports it
+    };
+    if !present {
+        eprintln!("Unable to find image '{}' locally", reference.familiar());
+    }
+    let stdout_is_container = !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    super::registry::pull_image(
+        store,
+        &reference,
+        args.platform.as_deref(),
+        insecure,
+        stdout_is_container,
+    )?;
+    Ok(())
 }
 
 struct Prepared {
@@ -81,7 +111,7 @@ fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
 
     let record = store.lookup_image(&args.image).map_err(|e| match e {
         crate::store::images::LookupError::NotFound(_) => anyhow::anyhow!(
-            "Unable to find image '{}' locally (bring it in with hako load or hako import)",
+            "Unable to find image '{}' locally (run with --pull missing, or bring it in with hako pull, load or import)",
             args.image
         ),
         other => other.into(),

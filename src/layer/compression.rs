@@ -19,6 +19,17 @@ impl Compression {
         }
     }
 
+    /// From a layer media type (OCI's `+gzip`/`+zstd` suffixes, Docker's `.tar.gzip`).
+    pub fn from_media_type(media_type: &str) -> Compression {
+        if media_type.ends_with("gzip") {
+            Compression::Gzip
+        } else if media_type.ends_with("zstd") {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
     pub fn layer_media_type(self) -> &'static str {
         match self {
             Compression::None => "application/vnd.oci.image.layer.v1.tar",

@@ -149,6 +149,23 @@ impl Store {
         })
     }
 
+    /// `add_image` for a manifest of another media type (Docker's schema 2, as pulled).
+    pub fn add_image_with_type(
+        &self,
+        manifest: &Digest,
+        manifest_size: u64,
+        media_type: &str,
+        config: &Digest,
+        name: Option<&Reference>,
+    ) -> Result<(), StoreError> {
+        self.add_image(manifest, manifest_size, config, name)?;
+        self.update_index(|list| {
+            for d in list.iter_mut().filter(|d| d.digest == *manifest) {
+                d.media_type = media_type.to_string();
+            }
+        })
+    }
+
     /// Removes a name; returns the image it pointed at. The image stays, dangling, if that
     /// was its last name and `keep_dangling`.
     pub fn untag(

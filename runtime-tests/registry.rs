@@ -1,0 +1,696 @@
+//! pull, push and login against Debian's docker-registry (the reference registry server),
+//! started on 127.0.0.1 by each test, with images put there by skopeo (an independent
+//! client): plain, with htpasswd Basic auth, and with token auth from a small test issuer.
+
+use crate::harness::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub enum Auth {
+    None,
+    Basic,
+    Token,
+}
+
+const USER: &str = "tester";
+const PASSWORD: &str = "s3cret-pass";
+
+pub struct Registry {
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Registry {
+    /// Starts `docker-registry` on 127.0.0.1 with storage in a temporary directory.
+    pub fn start(auth: Auth) -> Option<Registry> {
+        if !have("docker-registry") || !have("skopeo") {
+            eprintln!("skipped: requires docker-registry and skopeo (apt-get install docker-registry skopeo)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut children = vec![];
+        let auth_section = match auth {
+            Auth::None => String::new(),
+            Auth::Basic => {
+                let htpasswd = dir.path().join("htpasswd");
+                let o = Command::new("htpasswd")
+                    .args(["-Bbc", htpasswd.to_str().unwrap(), USER, PASSWORD])
+                    .output()
+                    .expect("htpasswd (apt-get install apache2-utils)");
+                assert!(o.status.success());
+                format!(
+                    "auth:\n  htpasswd:\n    realm: hako-test\n    path: {}\n",
+                    htpasswd.display()
+                )
+            }
+            Auth::Token => {
+                let token_port = free_port();
+                let cert = dir.path().join("issuer.pem");
+                let issuer = Command::new("/usr/bin/python3")
+                    .arg(project_dir().join("runtime-tests/token_issuer.py"))
+                    .args([
+                        &token_port.to_string(),
+                        cert.to_str().unwrap(),
+                        USER,
+                        PASSWORD,
+                    ])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                children.push(issuer);
+                wait_for("the token issuer", || cert.exists());
+                format!(
+                    "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: hako-test\n    issuer: hako-test-issuer\n    rootcertbundle: {}\n",
+                    cert.display()
+                )
+            }
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_section}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let registry = Command::new("docker-registry")
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        children.push(registry);
+        let addr = format!("127.0.0.1:{port}");
+        wait_for("docker-registry", || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+        Some(Registry {
+            addr,
+            dir,
+            children,
+        })
+    }
+
+    /// skopeo copy SRC docker://ADDR/DEST, with the test credentials when asked.
+    pub fn seed(&self, src: &str, dest: &str, creds: bool) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--dest-tls-verify=false"]);
+        if creds {
+            cmd.arg(format!("--dest-creds={USER}:{PASSWORD}"));
+        }
+        let o = cmd
+            .arg(src)
+            .arg(format!("docker://{}/{dest}", self.addr))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo copy {src}: {}", stderr(&o));
+    }
+
+    /// The file holding a blob in the registry's storage.
+    pub fn blob_file(&self, digest_hex: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&digest_hex[..2])
+            .join(digest_hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// busybox (and optional extra files as a second layer) as an OCI layout, via hako save.
+fn oci_layout(dir: &Path, name: &str) -> String {
+    let archive = dir.join(format!("{name}.tar"));
+    let o = hako(
+        shared_root(),
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            "busybox",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    format!("oci-archive:{}", archive.display())
+}
+
+fn ok(o: std::process::Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}): {}{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn store_snapshot(root: &Path) -> (String, usize, usize) {
+    let count = |sub: &str| std::fs::read_dir(root.join(sub)).map_or(0, |d| d.count());
+    (
+        std::fs::read_to_string(root.join("index.json")).unwrap_or_default(),
+        count("blobs/sha256"),
+        count("layers"),
+    )
+}
+
+#[test]
+fn pull_single_and_multi_layer_gzip_and_zstd_then_run() {
+    if !require_root("registry pull") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = oci_layout(work.path(), "bb");
+    reg.seed(&src, "library/busybox:gz", false);
+    let zstd = Command::new("skopeo")
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-compress-format=zstd",
+            &src,
+        ])
+        .arg(format!("docker://{}/zstd/busybox:1", reg.addr))
+        .output()
+        .unwrap();
+    assert!(zstd.status.success(), "{}", stderr(&zstd));
+    // A multi-layer image: commit a change on top and push it with skopeo from hako save.
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    ok(
+        hako(r, &["pull", &format!("{}/library/busybox:gz", reg.addr)]),
+        "pull gzip",
+    );
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "--name",
+                "c",
+                &format!("{}/library/busybox:gz", reg.addr),
+                "sh",
+                "-c",
+                "echo layered > /two",
+            ],
+        ),
+        "run",
+    );
+    ok(hako(r, &["commit", "c", "multi:1"]), "commit");
+    let multi = work.path().join("multi.tar");
+    ok(
+        hako(r, &["save", "-o", multi.to_str().unwrap(), "multi:1"]),
+        "save",
+    );
+    reg.seed(
+        &format!("docker-archive:{}", multi.display()),
+        "multi/layer:2",
+        false,
+    );
+
+    let fresh = tempfile::tempdir().unwrap();
+    let f = fresh.path();
+    let out = ok(
+        hako(f, &["pull", &format!("{}/zstd/busybox:1", reg.addr)]),
+        "pull zstd",
+    );
+    assert!(
+        out.contains("Pull complete") && out.contains("Digest: sha256:"),
+        "{out}"
+    );
+    let out = ok(
+        hako(f, &["pull", &format!("{}/multi/layer:2", reg.addr)]),
+        "pull multi",
+    );
+    assert!(
+        out.contains("Already exists"),
+        "the shared base layer is not fetched again: {out}"
+    );
+    assert_eq!(
+        ok(
+            hako(
+                f,
+                &[
+                    "run",
+                    "--rm",
+                    &format!("{}/multi/layer:2", reg.addr),
+                    "cat",
+                    "/two"
+                ]
+            ),
+            "run multi"
+        ),
+        "layered\n"
+    );
+    assert_eq!(
+        ok(
+            hako(
+                f,
+                &[
+                    "run",
+                    "--rm",
+                    &format!("{}/zstd/busybox:1", reg.addr),
+                    "echo",
+                    "zstd"
+                ]
+            ),
+            "run zstd"
+        ),
+        "zstd\n"
+    );
+    let again = ok(
+        hako(f, &["pull", &format!("{}/multi/layer:2", reg.addr)]),
+        "pull again",
+    );
+    assert!(again.contains("Image is up to date"), "{again}");
+    // By digest, with -q: only the name.
+    let digest = again
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_string();
+    let q = ok(
+        hako(
+            f,
+            &["pull", "-q", &format!("{}/multi/layer@{digest}", reg.addr)],
+        ),
+        "pull by digest",
+    );
+    assert_eq!(q.lines().count(), 1, "{q}");
+}
+
+#[test]
+fn run_pulls_a_missing_image_and_platforms_are_chosen_from_an_index() {
+    if !require_root("registry index") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    // An OCI index: amd64 (this busybox), arm64 (the same bytes, labelled so) and an
+    // attestation entry, written as a layout and copied with skopeo --all.
+    let layout = work.path().join("index");
+    let src = oci_layout(work.path(), "bb");
+    let o = Command::new("skopeo")
+        .args(["copy", &src, &format!("oci:{}:amd", layout.display())])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index_path = layout.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let manifest = index["manifests"][0].clone();
+    let mut amd = manifest.clone();
+    amd["platform"] = serde_json::json!({"os": "linux", "architecture": hako::image::host_arch()});
+    amd["annotations"] = serde_json::json!({});
+    let mut other = manifest.clone();
+    other["platform"] = serde_json::json!({"os": "linux", "architecture": "s390x"});
+    other["annotations"] = serde_json::json!({});
+    let mut attest = manifest.clone();
+    attest["platform"] = serde_json::json!({"os": "unknown", "architecture": "unknown"});
+    attest["annotations"] = serde_json::json!({});
+    let inner = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [other, amd, attest]});
+    let inner_bytes = serde_json::to_vec(&inner).unwrap();
+    let inner_digest = hako::digest::Digest::of_bytes(&inner_bytes);
+    std::fs::write(
+        layout.join("blobs/sha256").join(inner_digest.hex()),
+        &inner_bytes,
+    )
+    .unwrap();
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": inner_digest.to_string(), "size": inner_bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"}}]});
+    std::fs::write(&index_path, serde_json::to_vec(&top).unwrap()).unwrap();
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:multi", layout.display()),
+        ])
+        .arg(format!("docker://{}/multi/arch:1", reg.addr))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let image = format!("{}/multi/arch:1", reg.addr);
+    let o = hako(r, &["run", "--rm", &image, "echo", "picked"]);
+    assert_eq!(ok(o, "run pulls"), "picked\n");
+    let o = hako(r, &["pull", "--platform", "linux/arm64", &image]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("linux/s390x")
+            && err.contains(&format!("linux/{}", hako::image::host_arch()))
+            && !err.contains("unknown/unknown"),
+        "{err}"
+    );
+    let o = hako(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            &format!("{}/never/pulled:1", reg.addr),
+            "true",
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("Unable to find image"),
+        "{}",
+        stderr(&o)
+    );
+    let o = hako(r, &["pull", &format!("{}/no/such:image", reg.addr)]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("not found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn push_is_read_back_by_skopeo_with_mounts_and_chunks() {
+    if !require_root("registry push") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let bb = shared_root().join("busybox.tar");
+    ok(hako(r, &["import", bb.to_str().unwrap(), "base"]), "import");
+    // 20 MB of random data: bigger than one upload chunk.
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "--name",
+                "c",
+                "base",
+                "sh",
+                "-c",
+                "head -c 20000000 /dev/urandom > /big; echo pushed > /mark",
+            ],
+        ),
+        "run",
+    );
+    let name = format!("{}/me/app:v1", reg.addr);
+    ok(hako(r, &["commit", "c", &name]), "commit");
+    let out = ok(hako(r, &["push", &name]), "push");
+    assert!(
+        out.contains("Pushed") && out.contains("v1: digest: sha256:"),
+        "{out}"
+    );
+    let again = ok(hako(r, &["push", &name]), "push again");
+    assert!(
+        again.contains("Layer already exists") && !again.contains("Pushed"),
+        "{again}"
+    );
+    let other = format!("{}/other/app:v2", reg.addr);
+    ok(hako(r, &["tag", &name, &other]), "tag");
+    let mounted = ok(hako(r, &["push", &other]), "push to another repository");
+    assert!(mounted.contains("Mounted from me/app"), "{mounted}");
+
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{other}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+    let work = tempfile::tempdir().unwrap();
+    let copy = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{name}"),
+            &format!("oci:{}/l:v1", work.path().display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{}", stderr(&copy));
+    // And back into a fresh store, to run.
+    let fresh = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ok(
+            hako(fresh.path(), &["run", "--rm", &other, "cat", "/mark"]),
+            "run pushed"
+        ),
+        "pushed\n"
+    );
+}
+
+#[test]
+fn basic_and_token_auth_with_login_and_logout() {
+    if !require_root("registry auth") {
+        return;
+    }
+    for auth in [Auth::Basic, Auth::Token] {
+        let Some(reg) = Registry::start(auth) else {
+            return;
+        };
+        let work = tempfile::tempdir().unwrap();
+        reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let config = tempfile::tempdir().unwrap();
+        let with_config = |args: &[&str], stdin: Option<&str>| {
+            let mut c = hako_cmd(r, args);
+            c.env("DOCKER_CONFIG", config.path());
+            if let Some(input) = stdin {
+                c.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = c.spawn().unwrap();
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+                return child.wait_with_output().unwrap();
+            }
+            c.output().unwrap()
+        };
+        let image = format!("{}/private/busybox:1", reg.addr);
+        let o = with_config(&["pull", &image], None);
+        assert!(
+            !o.status.success() && stderr(&o).contains("hako login"),
+            "anonymous is refused: {}",
+            stderr(&o)
+        );
+        let o = with_config(
+            &["login", "-u", USER, "--password-stdin", &reg.addr],
+            Some("wrong\n"),
+        );
+        assert!(
+            !o.status.success(),
+            "a wrong password fails: {}",
+            stdout(&o)
+        );
+        let o = with_config(
+            &["login", "-u", USER, "--password-stdin", &reg.addr],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        assert!(
+            stdout(&o).contains("Login Succeeded"),
+            "{}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        let saved = std::fs::read_to_string(config.path().join("config.json")).unwrap();
+        assert!(
+            saved.contains(&reg.addr) && saved.contains("\"auth\""),
+            "{saved}"
+        );
+        let o = with_config(&["pull", &image], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let pushed = format!("{}/private/copy:2", reg.addr);
+        ok(with_config(&["tag", &image, &pushed], None), "tag");
+        ok(
+            with_config(&["push", &pushed], None),
+            "push with credentials",
+        );
+        let o = with_config(&["logout", &reg.addr], None);
+        assert!(
+            stdout(&o).contains("Removing login credentials"),
+            "{}",
+            stdout(&o)
+        );
+        let o = with_config(&["pull", &pushed], None);
+        assert!(!o.status.success(), "logged out again");
+    }
+}
+
+#[test]
+fn a_corrupt_blob_is_refused_and_the_store_is_unchanged() {
+    if !require_root("registry corrupt blob") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    reg.seed(&oci_layout(work.path(), "bb"), "bad/busybox:1", false);
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{}/bad/busybox:1", reg.addr),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let layer = v["Layers"][0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let file = reg.blob_file(&layer);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let bb = shared_root().join("busybox.tar");
+    ok(
+        hako(r, &["import", bb.to_str().unwrap(), "other"]),
+        "import",
+    );
+    let before = store_snapshot(r);
+    let o = hako(r, &["pull", &format!("{}/bad/busybox:1", reg.addr)]);
+    assert!(!o.status.success(), "a corrupt layer must fail the pull");
+    assert_eq!(store_snapshot(r).0, before.0, "index unchanged");
+    assert_eq!(store_snapshot(r).2, before.2, "no layer added");
+    // The config blob is verified and may stay; no layer blob does.
+    assert!(!r.join("blobs/sha256").join(&layer).exists());
+    assert!(!std::fs::read_dir(r.join("tmp"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".partial")));
+}
+
+#[test]
+fn an_interrupted_pull_resumes_where_it_stopped() {
+    if !require_root("registry resume") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    let src_root = tempfile::tempdir().unwrap();
+    let s = src_root.path();
+    let bb = shared_root().join("busybox.tar");
+    ok(hako(s, &["import", bb.to_str().unwrap(), "base"]), "import");
+    ok(
+        hako(
+            s,
+            &[
+                "run",
+                "--name",
+                "c",
+                "base",
+                "sh",
+                "-c",
+                "head -c 120000000 /dev/urandom > /big",
+            ],
+        ),
+        "run",
+    );
+    let name = format!("{}/big/one:1", reg.addr);
+    ok(hako(s, &["commit", "c", &name]), "commit");
+    ok(hako(s, &["push", "-q", &name]), "push");
+
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // hako itself, not under `timeout`: the kill must reach the pulling process.
+    let mut child = Command::new(HAKO)
+        .args(["--root", r.to_str().unwrap(), "pull", &name])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a good part of the big layer is on disk.
+    let partial_size = || -> u64 {
+        std::fs::read_dir(r.join("tmp"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+                    .map(|e| e.metadata().map_or(0, |m| m.len()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while partial_size() < 20_000_000 {
+        assert!(Instant::now() < deadline, "the pull never got going");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull finished before it could be interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    let kept = partial_size();
+    assert!(kept >= 20_000_000, "the partial download stays: {kept}");
+    let o = hako(r, &["--trace", "pull", &name]);
+    let err = stderr(&o);
+    ok(o, "pull again");
+    assert!(
+        err.contains("resume"),
+        "it continued from byte {kept}: {err}"
+    );
+    let size = ok(
+        hako(r, &["run", "--rm", &name, "stat", "-c", "%s", "/big"]),
+        "run",
+    );
+    assert_eq!(size, "120000000\n");
+}

@@ -1,0 +1,358 @@
+//! HTTP to one registry: scheme choice (TLS with rustls and the system's CA store; plain
+//! HTTP only for loopback or registries named insecure), authentication on a 401 challenge
+//! (Bearer tokens cached per scope, or Basic), and retries with backoff on transient errors.
+
+use super::auth::{self, Challenge, Credentials};
+use super::RegistryError;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+const ATTEMPTS: u32 = 5;
+const USER_AGENT: &str = concat!("hako/", env!("CARGO_PKG_VERSION"));
+
+/// A request body that can be sent again after a transient failure.
+pub enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// `len` bytes of a file from `offset`.
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    /// As in references: `docker.io`, `localhost:5000`.
+    pub registry: String,
+    host: String,
+    insecure: bool,
+    base: OnceLock<String>,
+    credentials: Option<Credentials>,
+    /// Bearer tokens by the scopes they were issued for.
+    tokens: Mutex<HashMap<String, String>>,
+    basic: Mutex<bool>,
+}
+
+/// Registries that may be spoken to over plain HTTP: loopback always, others when named.
+pub fn is_insecure(registry: &str, named: &[String]) -> bool {
+    let host = registry
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(registry, |(h, _)| h);
+    host == "localhost"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host == "[::1]"
+        || named.iter().any(|n| n == registry || n == host)
+}
+
+impl Client {
+    pub fn new(registry: &str, insecure_registries: &[String]) -> Result<Client, RegistryError> {
+        let host = if registry == crate::reference::DEFAULT_REGISTRY {
+            "registry-1.docker.io".to_string()
+        } else {
+            registry.to_string()
+        };
+        let credentials =
+            auth::lookup(registry).map_err(|e| RegistryError::Config(e.to_string()))?;
+        Ok(Client {
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(15))
+                .timeout_read(Duration::from_secs(60))
+                .redirects(5)
+                .user_agent(USER_AGENT)
+                .build(),
+            registry: registry.to_string(),
+            host,
+            insecure: is_insecure(registry, insecure_registries),
+            base: OnceLock::new(),
+            credentials,
+            tokens: Mutex::new(HashMap::new()),
+            basic: Mutex::new(false),
+        })
+    }
+
+    /// Uses these credentials instead of the stored ones (`login`).
+    pub fn with_credentials(mut self, creds: Credentials) -> Client {
+        self.credentials = Some(creds);
+        self
+    }
+
+    /// `https://host`, or for an insecure registry whichever of https and http answers.
+    fn base(&self) -> &str {
+        self.base.get_or_init(|| {
+            let https = format!("https://{}", self.host);
+            if !self.insecure {
+                return https;
+            }
+            let probe = self
+                .agent
+                .get(&format!("{https}/v2/"))
+                .timeout(Duration::from_secs(5))
+                .call();
+            match probe {
+                Ok(_) | Err(ureq::Error::Status(..)) => https,
+                Err(ureq::Error::Transport(_)) => format!("http://{}", self.host),
+            }
+        })
+    }
+
+    /// `/v2/...` paths are joined to the base; Location headers may be absolute.
+    pub fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base())
+        }
+    }
+
+    /// Sends a request; 2xx and 3xx come back, anything else is an error. A 401 is answered
+    /// once with fresh credentials for `scopes`; 429, 5xx and network errors are retried.
+    pub fn send(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        scopes: &[String],
+        headers: &[(&str, String)],
+        body: &Body,
+    ) -> Result<ureq::Response, RegistryError> {
+        let mut reauthenticated = false;
+        let mut attempt = 0;
+        loop {
+            let url = self.url(path_or_url);
+            let mut req = self.agent.request(method, &url);
+            for (k, v) in headers {
+                req = req.set(k, v);
+            }
+            if let Some(auth) = self.auth_header(scopes) {
+                req = req.set("Authorization", &auth);
+            }
+            let result = match body {
+                Body::Empty => req.call(),
+                Body::Bytes(b) => req.send_bytes(b),
+                Body::File { path, offset, len } => {
+                    let mut f = std::fs::File::open(path).map_err(|e| RegistryError::Io {
+                        what: format!("open {}", path.display()),
+                        source: e,
+                    })?;
+                    f.seek(SeekFrom::Start(*offset))
+                        .map_err(|e| RegistryError::Io {
+                            what: format!("seek {}", path.display()),
+                            source: e,
+                        })?;
+                    req.set("Content-Length", &len.to_string())
+                        .send(f.take(*len))
+                }
+            };
+            let error = match result {
+                Ok(resp) => return Ok(resp),
+                Err(ureq::Error::Status(401, resp)) if !reauthenticated => {
+                    reauthenticated = true;
+                    let challenge = resp
+                        .header("www-authenticate")
+                        .and_then(auth::parse_challenge)
+                        .ok_or_else(|| RegistryError::Unauthorized {
+                            registry: self.registry.clone(),
+                            detail: "401 without a usable WWW-Authenticate challenge".into(),
+                        })?;
+                    self.authenticate(&challenge, scopes)?;
+                    continue;
+                }
+                Err(ureq::Error::Status(code, resp)) if code == 401 || code == 403 => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.registry.clone(),
+                        detail: error_message(resp),
+                    })
+                }
+                Err(ureq::Error::Status(code, resp)) if code != 429 && code < 500 => {
+                    return Err(RegistryError::Status {
+                        code,
+                        method: method.to_string(),
+                        url,
+                        message: error_message(resp),
+                    })
+                }
+                Err(ureq::Error::Status(code, resp)) => RegistryError::Status {
+                    code,
+                    method: method.to_string(),
+                    url,
+                    message: error_message(resp),
+                },
+                Err(ureq::Error::Transport(t)) => RegistryError::Network {
+                    registry: self.registry.clone(),
+                    detail: t.to_string(),
+                },
+            };
+            attempt += 1;
+            if attempt >= ATTEMPTS {
+                return Err(error);
+            }
+            crate::trace::note("registry", "retry", || {
+                format!("{method} {path_or_url} after: {error}")
+            });
+            std::thread::sleep(backoff(attempt));
+        }
+    }
+
+    pub fn get(
+        &self,
+        path: &str,
+        scopes: &[String],
+        headers: &[(&str, String)],
+    ) -> Result<ureq::Response, RegistryError> {
+        self.send("GET", path, scopes, headers, &Body::Empty)
+    }
+
+    fn auth_header(&self, scopes: &[String]) -> Option<String> {
+        if let Some(token) = self.tokens.lock().unwrap().get(&scopes.join(" ")) {
+            return Some(format!("Bearer {token}"));
+        }
+        if *self.basic.lock().unwrap() {
+            return self.credentials.as_ref().map(Credentials::basic_header);
+        }
+        None
+    }
+
+    fn authenticate(&self, challenge: &Challenge, scopes: &[String]) -> Result<(), RegistryError> {
+        match challenge {
+            Challenge::Basic => {
+                if self.credentials.is_none() {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.registry.clone(),
+                        detail: "authentication required".into(),
+                    });
+                }
+                *self.basic.lock().unwrap() = true;
+                Ok(())
+            }
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
+                let token =
+                    self.fetch_token(realm, service.as_deref(), scope.as_deref(), scopes)?;
+                self.tokens.lock().unwrap().insert(scopes.join(" "), token);
+                Ok(())
+            }
+        }
+    }
+
+    /// Asks the token server named by the challenge for a token covering `scopes`.
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        challenge_scope: Option<&str>,
+        scopes: &[String],
+    ) -> Result<String, RegistryError> {
+        let mut req = self.agent.get(realm);
+        if let Some(s) = service {
+            req = req.query("service", s);
+        }
+        if scopes.is_empty() {
+            if let Some(s) = challenge_scope {
+                req = req.query("scope", s);
+            }
+        }
+        for s in scopes {
+            req = req.query("scope", s);
+        }
+        if let Some(c) = &self.credentials {
+            req = req.set("Authorization", &c.basic_header());
+        }
+        let started = std::time::Instant::now();
+        let resp = req.call().map_err(|e| match e {
+            ureq::Error::Status(code, resp) => RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                detail: format!(
+                    "the token server {realm} answered {code}: {}",
+                    error_message(resp)
+                ),
+            },
+            ureq::Error::Transport(t) => RegistryError::Network {
+                registry: realm.to_string(),
+                detail: t.to_string(),
+            },
+        })?;
+        let body: serde_json::Value = serde_json::from_reader(resp.into_reader().take(1 << 20))
+            .map_err(|e| {
+                RegistryError::Protocol(format!("the token server {realm} sent no JSON: {e}"))
+            })?;
+        crate::trace::note("registry", "token", || {
+            format!(
+                "{realm} scope={} in {:.1} ms",
+                scopes.join(" "),
+                started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(|t| t.as_str())
+            .map(String::from)
+            .ok_or_else(|| {
+                RegistryError::Protocol(format!("the token server {realm} sent no token"))
+            })
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt.min(5)))
+}
+
+/// The registry's own words: `{"errors":[{"code":…,"message":…}]}`, or the body's start.
+fn error_message(resp: ureq::Response) -> String {
+    let mut text = String::new();
+    let _ = resp.into_reader().take(4096).read_to_string(&mut text);
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+        if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
+            let parts: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    let code = e["code"].as_str().unwrap_or("");
+                    let msg = e["message"].as_str().unwrap_or("");
+                    format!("{}: {msg}", code.to_ascii_lowercase())
+                        .trim_end_matches(": ")
+                        .to_string()
+                })
+                .collect();
+            if !parts.is_empty() {
+                return parts.join("; ");
+            }
+        }
+    }
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_and_named_registries_are_insecure() {
+        assert!(is_insecure("localhost:5000", &[]));
+        assert!(is_insecure("127.0.0.1:5000", &[]));
+        assert!(is_insecure("localhost", &[]));
+        assert!(!is_insecure("docker.io", &[]));
+        assert!(!is_insecure("registry.example:5000", &[]));
+        assert!(is_insecure(
+            "registry.example:5000",
+            &["registry.example:5000".into()]
+        ));
+        assert!(
+            !is_insecure("127.example.com", &[]),
+            "a name is not an address"
+        );
+    }
+}

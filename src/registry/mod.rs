@@ -1,0 +1,86 @@
+//! The OCI distribution protocol: `pull`, `push` and `login` against registries.
+//!
+//! `client` speaks HTTP to one registry (TLS, auth, retries), `manifest` reads what it
+//! serves, `pull` and `push` move images between it and the store, `progress` shows it.
+
+pub mod auth;
+pub mod client;
+pub mod manifest;
+pub mod progress;
+pub mod pull;
+pub mod push;
+
+use crate::digest::Digest;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("unauthorized to access {registry}: {detail} (log in with: hako login {registry})")]
+    Unauthorized { registry: String, detail: String },
+    #[error("{method} {url}: HTTP {code}: {message}")]
+    Status {
+        code: u16,
+        method: String,
+        url: String,
+        message: String,
+    },
+    #[error("cannot reach registry {registry}: {detail}")]
+    Network { registry: String, detail: String },
+    #[error("{what} failed verification: expected {expected}, got {actual}; nothing was stored")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("layer {digest}: {detail}")]
+    Layer { digest: Digest, detail: String },
+    #[error("no image for platform {wanted} in this index; it offers: {}", offered.join(", "))]
+    NoPlatform {
+        wanted: String,
+        offered: Vec<String>,
+    },
+    #[error("invalid platform {0:?}: expected os/arch[/variant], e.g. linux/amd64")]
+    BadPlatform(String),
+    #[error("unexpected answer from the registry: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `distribution/<blob hex>`: the `registry/repository` pairs known to hold a blob, so a
+/// push can ask for a cross-repository mount instead of sending the bytes again.
+fn sources_path(store: &Store, digest: &Digest) -> std::path::PathBuf {
+    store.root().join("distribution").join(digest.hex())
+}
+
+pub fn sources(store: &Store, digest: &Digest) -> Vec<(String, String)> {
+    std::fs::read_to_string(sources_path(store, digest))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(r, repo)| (r.to_string(), repo.to_string()))
+        .collect()
+}
+
+/// Best effort: a lost entry only costs a later upload.
+pub fn record_source(store: &Store, digest: &Digest, registry: &str, repository: &str) {
+    let mut known = sources(store, digest);
+    let entry = (registry.to_string(), repository.to_string());
+    if known.contains(&entry) {
+        return;
+    }
+    known.push(entry);
+    let text: String = known.iter().map(|(r, p)| format!("{r} {p}\n")).collect();
+    let path = sources_path(store, digest);
+    let _ = std::fs::create_dir_all(path.parent().expect("has a parent"));
+    let _ = crate::store::write_atomic(store.root(), &path, text.as_bytes());
+}
