@@ -98,7 +98,7 @@ fn nonsense_flags_are_refused() {
         vec!["run", "--cap-add", "MAGIC", "busybox", "true"],
         vec!["run", "-v", "relative:/x", "busybox", "true"],
         vec!["run", "--network", "bridge0", "busybox", "true"],
-        vec!["run", "nosuchimage", "true"],
+        vec!["run", "--pull", "never", "nosuchimage", "true"],
         vec!["run", "Bad:Ref!", "true"],
     ] {
         let o = hako(root, &args);

@@ -19,10 +19,11 @@ use std::path::{Path, PathBuf};
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub fn run(store: &Store, args: RunArgs, insecure: &[String]) -> Result<i32> {
+    let flags = check_flags(&args).context(ExitCode(125))?;
     ensure_image(store, &args, insecure).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
-    let prepared = prepare(store, &args).context(ExitCode(125))?;
+    let prepared = prepare(store, &args, flags).context(ExitCode(125))?;
     execute(store, prepared, writer)
 }
 
@@ -63,8 +64,16 @@ struct Prepared {
     generated_name: bool,
 }
 
-/// Everything that can fail on bad input, checked before anything is written.
-fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
+/// The flags, parsed and checked: bad input fails here, before any pull or write.
+struct RunFlags {
+    limits: Limits,
+    network: NetworkMode,
+    binds: Vec<Bind>,
+    rlimits: Vec<(String, u64, u64)>,
+    no_new_privileges: bool,
+}
+
+fn check_flags(args: &RunArgs) -> Result<RunFlags> {
     if args.detach {
         bail!("-d: detached containers arrive with the supervisor issue; run in the foreground for now");
     }
@@ -109,6 +118,24 @@ fn prepare(store: &Store, args: &RunArgs) -> Result<Prepared> {
         }
     }
 
+    Ok(RunFlags {
+        limits,
+        network,
+        binds,
+        rlimits,
+        no_new_privileges,
+    })
+}
+
+/// Everything else that can fail on bad input, checked before anything is written.
+fn prepare(store: &Store, args: &RunArgs, flags: RunFlags) -> Result<Prepared> {
+    let RunFlags {
+        limits,
+        network,
+        binds,
+        rlimits,
+        no_new_privileges,
+    } = flags;
     let record = store.lookup_image(&args.image).map_err(|e| match e {
         crate::store::images::LookupError::NotFound(_) => anyhow::anyhow!(
             "Unable to find image '{}' locally (run with --pull missing, or bring it in with hako pull, load or import)",
