@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run trace commit export} "
+only=" ${BENCH_ONLY:-run trace commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -81,7 +81,7 @@ fi
 
 # commit and export work on a Debian minbase container (the debootstrap fixture).
 debian=${DEBIAN_FIXTURE:-/var/cache/hako-fixtures/debian-bookworm.tar.gz}
-if (want commit || want export) && [ ! -s "$debian" ]; then
+if (want commit || want export || want pull) && [ ! -s "$debian" ]; then
     echo "(no Debian fixture at $debian: run rootfs-fixtures/debian.sh $debian; commit/export not measured)"
     exit 0
 fi
@@ -127,4 +127,32 @@ if want export; then
     if p=$(median "$work/export.json" podman 2>/dev/null); then
         echo "  ratio hako/podman = $(ratio "$h" "$p")"
     fi
+fi
+
+if want pull && [ -s "$debian" ] && command -v docker-registry >/dev/null; then
+    echo
+    echo "== pull Debian minbase from a registry on 127.0.0.1 (lower is better)"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/registry" "$port" >"$work/registry.yml"
+    docker-registry serve "$work/registry.yml" & reg_pid=$!
+    trap 'kill $reg_pid 2>/dev/null; cleanup' EXIT
+    sleep 1
+    image=127.0.0.1:$port/bench/debian:1
+    $HAKO --root "$root" import "$debian" "$image" >/dev/null
+    $HAKO --root "$root" push -q "$image" >/dev/null
+    layer=$(find "$work/registry" -path '*/blobs/sha256/*/data' -size +10M | head -1)
+    cmds=(-n hako "$HAKO --root $work/pull-root pull -q $image"
+          -n "tar xzf" "tar -C $work/untar -xzf $layer")
+    have_podman && cmds+=(-n podman "$PODMAN pull -q --tls-verify=false $image")
+    hyperfine -N --warmup 1 --runs 5 --export-json "$work/pull.json" \
+        --prepare "sh -c 'rm -rf $work/pull-root $work/untar; mkdir -p $work/untar; ${PODMAN} rmi -af >/dev/null 2>&1 || true'" \
+        "${cmds[@]}" 2>&1 | grep -E 'Time|±|Benchmark' || true
+    h=$(median "$work/pull.json" hako)
+    echo "hako pull: median $(python3 -c "print(f'{$h:.2f}')") s"
+    echo "  ratio hako/tar xzf = $(ratio "$h" "$(median "$work/pull.json" "tar xzf")")   (target <= 1.3)"
+    if p=$(median "$work/pull.json" podman 2>/dev/null); then
+        echo "  ratio hako/podman = $(ratio "$h" "$p")   (target <= 0.5)"
+    fi
+    rm -rf "$work/pull-root"
+    /usr/bin/time -f "  peak memory of hako pull: %M KB (target < 65536)" $HAKO --root "$work/pull-root" pull -q "$image" >/dev/null
 fi

@@ -120,8 +120,15 @@ fn remove_image(store: &Store, what: &str, force: bool) -> Result<()> {
         .parse::<Reference>()
         .ok()
         .filter(|r| rec.names.contains(&r.canonical()));
-    // Removing one of several names only untags, as in Docker.
-    if let (Some(name), false) = (&by_name, rec.names.len() <= 1) {
+    // Removing one of several names of an image ID only untags, as in Docker (a pushed
+    // image keeps its ID under a second, compressed manifest).
+    let names_of_id: usize = store
+        .images()?
+        .iter()
+        .filter(|i| i.config == rec.config)
+        .map(|i| i.names.len())
+        .sum();
+    if let (Some(name), false) = (&by_name, names_of_id <= 1) {
         store.untag(name, false)?;
         println!("Untagged: {}", name.familiar());
         return Ok(());
