@@ -134,7 +134,7 @@ if want pull && [ -s "$debian" ] && command -v docker-registry >/dev/null; then
     echo "== pull Debian minbase from a registry on 127.0.0.1 (lower is better)"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/registry" "$port" >"$work/registry.yml"
-    docker-registry serve "$work/registry.yml" & reg_pid=$!
+    docker-registry serve "$work/registry.yml" >/dev/null 2>&1 & reg_pid=$!
     trap 'kill $reg_pid 2>/dev/null; cleanup' EXIT
     sleep 1
     image=127.0.0.1:$port/bench/debian:1
