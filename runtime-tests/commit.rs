@@ -2,33 +2,6 @@
 
 use crate::harness::*;
 use std::path::Path;
-use std::process::Command;
-
-/// A data root of the test's own, with busybox imported (for exact counts of layers).
-fn fresh_root() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let tar = shared_root().join("busybox.tar");
-    let o = hako(dir.path(), &["import", tar.to_str().unwrap(), "busybox"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    dir
-}
-
-fn ok(o: std::process::Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}): {}{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
-fn shell(cmd: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
-    stdout(&o)
-}
 
 /// Everything below these paths, with type, size and contents of small files: enough to
 /// tell two trees apart.
@@ -47,20 +20,11 @@ fn commit_turns_deletions_and_replacements_into_whiteouts_and_opaque_dirs() {
     let name = format!("commit-wh-{}", std::process::id());
     // A base whose /var/cache and /home have contents of their own.
     let base = format!("committed/base:{}", std::process::id());
-    ok(
-        hako(
-            root,
-            &[
-                "run",
-                "--name",
-                &format!("{name}-base"),
-                "busybox",
-                "sh",
-                "-c",
-                "mkdir -p /var/cache/old /home/u && echo a > /var/cache/a && echo b > /home/u/b",
-            ],
-        ),
-        "base run",
+    run_named(
+        root,
+        &format!("{name}-base"),
+        "busybox",
+        "mkdir -p /var/cache/old /home/u && echo a > /var/cache/a && echo b > /home/u/b",
     );
     ok(
         hako(root, &["commit", &format!("{name}-base"), &base]),
@@ -71,21 +35,7 @@ fn commit_turns_deletions_and_replacements_into_whiteouts_and_opaque_dirs() {
         rm -rf /var/cache && mkdir -p /var/cache && echo refilled > /var/cache/f && \
         mkdir -p /srv/a/b && echo deep > /srv/a/b/c && ln /srv/a/b/c /srv/hard && \
         ln -s ../srv/a /tmp/link && mkfifo /tmp/fifo";
-    let before = ok(
-        hako(
-            root,
-            &[
-                "run",
-                "--name",
-                &name,
-                &base,
-                "sh",
-                "-c",
-                &format!("{changes} && {LISTING}"),
-            ],
-        ),
-        "run with changes",
-    );
+    let before = run_named(root, &name, &base, &format!("{changes} && {LISTING}"));
     let image = format!("committed/wh:{}", std::process::id());
     let id = ok(hako(root, &["commit", &name, &image]), "commit");
     assert!(id.trim().starts_with("sha256:"), "{id}");
@@ -209,20 +159,11 @@ fn reproducible_commits_of_the_same_changes_are_byte_identical() {
     let mut ids = vec![];
     for i in 0..2 {
         let name = format!("repro-{pid}-{i}");
-        ok(
-            hako(
-                root,
-                &[
-                    "run",
-                    "--name",
-                    &name,
-                    "busybox",
-                    "sh",
-                    "-c",
-                    "mkdir -p /app && echo same > /app/f && rm /bin/vi && sleep 1.1",
-                ],
-            ),
-            "run",
+        run_named(
+            root,
+            &name,
+            "busybox",
+            "mkdir -p /app && echo same > /app/f && rm /bin/vi && sleep 1.1",
         );
         ids.push(ok(
             hako(root, &["commit", "--reproducible", &name]),
@@ -244,7 +185,7 @@ fn commit_freezes_a_running_container_and_leaves_volume_data_out_with_a_note() {
     if !require_root("commit running") {
         return;
     }
-    let root = fresh_root();
+    let root = fresh_root("busybox");
     let root = root.path();
     ok(
         hako(
@@ -327,20 +268,11 @@ fn export_import_round_trip_and_export_to_stdout() {
     }
     let root = shared_root();
     let name = format!("export-{}", std::process::id());
-    ok(
-        hako(
-            root,
-            &[
-                "run",
-                "--name",
-                &name,
-                "busybox",
-                "sh",
-                "-c",
-                "echo exported > /marker; rm /bin/sed",
-            ],
-        ),
-        "run",
+    run_named(
+        root,
+        &name,
+        "busybox",
+        "echo exported > /marker; rm /bin/sed",
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fs.tar");
@@ -399,23 +331,9 @@ fn save_is_read_by_skopeo_and_umoci_and_loads_back() {
         eprintln!("skipped save interop: requires umoci and skopeo (apt-get install umoci skopeo)");
         return;
     }
-    let root = fresh_root();
+    let root = fresh_root("busybox");
     let root = root.path();
-    ok(
-        hako(
-            root,
-            &[
-                "run",
-                "--name",
-                "c",
-                "busybox",
-                "sh",
-                "-c",
-                "echo saved > /s; rm /bin/tr",
-            ],
-        ),
-        "run",
-    );
+    run_named(root, "c", "busybox", "echo saved > /s; rm /bin/tr");
     ok(hako(root, &["commit", "c", "saved/app:v1"]), "commit");
     let id = ok(hako(root, &["images", "-q", "--no-trunc"]), "images");
     let dir = tempfile::tempdir().unwrap();
@@ -509,26 +427,12 @@ fn removing_the_last_user_frees_layers_and_prune_cleans_up() {
     if !require_root("gc") {
         return;
     }
-    let root = fresh_root();
+    let root = fresh_root("busybox");
     let root = root.path();
     let count = |sub: &str| std::fs::read_dir(root.join(sub)).unwrap().count();
     let (layers0, blobs0) = (count("layers"), count("blobs/sha256"));
 
-    ok(
-        hako(
-            root,
-            &[
-                "run",
-                "--name",
-                "c",
-                "busybox",
-                "sh",
-                "-c",
-                "head -c 300000 /dev/urandom > /big",
-            ],
-        ),
-        "run",
-    );
+    run_named(root, "c", "busybox", "head -c 300000 /dev/urandom > /big");
     ok(hako(root, &["commit", "c", "big:1"]), "commit");
     ok(hako(root, &["commit", "c"]), "commit dangling");
     assert_eq!(

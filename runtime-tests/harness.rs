@@ -80,20 +80,50 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Runs `hako run --rm busybox sh -c SCRIPT` with extra flags; asserts success.
-pub fn sh(flags: &[&str], script: &str) -> String {
-    let mut args = vec!["run", "--rm"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["busybox", "sh", "-c", script]);
-    let o = hako(shared_root(), &args);
+/// Asserts that a hako command succeeded; returns its stdout.
+pub fn ok(o: Output, what: &str) -> String {
     assert!(
         o.status.success(),
-        "hako {args:?} failed ({:?}): {}{}",
+        "{what} failed ({:?}): {}{}",
         o.status.code(),
         stdout(&o),
         stderr(&o)
     );
     stdout(&o)
+}
+
+/// Runs `hako run --rm busybox sh -c SCRIPT` with extra flags; asserts success.
+pub fn sh(flags: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", script]);
+    ok(hako(shared_root(), &args), &format!("hako {args:?}"))
+}
+
+/// `hako run --name NAME IMAGE sh -c SCRIPT` (kept for commit/export); asserts success.
+pub fn run_named(root: &Path, name: &str, image: &str, script: &str) -> String {
+    ok(
+        hako(root, &["run", "--name", name, image, "sh", "-c", script]),
+        &format!("run {name}"),
+    )
+}
+
+/// A host shell command; asserts success.
+pub fn shell(cmd: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// A data root of the test's own, with busybox imported as `name` (for exact counts).
+pub fn fresh_root(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = shared_root().join("busybox.tar");
+    ok(
+        hako(dir.path(), &["import", tar.to_str().unwrap(), name]),
+        "import busybox",
+    );
+    dir
 }
 
 pub fn inspect_field(root: &Path, name: &str, pointer: &str) -> serde_json::Value {

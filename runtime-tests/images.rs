@@ -208,14 +208,7 @@ fn oci_layout_from_umoci_and_docker_archive_from_skopeo() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let bundle = dir.path().join("bundle");
-    let run = |cmd: &str| {
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
-    };
+    let run = |cmd: &str| drop(shell(cmd));
     let l = layout.display();
     run(&format!(
         "umoci init --layout {l} && umoci new --image {l}:v1 && umoci unpack --image {l}:v1 {}",

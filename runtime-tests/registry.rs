@@ -164,17 +164,6 @@ fn oci_layout(dir: &Path, name: &str) -> String {
     format!("oci-archive:{}", archive.display())
 }
 
-fn ok(o: std::process::Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}): {}{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
 fn store_snapshot(root: &Path) -> (String, usize, usize) {
     let count = |sub: &str| std::fs::read_dir(root.join(sub)).map_or(0, |d| d.count());
     (
@@ -410,25 +399,14 @@ fn push_is_read_back_by_skopeo_with_mounts_and_chunks() {
     let Some(reg) = Registry::start(Auth::None) else {
         return;
     };
-    let root = tempfile::tempdir().unwrap();
+    let root = fresh_root("base");
     let r = root.path();
-    let bb = shared_root().join("busybox.tar");
-    ok(hako(r, &["import", bb.to_str().unwrap(), "base"]), "import");
     // 20 MB of random data: bigger than one upload chunk.
-    ok(
-        hako(
-            r,
-            &[
-                "run",
-                "--name",
-                "c",
-                "base",
-                "sh",
-                "-c",
-                "head -c 20000000 /dev/urandom > /big; echo pushed > /mark",
-            ],
-        ),
-        "run",
+    run_named(
+        r,
+        "c",
+        "base",
+        "head -c 20000000 /dev/urandom > /big; echo pushed > /mark",
     );
     let name = format!("{}/me/app:v1", reg.addr);
     ok(hako(r, &["commit", "c", &name]), "commit");
@@ -593,13 +571,8 @@ fn a_corrupt_blob_is_refused_and_the_store_is_unchanged() {
     bytes[mid] ^= 0xff;
     std::fs::write(&file, &bytes).unwrap();
 
-    let root = tempfile::tempdir().unwrap();
+    let root = fresh_root("other");
     let r = root.path();
-    let bb = shared_root().join("busybox.tar");
-    ok(
-        hako(r, &["import", bb.to_str().unwrap(), "other"]),
-        "import",
-    );
     let before = store_snapshot(r);
     let o = hako(r, &["pull", &format!("{}/bad/busybox:1", reg.addr)]);
     assert!(!o.status.success(), "a corrupt layer must fail the pull");
@@ -621,25 +594,9 @@ fn an_interrupted_pull_resumes_where_it_stopped() {
     let Some(reg) = Registry::start(Auth::None) else {
         return;
     };
-    let src_root = tempfile::tempdir().unwrap();
+    let src_root = fresh_root("base");
     let s = src_root.path();
-    let bb = shared_root().join("busybox.tar");
-    ok(hako(s, &["import", bb.to_str().unwrap(), "base"]), "import");
-    ok(
-        hako(
-            s,
-            &[
-                "run",
-                "--name",
-                "c",
-                "base",
-                "sh",
-                "-c",
-                "head -c 120000000 /dev/urandom > /big",
-            ],
-        ),
-        "run",
-    );
+    run_named(s, "c", "base", "head -c 120000000 /dev/urandom > /big");
     let name = format!("{}/big/one:1", reg.addr);
     ok(hako(s, &["commit", "c", &name]), "commit");
     ok(hako(s, &["push", "-q", &name]), "push");

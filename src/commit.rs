@@ -7,7 +7,7 @@
 //! runs (`Store::ensure_layers`).
 
 use crate::cgroups::FreezeGuard;
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::image::{write_image, Image, LayerBlob};
 use crate::layer::pack::{self, PackOptions, PackReport, Source};
 use crate::layer::Compression;
@@ -17,8 +17,6 @@ use crate::store::images::ImageRecord;
 use crate::store::Store;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Map, Value};
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 pub struct CommitOptions<'a> {
@@ -246,27 +244,17 @@ fn write_layer(
     upper: &Path,
     opts: &PackOptions,
 ) -> Result<(LayerBlob, Digest, PackReport)> {
-    let tmp = store.temp_path("commit");
-    let result = (|| {
-        let file = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let (hashed, report) = pack::pack(upper, hashed, opts)
-            .with_context(|| format!("write a layer from {}", upper.display()))?;
-        let (buf, diff_id, size) = hashed.finish();
-        let file = buf.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        store.adopt_blob(&tmp, &diff_id)?;
-        let blob = LayerBlob {
-            digest: diff_id.clone(),
-            size,
-            media_type: Compression::None.layer_media_type().to_string(),
-        };
-        Ok((blob, diff_id, report))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let (diff_id, size, report) = store
+        .write_blob(None, |w| {
+            pack::pack(upper, w, opts).map(|(_, report)| report)
+        })
+        .with_context(|| format!("write a layer from {}", upper.display()))?;
+    let blob = LayerBlob {
+        digest: diff_id.clone(),
+        size,
+        media_type: Compression::None.layer_media_type().to_string(),
+    };
+    Ok((blob, diff_id, report))
 }
 
 #[cfg(test)]

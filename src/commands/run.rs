@@ -10,6 +10,7 @@ use crate::rootfs::Overlay;
 use crate::spec::plan::{self, HostCgroupLayout};
 use crate::spec::{self, user, Bind, NetworkMode, RunConfig};
 use crate::state::{self, ContainerConfig, ContainerRecord, HostConfig, RunState, Status};
+use crate::store::images::ImageRecord;
 use crate::store::Store;
 use crate::timefmt::now_rfc3339;
 use anyhow::{bail, Context, Result};
@@ -20,29 +21,35 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 pub fn run(store: &Store, args: RunArgs, insecure: &[String]) -> Result<i32> {
     let flags = check_flags(&args).context(ExitCode(125))?;
-    ensure_image(store, &args, insecure).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
-    let prepared = prepare(store, &args, flags).context(ExitCode(125))?;
+    let image = find_image(store, &args, insecure).context(ExitCode(125))?;
+    let prepared = prepare(store, &args, flags, image).context(ExitCode(125))?;
     execute(store, prepared, writer)
 }
 
-/// `--pull missing|always|never`: a missing image is pulled first, as `docker run` does
-/// (progress on stderr, so the container's stdout stays its own).
-fn ensure_image(store: &Store, args: &RunArgs, insecure: &[String]) -> Result<()> {
-    let present = store.lookup_image(&args.image).is_ok();
-    let wanted = match args.pull.as_str() {
-        "always" => true,
-        "never" => false,
-        _ => !present,
+/// The image to run, looked up once. With `--pull missing` (the default) a missing image
+/// is pulled first, with `always` every time, as `docker run` does (progress is quiet
+/// unless stdout is a terminal, so the container's stdout stays its own).
+fn find_image(store: &Store, args: &RunArgs, insecure: &[String]) -> Result<ImageRecord> {
+    use crate::store::images::LookupError;
+    let found = store.lookup_image(&args.image);
+    let pull = match (&found, args.pull.as_str()) {
+        (Err(LookupError::NotFound(_)), "missing") | (_, "always") => {
+            args.image.parse::<crate::reference::Reference>().ok()
+        }
+        _ => None,
     };
-    if !wanted {
-        return Ok(());
-    }
-    let Ok(reference) = args.image.parse::<crate::reference::Reference>() else {
-        return Ok(()); // an image ID: nothing to pull, lookup reports it
+    let Some(reference) = pull else {
+        return found.map_err(|e| match e {
+            LookupError::NotFound(_) => anyhow::anyhow!(
+                "Unable to find image '{}' locally (run with --pull missing, or bring it in with hako pull, load or import)",
+                args.image
+            ),
+            other => other.into(),
+        });
     };
-    if !present {
+    if found.is_err() {
         eprintln!("Unable to find image '{}' locally", reference.familiar());
     }
     let stdout_is_container = !std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -52,8 +59,7 @@ fn ensure_image(store: &Store, args: &RunArgs, insecure: &[String]) -> Result<()
         args.platform.as_deref(),
         insecure,
         stdout_is_container,
-    )?;
-    Ok(())
+    )
 }
 
 struct Prepared {
@@ -128,7 +134,12 @@ fn check_flags(args: &RunArgs) -> Result<RunFlags> {
 }
 
 /// Everything else that can fail on bad input, checked before anything is written.
-fn prepare(store: &Store, args: &RunArgs, flags: RunFlags) -> Result<Prepared> {
+fn prepare(
+    store: &Store,
+    args: &RunArgs,
+    flags: RunFlags,
+    record: ImageRecord,
+) -> Result<Prepared> {
     let RunFlags {
         limits,
         network,
@@ -136,13 +147,6 @@ fn prepare(store: &Store, args: &RunArgs, flags: RunFlags) -> Result<Prepared> {
         rlimits,
         no_new_privileges,
     } = flags;
-    let record = store.lookup_image(&args.image).map_err(|e| match e {
-        crate::store::images::LookupError::NotFound(_) => anyhow::anyhow!(
-            "Unable to find image '{}' locally (run with --pull missing, or bring it in with hako pull, load or import)",
-            args.image
-        ),
-        other => other.into(),
-    })?;
     let image = Image::load(store, &record)?;
     let layers = image.diff_ids();
     image.ensure_layers(store).with_context(|| {

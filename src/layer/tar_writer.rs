@@ -177,11 +177,9 @@ impl<W: Write> TarWriter<W> {
         if size > 0 {
             let copied = if size <= SMALL_FILE as u64 {
                 // Small files join the pending buffer: one read, no extra write.
-                let start = self.pending.len();
-                let n = data.take(size).read_to_end(&mut self.pending)?;
-                self.written += n as u64;
-                debug_assert_eq!(self.pending.len(), start + n);
-                n as u64
+                let n = data.take(size).read_to_end(&mut self.pending)? as u64;
+                self.written += n;
+                n
             } else {
                 // Big ones go straight through (`copy_file_range`/`splice` for files).
                 self.flush_pending()?;

@@ -209,6 +209,19 @@ impl Client {
         self.send("GET", path, scopes, headers, &Body::Empty)
     }
 
+    /// A small body (manifest, config) read whole, at most `limit` bytes.
+    pub fn read_body(&self, resp: ureq::Response, limit: u64) -> Result<Vec<u8>, RegistryError> {
+        let mut body = vec![];
+        resp.into_reader()
+            .take(limit)
+            .read_to_end(&mut body)
+            .map_err(|e| RegistryError::Network {
+                registry: self.registry.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(body)
+    }
+
     fn auth_header(&self, scopes: &[String]) -> Option<String> {
         if let Some(token) = self.tokens.lock().unwrap().get(&scopes.join(" ")) {
             return Some(format!("Bearer {token}"));

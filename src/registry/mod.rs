@@ -56,6 +56,11 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+/// The token scope for `actions` (`pull`, `pull,push`) on a repository.
+pub fn repository_scope(repository: &str, actions: &str) -> String {
+    format!("repository:{repository}:{actions}")
+}
+
 /// `distribution/<blob hex>`: the `registry/repository` pairs known to hold a blob, so a
 /// push can ask for a cross-repository mount instead of sending the bytes again.
 fn sources_path(store: &Store, digest: &Digest) -> std::path::PathBuf {

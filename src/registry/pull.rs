@@ -37,7 +37,7 @@ pub struct Pulled {
 }
 
 fn scope(reference: &Reference) -> Vec<String> {
-    vec![format!("repository:{}:pull", reference.repository)]
+    vec![super::repository_scope(&reference.repository, "pull")]
 }
 
 /// Fetches a manifest by tag or digest; returns (body, content type).
@@ -62,15 +62,7 @@ fn fetch_manifest(
             other => other,
         })?;
     let content_type = resp.header("content-type").map(String::from);
-    let mut body = vec![];
-    resp.into_reader()
-        .take(8 << 20)
-        .read_to_end(&mut body)
-        .map_err(|e| RegistryError::Network {
-            registry: client.registry.clone(),
-            detail: e.to_string(),
-        })?;
-    Ok((body, content_type))
+    Ok((client.read_body(resp, 8 << 20)?, content_type))
 }
 
 fn verify_bytes(body: &[u8], want: &Digest, what: &str) -> Result<(), RegistryError> {
@@ -241,14 +233,7 @@ fn fetch_small_blob(
     blob: &BlobRef,
 ) -> Result<Vec<u8>, RegistryError> {
     let resp = client.get(&blob_path(reference, &blob.digest), &scope(reference), &[])?;
-    let mut bytes = vec![];
-    resp.into_reader()
-        .take(64 << 20)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RegistryError::Network {
-            registry: client.registry.clone(),
-            detail: e.to_string(),
-        })?;
+    let bytes = client.read_body(resp, 64 << 20)?;
     verify_bytes(&bytes, &blob.digest, "config")?;
     Ok(bytes)
 }

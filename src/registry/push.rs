@@ -10,11 +10,10 @@ use super::client::{Body, Client};
 use super::manifest::{self, BlobRef, Fetched};
 use super::progress::Progress;
 use super::{record_source, sources, RegistryError};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::layer::Compression;
 use crate::reference::Reference;
 use crate::store::Store;
-use std::io::BufWriter;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Blobs bigger than this go up in `PATCH` chunks of this size.
@@ -148,7 +147,7 @@ pub fn push(
 }
 
 fn scopes(reference: &Reference) -> Vec<String> {
-    vec![format!("repository:{}:pull,push", reference.repository)]
+    vec![super::repository_scope(&reference.repository, "pull,push")]
 }
 
 fn oci_manifest(config: &BlobRef, layers: &[BlobRef]) -> Vec<u8> {
@@ -164,33 +163,17 @@ fn oci_manifest(config: &BlobRef, layers: &[BlobRef]) -> Vec<u8> {
 
 /// Compresses an uncompressed layer blob into a new gzip blob (kept in the store).
 fn gzip_blob(store: &Store, blob: &BlobRef) -> Result<BlobRef, RegistryError> {
-    let tmp = store.temp_path("push-gzip");
-    let result = (|| {
-        let mut src = store.open_blob(&blob.digest)?;
-        let io_err = |source| RegistryError::Io {
-            what: format!("compress layer {}", blob.digest),
-            source,
-        };
-        let file = std::fs::File::create(&tmp).map_err(io_err)?;
-        let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let mut gz = flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
-        std::io::copy(&mut src, &mut gz).map_err(io_err)?;
-        let (buf, digest, size) = gz.finish().map_err(io_err)?.finish();
-        buf.into_inner()
-            .map_err(|e| io_err(e.into_error()))?
-            .sync_all()
-            .map_err(io_err)?;
-        store.adopt_blob(&tmp, &digest)?;
-        Ok(BlobRef {
-            digest,
-            size,
-            media_type: Compression::Gzip.layer_media_type().into(),
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut src = store.open_blob(&blob.digest)?;
+    let (digest, size, _) = store.write_blob(None, |w| {
+        let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        std::io::copy(&mut src, &mut gz)?;
+        gz.finish().map(drop)
+    })?;
+    Ok(BlobRef {
+        digest,
+        size,
+        media_type: Compression::Gzip.layer_media_type().into(),
+    })
 }
 
 fn push_blob(
@@ -226,7 +209,7 @@ fn push_blob(
             continue;
         }
         let mut mount_scopes = scopes.clone();
-        mount_scopes.push(format!("repository:{from}:pull"));
+        mount_scopes.push(super::repository_scope(&from, "pull"));
         let resp = client.send(
             "POST",
             &format!(

@@ -4,7 +4,7 @@
 use super::{io_err, Store, StoreError};
 use crate::digest::{Digest, HashingWriter};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 impl Store {
@@ -52,17 +52,27 @@ impl Store {
         mut reader: impl Read,
         expected: Option<(&Digest, Option<u64>)>,
     ) -> Result<(Digest, u64), StoreError> {
+        let (digest, size, _) = self.write_blob(expected, |w| io::copy(&mut reader, w))?;
+        Ok((digest, size))
+    }
+
+    /// Writes a new blob with `produce`: the bytes are hashed as they go to a file in
+    /// `tmp/`, which is synced and renamed to its digest only when complete (and, with
+    /// `expected`, only if digest and size match). On any error nothing is left behind.
+    pub fn write_blob<T>(
+        &self,
+        expected: Option<(&Digest, Option<u64>)>,
+        produce: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+    ) -> Result<(Digest, u64, T), StoreError> {
         let tmp = self.temp_path("blob");
         let result = (|| {
             let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
             let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-            io::copy(&mut reader, &mut w).map_err(io_err("write blob", &tmp))?;
+            let produced = produce(&mut w).map_err(io_err("write blob", &tmp))?;
             let (buf, digest, size) = w.finish();
-            let file = buf.into_inner().map_err(|e| StoreError::Io {
-                op: "write blob",
-                path: tmp.clone(),
-                source: e.into_error(),
-            })?;
+            let file = buf
+                .into_inner()
+                .map_err(|e| io_err("write blob", &tmp)(e.into_error()))?;
             if let Some((want, want_size)) = expected {
                 if let Some(s) = want_size.filter(|s| *s != size) {
                     return Err(StoreError::SizeMismatch {
@@ -80,9 +90,8 @@ impl Store {
                 }
             }
             file.sync_all().map_err(io_err("fsync", &tmp))?;
-            let dest = self.blob_path(&digest);
-            fs::rename(&tmp, &dest).map_err(io_err("rename into place", &dest))?;
-            Ok((digest, size))
+            self.adopt_blob(&tmp, &digest)?;
+            Ok((digest, size, produced))
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -107,17 +116,10 @@ impl Store {
         fs::rename(tmp, &dest).map_err(io_err("rename into place", &dest))
     }
 
-    /// Whether any recorded image's manifest names this blob (checked before removing a
-    /// blob that a failed operation just wrote).
+    /// Whether any recorded image names this blob (checked before removing a blob that a
+    /// failed operation just wrote).
     pub fn blob_in_use(&self, digest: &Digest) -> bool {
-        let needle = digest.to_string();
-        self.images().unwrap_or_default().iter().any(|i| {
-            i.config == *digest
-                || i.manifest == *digest
-                || self
-                    .read_blob(&i.manifest)
-                    .is_ok_and(|m| String::from_utf8_lossy(&m).contains(&needle))
-        })
+        self.references().is_ok_and(|r| r.blobs.contains(digest))
     }
 
     /// Sizes of blobs, for `images` and `system df`.
