@@ -196,6 +196,15 @@ impl ContainerCgroup {
         limits: &Limits,
     ) -> Result<ContainerCgroup, CgroupError> {
         let version = if hier.v2() { Version::V2 } else { Version::V1 };
+        if version == Version::V2 {
+            // cgroups-rs checks each directory of the path and then creates it, so two
+            // containers starting at once race on the shared parent (`hako/`) and the loser
+            // gets EEXIST. create_dir_all tolerates that; cgroups-rs then finds the parent
+            // and still enables the controllers in its subtree_control.
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                let _ = std::fs::create_dir_all(hier.root().join(parent));
+            }
+        }
         let controllers = match version {
             // v2: cgroups-rs enables what the root offers in each parent's subtree_control.
             Version::V2 => None,
