@@ -113,12 +113,13 @@ fi
 if want export; then
     echo
     echo "== export the container ($(du -sh "$root/layers" | cut -f1) of layers + changes; lower is better)"
-    tree=$work/tree
-    mkdir -p "$tree"
-    $HAKO --root "$root" export bench-c | tar -C "$tree" -xf -
-    # Both write into a pipe, so neither gets tar's /dev/null shortcut.
+    # The same tree for tar: the container's overlay, mounted in a private mount namespace
+    # as hako export does. Both write into a pipe, so neither gets tar's /dev/null shortcut.
+    read -r lower upper workdir < <($HAKO --root "$root" inspect bench-c | python3 -c 'import json,sys; d=json.load(sys.stdin)[0]["GraphDriver"]["Data"]; print(d["LowerDir"], d["UpperDir"], d["WorkDir"])')
+    mkdir -p "$work/merged"
+    tar_on_overlay="mount -t overlay overlay -o lowerdir=$lower,upperdir=$upper,workdir=$workdir $work/merged && tar -C $work/merged -cf - . | cat >/dev/null"
     cmds=(-n hako "sh -c '$HAKO --root $root export bench-c | cat >/dev/null'"
-          -n tar "sh -c 'tar -C $tree -cf - . | cat >/dev/null'")
+          -n tar "unshare -m sh -c '$tar_on_overlay'")
     have_podman && cmds+=(-n podman "sh -c '$PODMAN export bench-c | cat >/dev/null'")
     hyperfine -N --warmup 1 --runs 5 --export-json "$work/export.json" "${cmds[@]}" 2>&1 | grep -E 'Time|±|Benchmark' || true
     h=$(median "$work/export.json" hako)

@@ -21,7 +21,7 @@ impl ArchiveOutput {
             if stdout.is_terminal() {
                 bail!("cowardly refusing to write an archive to a terminal: use -o FILE or redirect STDOUT");
             }
-            // A File on fd 1: the tar writer's copies become splice/copy_file_range.
+            // A File on fd 1, not the line-buffered Stdout: archives are binary.
             let fd = stdout.as_fd().try_clone_to_owned()?;
             return Ok(ArchiveOutput {
                 file: File::from(fd),

@@ -2,8 +2,9 @@
 //! names, big ids and xattrs, and nothing that varies between runs (no atime, no ctime, no
 //! user or group names), so the same tree always gives the same bytes.
 //!
-//! File data is copied with `io::copy`, which the standard library turns into
-//! `copy_file_range`/`splice` when the destination is a plain file or a pipe.
+//! Headers, padding and small files gather in one buffer and go out in few writes; big
+//! files go through `io::copy` (its 8 KiB copies measured faster into a pipe than 64 KiB
+//! or 1 MiB chunks, on `export`).
 
 use std::io::{self, Read, Write};
 
@@ -105,8 +106,6 @@ impl<W: Write> TarWriter<W> {
         self.append_data(entry, io::empty())
     }
 
-    /// Generic over the reader so that a `&File` reaches `io::copy` as itself and can be
-    /// copied in the kernel.
     pub fn append_data<R: Read>(&mut self, entry: &Entry, data: R) -> io::Result<()> {
         let mut path = entry.path.clone();
         if entry.kind == Kind::Dir && !path.ends_with(b"/") {
@@ -181,7 +180,7 @@ impl<W: Write> TarWriter<W> {
                 self.written += n;
                 n
             } else {
-                // Big ones go straight through (`copy_file_range`/`splice` for files).
+                // Big ones go straight through.
                 self.flush_pending()?;
                 let n = io::copy(&mut data.take(size), &mut self.out)?;
                 self.written += n;
