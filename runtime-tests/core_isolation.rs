@@ -102,6 +102,13 @@ fn ten_containers_in_parallel() {
         return;
     }
     let root = shared_root();
+    // All ten wait at a barrier (a shared host folder) so they are alive at once; the host
+    // then reads each one's cgroup from /proc/PID/cgroup, and each container counts the
+    // processes in its own cgroup through the cgroup namespace.
+    let sync = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/sync", sync.path().display());
+    let script = "touch /sync/ready-$(hostname); while [ ! -e /sync/go ]; do sleep 0.05; done; \
+                  hostname; cat /sys/fs/cgroup/cgroup.procs 2>/dev/null || cat /sys/fs/cgroup/pids/cgroup.procs";
     let children: Vec<_> = (0..10)
         .map(|i| {
             let name = format!("par{i}");
@@ -109,29 +116,76 @@ fn ten_containers_in_parallel() {
                 root,
                 &[
                     "run",
-                    "--rm",
+                    "--name",
+                    &name,
                     "--hostname",
                     &name,
+                    "-v",
+                    &volume,
                     "busybox",
                     "sh",
                     "-c",
-                    "hostname; cat /sys/fs/cgroup/pids/tasks 2>/dev/null | wc -l",
+                    script,
                 ],
             )
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
         })
         .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(sync.path()).unwrap().count() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "containers never reached the barrier"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut cgroups = std::collections::BTreeSet::new();
+    for i in 0..10 {
+        let name = format!("par{i}");
+        let id = inspect_field(root, &name, "/Id");
+        let pid = inspect_field(root, &name, "/State/Pid").as_u64().unwrap();
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let id = id.as_str().unwrap();
+        // v1 lists one line per hierarchy, v2 one "0::" line; the pids one exists on both.
+        let line = cgroup
+            .lines()
+            .find(|l| l.starts_with("0::") || l.contains(":pids:"))
+            .unwrap_or_else(|| panic!("no pids cgroup in {cgroup}"));
+        assert!(
+            line.ends_with(id),
+            "{name} is not in its own cgroup: {line}"
+        );
+        cgroups.insert(line.to_string());
+    }
+    assert_eq!(
+        cgroups.len(),
+        10,
+        "ten containers, ten cgroups: {cgroups:?}"
+    );
+    std::fs::write(sync.path().join("go"), "").unwrap();
     let mut names = vec![];
     for c in children {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
-        names.push(stdout(&o).lines().next().unwrap().to_string());
+        let out = stdout(&o);
+        let mut lines = out.lines();
+        names.push(lines.next().unwrap().to_string());
+        // sh and cat, or sh alone when cat is exec'd: never another container's processes.
+        let procs = lines.count();
+        assert!(
+            (1..=2).contains(&procs),
+            "a container saw {procs} processes in its cgroup: {out}"
+        );
     }
     names.sort();
     assert_eq!(
         names,
         (0..10).map(|i| format!("par{i}")).collect::<Vec<_>>()
     );
+    for i in 0..10 {
+        ok(hako(root, &["rm", &format!("par{i}")]), "rm");
+    }
 }

@@ -31,7 +31,7 @@ fn internals_command_blocks_run() {
             } else if in_block && line.trim() == "```" {
                 in_block = false;
                 let o = std::process::Command::new("timeout")
-                    .args(["120", "sh", "-ec", &block])
+                    .args(["-k", "10", "120", "sh", "-ec", &block])
                     .env("PATH", &path)
                     .env("HAKO_ROOT", root)
                     .current_dir(project_dir())

@@ -56,14 +56,15 @@ pub fn shared_root() -> &'static Path {
     })
 }
 
-/// `timeout 120 hako --root ROOT args…`: a hung container fails its test instead of CI.
+/// `timeout -k 10 120 hako --root ROOT args…`: a hung container fails its test instead of
+/// CI. The KILL matters: hako forwards TERM to PID 1, which may ignore it.
 pub fn hako(root: &Path, args: &[&str]) -> Output {
     hako_cmd(root, args).output().expect("run hako")
 }
 
 pub fn hako_cmd(root: &Path, args: &[&str]) -> Command {
     let mut c = Command::new("timeout");
-    c.arg("120")
+    c.args(["-k", "10", "120"])
         .arg(HAKO)
         .arg("--root")
         .arg(root)

@@ -126,7 +126,7 @@ fn tty_through_a_real_pty() {
     let root = shared_root();
     let cmd = format!("{HAKO} --root {} run --rm -it busybox sh -c 'tty; test -t 0 && echo stdin-is-tty; stty size'", root.display());
     let o = std::process::Command::new("timeout")
-        .args(["60", "script", "-qec", &cmd, "/dev/null"])
+        .args(["-k", "10", "60", "script", "-qec", &cmd, "/dev/null"])
         .output()
         .unwrap();
     let out = stdout(&o);
