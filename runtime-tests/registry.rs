@@ -23,7 +23,11 @@ pub struct Registry {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -41,12 +45,31 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 impl Registry {
     /// Starts `docker-registry` on 127.0.0.1 with storage in a temporary directory.
     pub fn start(auth: Auth) -> Option<Registry> {
+        Self::listen(auth, "127.0.0.1", None)
+    }
+
+    /// Starts it on `ip` (an address of this machine), speaking TLS with `cert` and `key`,
+    /// and demanding a client certificate signed by `client_ca` when given.
+    pub fn start_tls(
+        ip: &str,
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+    ) -> Option<Registry> {
+        Self::listen(Auth::None, ip, Some((cert, key, client_ca)))
+    }
+
+    fn listen(
+        auth: Auth,
+        ip: &str,
+        tls: Option<(&Path, &Path, Option<&Path>)>,
+    ) -> Option<Registry> {
         if !have("docker-registry") || !have("skopeo") {
             eprintln!("skipped: requires docker-registry and skopeo (apt-get install docker-registry skopeo)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = free_port_on(ip);
         let mut children = vec![];
         let auth_section = match auth {
             Auth::None => String::new(),
@@ -84,11 +107,21 @@ impl Registry {
                 )
             }
         };
+        let tls_section = tls.map_or(String::new(), |(cert, key, client_ca)| {
+            let client = client_ca.map_or(String::new(), |ca| {
+                format!("    clientcas:\n      - {}\n", ca.display())
+            });
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n{client}",
+                cert.display(),
+                key.display()
+            )
+        });
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_section}",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n{tls_section}{auth_section}",
                 dir.path().join("data").display()
             ),
         )
@@ -100,7 +133,7 @@ impl Registry {
             .spawn()
             .unwrap();
         children.push(registry);
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{ip}:{port}");
         wait_for("docker-registry", || {
             std::net::TcpStream::connect(&addr).is_ok()
         });
@@ -650,4 +683,153 @@ fn an_interrupted_pull_resumes_where_it_stopped() {
         "run",
     );
     assert_eq!(size, "120000000\n");
+}
+
+/// A bridge with one address, created by the test so that a registry can listen on an
+/// address that is neither loopback (which hako, like Docker, treats as insecure) nor
+/// anyone else's. Traffic to it never leaves this machine.
+struct TestBridge(String);
+
+impl TestBridge {
+    fn create(ip: &str) -> TestBridge {
+        let name = format!("hktls{}", std::process::id() % 100_000);
+        let _ = Command::new("ip").args(["link", "del", &name]).output();
+        let bridge = TestBridge(name);
+        for args in [
+            vec!["link", "add", &bridge.0, "type", "bridge"],
+            vec!["addr", "add", &format!("{ip}/32"), "dev", &bridge.0],
+            vec!["link", "set", &bridge.0, "up"],
+        ] {
+            let o = Command::new("ip").args(&args).output().unwrap();
+            assert!(o.status.success(), "ip {args:?}: {}", stderr(&o));
+        }
+        bridge
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// A test CA, a server certificate it signed for `ip` and a client certificate, made with
+/// openssl (`client.cert` and `client.key`, named as certs.d wants them).
+fn test_certificates(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, cert, key) = (
+        dir.join("ca.crt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    let script = format!(
+        "set -e; cd {dir}
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout ca.key -out ca.crt -days 2 -subj /CN=hako-test-ca
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout server.key -out server.csr -subj /CN={ip}
+         printf 'subjectAltName=IP:{ip}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+             -out server.crt -days 2 -extfile ext
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout client.key -out client.csr -subj /CN=hako-test-client
+         printf 'extendedKeyUsage=clientAuth\n' > client-ext
+         openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+             -out client.cert -days 2 -extfile client-ext",
+        dir = dir.display()
+    );
+    ok(
+        Command::new("sh").args(["-c", &script]).output().unwrap(),
+        "openssl",
+    );
+    (ca, cert, key)
+}
+
+#[test]
+fn tls_registry_is_verified_against_certs_d_and_the_system_store() {
+    if !require_root("registry tls") || !have("openssl") || !have("ip") {
+        return;
+    }
+    let ip = "198.18.77.1";
+    let _bridge = TestBridge::create(ip);
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_certificates(certs.path(), ip);
+    let Some(reg) = Registry::start_tls(ip, &cert, &key, None) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    reg.seed(&oci_layout(work.path(), "bb"), "tls/busybox:1", false);
+    let name = format!("{}/tls/busybox:1", reg.addr);
+
+    // hako's config folder is a temporary one: certs.d/<registry>/ca.crt lives beside it.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("config.json");
+    let with_config = |root: &Path, args: &[&str]| {
+        hako_cmd(root, args)
+            .env("HAKO_CONFIG", &config)
+            .output()
+            .unwrap()
+    };
+
+    // Unknown CA: refused with the cause and the fix, and nothing stored.
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let before = store_snapshot(r);
+    let o = with_config(r, &["pull", &name]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let ca_path = config_dir
+        .path()
+        .join("certs.d")
+        .join(&reg.addr)
+        .join("ca.crt");
+    assert!(
+        err.contains("not trusted")
+            && err.contains("signed by an unknown authority: UnknownIssuer")
+            && err.contains(&ca_path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(store_snapshot(r), before, "a refused pull changes nothing");
+
+    // --insecure-registry: the registry's certificate is not checked (Docker's meaning).
+    ok(
+        with_config(r, &["--insecure-registry", &reg.addr, "pull", "-q", &name]),
+        "insecure pull",
+    );
+    ok(with_config(r, &["rmi", &name]), "rmi");
+
+    // The CA in certs.d: verified pull, run and push.
+    std::fs::create_dir_all(ca_path.parent().unwrap()).unwrap();
+    std::fs::copy(&ca, &ca_path).unwrap();
+    ok(with_config(r, &["pull", "-q", &name]), "pull with certs.d");
+    assert_eq!(
+        ok(
+            with_config(r, &["run", "--rm", &name, "echo", "over-tls"]),
+            "run"
+        ),
+        "over-tls\n"
+    );
+    let pushed = format!("{}/tls/pushed:1", reg.addr);
+    ok(with_config(r, &["tag", &name, &pushed]), "tag");
+    ok(with_config(r, &["push", "-q", &pushed]), "push over TLS");
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--cert-dir"])
+        .arg(ca_path.parent().unwrap())
+        .arg(format!("docker://{pushed}"))
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "skopeo, verifying: {}",
+        stderr(&inspect)
+    );
+
+    // The system store: SSL_CERT_FILE, as for every OpenSSL-minded tool.
+    std::fs::remove_dir_all(config_dir.path().join("certs.d")).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let o = hako_cmd(fresh.path(), &["pull", "-q", &pushed])
+        .env("HAKO_CONFIG", &config)
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    ok(o, "pull trusting SSL_CERT_FILE");
 }

@@ -14,7 +14,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "HAKO_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Registry to reach over plain HTTP (loopback always may); also "insecure-registries" in hako's config.json
+    /// Registry whose certificate is not checked, reached over plain HTTP if it has no TLS (loopback always is); also "insecure-registries" in hako's config.json
     #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
 

@@ -37,13 +37,13 @@ pub use images::human_size;
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let root = data_root(cli.root);
-    let insecure = registry::insecure_registries(&cli.insecure_registries);
+    let registries = crate::registry::config::RegistryConfig::load(&cli.insecure_registries);
     match cli.command {
         Command::Info
         | Command::System {
             command: SystemCommand::Info,
         } => info::info(&root),
-        Command::Login(args) => registry::login(&args, &insecure),
+        Command::Login(args) => registry::login(&args, &registries),
         Command::Logout { server } => registry::logout(server.as_deref()),
         command => {
             let store = Store::open(&root).map_err(|e| {
@@ -53,7 +53,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 ))
             })?;
             match command {
-                Command::Run(args) => run::run(&store, args, &insecure),
+                Command::Run(args) => run::run(&store, args, &registries),
                 Command::Ps(args) => ps::ps(&store, &args),
                 Command::Rm(args) => rm::rm(&store, &args),
                 Command::Images(args) => images::images(&store, &args),
@@ -62,8 +62,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Inspect(args) => inspect::inspect(&store, &args),
                 Command::Load(args) => import_load::load(&store, &args),
                 Command::Import(args) => import_load::import(&store, &args),
-                Command::Pull(args) => registry::pull(&store, &args, &insecure),
-                Command::Push(args) => registry::push(&store, &args, &insecure),
+                Command::Pull(args) => registry::pull(&store, &args, &registries),
+                Command::Push(args) => registry::push(&store, &args, &registries),
                 Command::Login(_) | Command::Logout { .. } => unreachable!("handled above"),
                 Command::Commit(args) => commit_export::commit(&store, &args),
                 Command::Export(args) => commit_export::export(&store, &args),

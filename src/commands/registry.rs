@@ -5,6 +5,7 @@ use crate::cli::{LoginArgs, PullArgs, PushArgs};
 use crate::reference::Reference;
 use crate::registry::auth::{self, Credentials};
 use crate::registry::client::Client;
+use crate::registry::config::RegistryConfig;
 use crate::registry::manifest::Platform;
 use crate::registry::progress::Progress;
 use crate::registry::{pull, push};
@@ -13,47 +14,16 @@ use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
-/// `--insecure-registry` flags plus `insecure-registries` from hako's config file.
-pub fn insecure_registries(flags: &[String]) -> Vec<String> {
-    let mut all = flags.to_vec();
-    let path = config_path();
-    if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            all.extend(
-                v["insecure-registries"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r.as_str().map(String::from)),
-            );
-        }
-    }
-    all
-}
-
-/// `$HAKO_CONFIG`, else `/etc/hako/config.json` for root and
-/// `~/.config/hako/config.json` for users.
-pub fn config_path() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("HAKO_CONFIG") {
-        return p.into();
-    }
-    if nix::unistd::geteuid().is_root() {
-        return "/etc/hako/config.json".into();
-    }
-    let home = std::env::var_os("HOME").unwrap_or_default();
-    std::path::PathBuf::from(home).join(".config/hako/config.json")
-}
-
 /// Pulls `reference`, printing what `docker pull` prints.
 pub fn pull_image(
     store: &Store,
     reference: &Reference,
     platform: Option<&str>,
-    insecure: &[String],
+    registries: &RegistryConfig,
     quiet: bool,
 ) -> Result<ImageRecord> {
     let platform = platform.map(Platform::parse).transpose()?;
-    let client = Client::new(&reference.registry, insecure)?;
+    let client = Client::new(&reference.registry, registries)?;
     let progress = Progress::new(quiet);
     let _writer = store.writer_guard()?;
     let pulled = pull::pull(
@@ -79,25 +49,25 @@ pub fn pull_image(
     Ok(pulled.record)
 }
 
-pub fn pull(store: &Store, args: &PullArgs, insecure: &[String]) -> Result<i32> {
+pub fn pull(store: &Store, args: &PullArgs, registries: &RegistryConfig) -> Result<i32> {
     let reference: Reference = args.name.parse()?;
     pull_image(
         store,
         &reference,
         args.platform.as_deref(),
-        insecure,
+        registries,
         args.quiet,
     )?;
     println!("{}", reference.canonical());
     Ok(0)
 }
 
-pub fn push(store: &Store, args: &PushArgs, insecure: &[String]) -> Result<i32> {
+pub fn push(store: &Store, args: &PushArgs, registries: &RegistryConfig) -> Result<i32> {
     let reference: Reference = args.name.parse()?;
     if reference.digest.is_some() {
         bail!("push {}: push takes a tag, not a digest", args.name);
     }
-    let client = Client::new(&reference.registry, insecure)?;
+    let client = Client::new(&reference.registry, registries)?;
     let progress = Progress::new(args.quiet);
     let _writer = store.writer_guard()?;
     let pushed = push::push(store, &client, &reference, &progress)
@@ -153,7 +123,7 @@ fn prompt(what: &str, hidden: bool) -> Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-pub fn login(args: &LoginArgs, insecure: &[String]) -> Result<i32> {
+pub fn login(args: &LoginArgs, registries: &RegistryConfig) -> Result<i32> {
     let server = server_or_default(args.server.as_deref())?;
     if args.password.is_some() && args.password_stdin {
         bail!("--password and --password-stdin are mutually exclusive");
@@ -177,7 +147,7 @@ pub fn login(args: &LoginArgs, insecure: &[String]) -> Result<i32> {
     }
     let creds = Credentials { username, password };
     // The credentials must open the registry's front door (and its token server).
-    let client = Client::new(&server, insecure)?.with_credentials(creds.clone());
+    let client = Client::new(&server, registries)?.with_credentials(creds.clone());
     client
         .get("/v2/", &[], &[])
         .with_context(|| format!("log in to {server}"))?;

@@ -19,11 +19,15 @@ use std::path::{Path, PathBuf};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn run(store: &Store, args: RunArgs, insecure: &[String]) -> Result<i32> {
+pub fn run(
+    store: &Store,
+    args: RunArgs,
+    registries: &crate::registry::config::RegistryConfig,
+) -> Result<i32> {
     let flags = check_flags(&args).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
-    let image = find_image(store, &args, insecure).context(ExitCode(125))?;
+    let image = find_image(store, &args, registries).context(ExitCode(125))?;
     let prepared = prepare(store, &args, flags, image).context(ExitCode(125))?;
     execute(store, prepared, writer)
 }
@@ -31,7 +35,11 @@ pub fn run(store: &Store, args: RunArgs, insecure: &[String]) -> Result<i32> {
 /// The image to run, looked up once. With `--pull missing` (the default) a missing image
 /// is pulled first, with `always` every time, as `docker run` does (progress is quiet
 /// unless stdout is a terminal, so the container's stdout stays its own).
-fn find_image(store: &Store, args: &RunArgs, insecure: &[String]) -> Result<ImageRecord> {
+fn find_image(
+    store: &Store,
+    args: &RunArgs,
+    registries: &crate::registry::config::RegistryConfig,
+) -> Result<ImageRecord> {
     use crate::store::images::LookupError;
     let found = store.lookup_image(&args.image);
     let pull = match (&found, args.pull.as_str()) {
@@ -57,7 +65,7 @@ fn find_image(store: &Store, args: &RunArgs, insecure: &[String]) -> Result<Imag
         store,
         &reference,
         args.platform.as_deref(),
-        insecure,
+        registries,
         stdout_is_container,
     )
 }

@@ -1,8 +1,10 @@
-//! HTTP to one registry: scheme choice (TLS with rustls and the system's CA store; plain
-//! HTTP only for loopback or registries named insecure), authentication on a 401 challenge
-//! (Bearer tokens cached per scope, or Basic), and retries with backoff on transient errors.
+//! HTTP to one registry: scheme choice (TLS as `tls` sets it up; plain HTTP only for
+//! loopback or registries named insecure), authentication on a 401 challenge (Bearer tokens
+//! cached per scope, or Basic), and retries with backoff on transient errors.
 
 use super::auth::{self, Challenge, Credentials};
+use super::config::{host_of, RegistryConfig};
+use super::tls::{handshake_failure, HandshakeFailure};
 use super::RegistryError;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -31,6 +33,8 @@ pub struct Client {
     pub registry: String,
     host: String,
     insecure: bool,
+    /// Where the user is told to put this registry's CA when its certificate is not trusted.
+    certs_dir: PathBuf,
     base: OnceLock<String>,
     credentials: Option<Credentials>,
     /// Bearer tokens by the scopes they were issued for.
@@ -39,21 +43,8 @@ pub struct Client {
 }
 
 /// Registries that may be spoken to over plain HTTP: loopback always, others when named.
-pub fn is_insecure(registry: &str, named: &[String]) -> bool {
-    let host = registry
-        .rsplit_once(':')
-        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(registry, |(h, _)| h);
-    host == "localhost"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-        || host == "[::1]"
-        || named.iter().any(|n| n == registry || n == host)
-}
-
 impl Client {
-    pub fn new(registry: &str, insecure_registries: &[String]) -> Result<Client, RegistryError> {
+    pub fn new(registry: &str, config: &RegistryConfig) -> Result<Client, RegistryError> {
         let host = if registry == crate::reference::DEFAULT_REGISTRY {
             "registry-1.docker.io".to_string()
         } else {
@@ -61,8 +52,11 @@ impl Client {
         };
         let credentials =
             auth::lookup(registry).map_err(|e| RegistryError::Config(e.to_string()))?;
+        let insecure = config.is_insecure(registry);
+        let tls = super::tls::client_config(host_of(&host), &config.certs_for(registry), insecure)?;
         Ok(Client {
             agent: ureq::AgentBuilder::new()
+                .tls_config(tls)
                 .timeout_connect(Duration::from_secs(15))
                 .timeout_read(Duration::from_secs(60))
                 .redirects(5)
@@ -70,12 +64,28 @@ impl Client {
                 .build(),
             registry: registry.to_string(),
             host,
-            insecure: is_insecure(registry, insecure_registries),
+            insecure,
+            certs_dir: config.own_certs_dir(registry),
             base: OnceLock::new(),
             credentials,
             tokens: Mutex::new(HashMap::new()),
             basic: Mutex::new(false),
         })
+    }
+
+    fn handshake_error(&self, failure: HandshakeFailure, peer: &str) -> RegistryError {
+        match failure {
+            HandshakeFailure::Untrusted(why) => RegistryError::UntrustedCertificate {
+                registry: peer.to_string(),
+                why,
+                ca_path: self.certs_dir.join("ca.crt"),
+            },
+            HandshakeFailure::Other(why) => RegistryError::Handshake {
+                registry: peer.to_string(),
+                why,
+                certs_dir: self.certs_dir.clone(),
+            },
+        }
     }
 
     /// Uses these credentials instead of the stored ones (`login`).
@@ -184,10 +194,16 @@ impl Client {
                     url,
                     message: error_message(resp),
                 },
-                Err(ureq::Error::Transport(t)) => RegistryError::Network {
-                    registry: self.registry.clone(),
-                    detail: t.to_string(),
-                },
+                Err(ureq::Error::Transport(t)) => {
+                    // A certificate problem does not go away by asking again.
+                    if let Some(failure) = handshake_failure(&t) {
+                        return Err(self.handshake_error(failure, &self.registry));
+                    }
+                    RegistryError::Network {
+                        registry: self.registry.clone(),
+                        detail: t.to_string(),
+                    }
+                }
             };
             attempt += 1;
             if attempt >= ATTEMPTS {
@@ -289,9 +305,12 @@ impl Client {
                     error_message(resp)
                 ),
             },
-            ureq::Error::Transport(t) => RegistryError::Network {
-                registry: realm.to_string(),
-                detail: t.to_string(),
+            ureq::Error::Transport(t) => match handshake_failure(&t) {
+                Some(failure) => self.handshake_error(failure, &format!("token server {realm}")),
+                None => RegistryError::Network {
+                    registry: realm.to_string(),
+                    detail: t.to_string(),
+                },
             },
         })?;
         let body: serde_json::Value = serde_json::from_reader(resp.into_reader().take(1 << 20))
@@ -346,26 +365,4 @@ fn error_message(resp: ureq::Response) -> String {
         .chars()
         .take(200)
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_and_named_registries_are_insecure() {
-        assert!(is_insecure("localhost:5000", &[]));
-        assert!(is_insecure("127.0.0.1:5000", &[]));
-        assert!(is_insecure("localhost", &[]));
-        assert!(!is_insecure("docker.io", &[]));
-        assert!(!is_insecure("registry.example:5000", &[]));
-        assert!(is_insecure(
-            "registry.example:5000",
-            &["registry.example:5000".into()]
-        ));
-        assert!(
-            !is_insecure("127.example.com", &[]),
-            "a name is not an address"
-        );
-    }
 }

@@ -1,14 +1,17 @@
 //! The OCI distribution protocol: `pull`, `push` and `login` against registries.
 //!
-//! `client` speaks HTTP to one registry (TLS, auth, retries), `manifest` reads what it
-//! serves, `pull` and `push` move images between it and the store, `progress` shows it.
+//! `config` gathers a registry's settings, `tls` its certificate trust, `client` speaks HTTP
+//! to it (auth, retries), `manifest` reads what it serves, `pull` and `push` move images
+//! between it and the store, `progress` shows it.
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod tls;
 
 use crate::digest::Digest;
 use crate::store::{Store, StoreError};
@@ -28,6 +31,18 @@ pub enum RegistryError {
     },
     #[error("cannot reach registry {registry}: {detail}")]
     Network { registry: String, detail: String },
+    #[error("the TLS certificate of {registry} is not trusted ({why}); put the CA that signed it in {} (or in the system's CA store), or, for a test registry only, use --insecure-registry {registry}", ca_path.display())]
+    UntrustedCertificate {
+        registry: String,
+        why: String,
+        ca_path: std::path::PathBuf,
+    },
+    #[error("TLS handshake with {registry} failed: {why} (if it asks for a client certificate, put client.cert and client.key in {})", certs_dir.display())]
+    Handshake {
+        registry: String,
+        why: String,
+        certs_dir: std::path::PathBuf,
+    },
     #[error("{what} failed verification: expected {expected}, got {actual}; nothing was stored")]
     DigestMismatch {
         what: String,
