@@ -157,3 +157,27 @@ if want pull && [ -s "$debian" ] && command -v docker-registry >/dev/null; then
     rm -rf "$work/pull-root"
     /usr/bin/time -f "  peak memory of hako pull: %M KB (target < 65536)" $HAKO --root "$work/pull-root" pull -q "$image" >/dev/null
 fi
+
+if want pull && [ -s "$debian" ] && command -v docker-registry >/dev/null; then
+    echo
+    echo "== pull a 3-layer image (Debian minbase, + a copy of /usr/lib, + a copy of /usr/share)"
+    multi=127.0.0.1:$port/bench/layers:1
+    $HAKO --root "$root" run --name bench-l2 "$image" cp -a /usr/lib /opt/lib-copy
+    $HAKO --root "$root" commit bench-l2 bench-l2 >/dev/null
+    $HAKO --root "$root" run --name bench-l3 bench-l2 cp -a /usr/share /opt/share-copy
+    $HAKO --root "$root" commit bench-l3 "$multi" >/dev/null
+    $HAKO --root "$root" push -q "$multi" >/dev/null
+    layers=$(skopeo inspect --raw --tls-verify=false "docker://$multi" | python3 -c '
+import json, sys
+for l in json.load(sys.stdin)["layers"]:
+    h = l["digest"].split(":")[1]
+    print(f"'"$work/registry"'/docker/registry/v2/blobs/sha256/{h[:2]}/{h}/data")')
+    untar_each="i=0; for l in $(echo $layers); do i=\$((i+1)); mkdir -p $work/untar/\$i; tar -C $work/untar/\$i -xzf \$l; done"
+    hyperfine -N --warmup 1 --runs 5 --export-json "$work/pull-multi.json" \
+        --prepare "sh -c 'rm -rf $work/pull-root $work/untar; mkdir -p $work/untar'" \
+        -n hako "$HAKO --root $work/pull-root pull -q $multi" \
+        -n "tar xzf of each layer" "sh -c '$untar_each'" 2>&1 | grep -E 'Time|±|Benchmark' || true
+    h=$(median "$work/pull-multi.json" hako)
+    echo "hako pull: median $(python3 -c "print(f'{$h:.2f}')") s"
+    echo "  ratio hako/sum of tar xzf = $(ratio "$h" "$(median "$work/pull-multi.json" "tar xzf of each layer")")   (target < 1.0)"
+fi

@@ -833,3 +833,87 @@ fn tls_registry_is_verified_against_certs_d_and_the_system_store() {
         .unwrap();
     ok(o, "pull trusting SSL_CERT_FILE");
 }
+
+#[test]
+fn credential_helpers_named_in_the_docker_config_keep_the_login() {
+    if !require_root("registry credential helper") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::Basic) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
+    let image = format!("{}/private/busybox:1", reg.addr);
+    let root = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let docker_config = format!(r#"{{"credHelpers": {{"{}": "hakotest"}}}}"#, reg.addr);
+    std::fs::write(config.path().join("config.json"), &docker_config).unwrap();
+    let secrets = config.path().join("helper-secrets.json");
+    let path = format!(
+        "{}:{}",
+        project_dir().join("runtime-tests").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let hako_with_helper = |args: &[&str], stdin: &str| {
+        let mut child = hako_cmd(root.path(), args)
+            .env("DOCKER_CONFIG", config.path())
+            .env("HAKOTEST_CREDS", &secrets)
+            .env("PATH", &path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let login = ["login", "-u", USER, "--password-stdin", &reg.addr];
+    ok(hako_with_helper(&login, &format!("{PASSWORD}\n")), "login");
+    let kept = std::fs::read_to_string(&secrets).unwrap();
+    assert!(
+        kept.contains(&reg.addr) && kept.contains(PASSWORD),
+        "the helper keeps it: {kept}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(config.path().join("config.json")).unwrap(),
+        docker_config,
+        "no password in config.json"
+    );
+    ok(
+        hako_with_helper(&["pull", "-q", &image], ""),
+        "pull with the helper's credentials",
+    );
+    let out = ok(hako_with_helper(&["logout", &reg.addr], ""), "logout");
+    assert!(out.contains("Removing login credentials"), "{out}");
+    assert!(!std::fs::read_to_string(&secrets)
+        .unwrap()
+        .contains(PASSWORD));
+    let o = hako_with_helper(&["pull", "-q", &image], "");
+    assert!(
+        !o.status.success() && stderr(&o).contains("hako login"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A helper that is not installed: the error names it and the file that asks for it.
+    std::fs::write(
+        config.path().join("config.json"),
+        r#"{"credsStore": "nosuch"}"#,
+    )
+    .unwrap();
+    let o = hako_with_helper(&["pull", "-q", &image], "");
+    let err = stderr(&o);
+    assert!(
+        !o.status.success()
+            && err.contains("docker-credential-nosuch")
+            && err.contains("config.json"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Registry authentication: the `WWW-Authenticate` challenge, and credentials kept where
 //! Docker keeps them (`~/.docker/config.json`, `auths.<registry>.auth` = base64
-//! `user:password`), so `docker login` and `hako login` share them.
+//! `user:password`, or a credential helper it names), so `docker login` and `hako login`
+//! share them.
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -118,6 +119,9 @@ fn read_config() -> Result<Value> {
 /// Credentials stored for `registry`, trying the spellings Docker accepts.
 pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
     let config = read_config()?;
+    if let Some(helper) = super::credential_helper::configured(&config, &auth_key(registry)) {
+        return super::credential_helper::get(&helper, &auth_key(registry));
+    }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else {
         return Ok(None);
     };
@@ -170,6 +174,14 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
 pub fn store(registry: &str, creds: Option<&Credentials>) -> Result<bool> {
     let path = docker_config_path();
     let mut config = read_config()?;
+    if let Some(helper) = super::credential_helper::configured(&config, &auth_key(registry)) {
+        return match creds {
+            Some(c) => {
+                super::credential_helper::store(&helper, &auth_key(registry), c).map(|()| false)
+            }
+            None => super::credential_helper::erase(&helper, &auth_key(registry)),
+        };
+    }
     if !config.is_object() {
         config = json!({});
     }
@@ -243,7 +255,7 @@ mod tests {
         std::env::set_var("DOCKER_CONFIG", dir.path());
         std::fs::write(
             dir.path().join("config.json"),
-            r#"{"auths":{"other:5000":{"auth":"dTpw"}},"credsStore":"x"}"#,
+            r#"{"auths":{"other:5000":{"auth":"dTpw"}},"detachKeys":"ctrl-x"}"#,
         )
         .unwrap();
         let creds = Credentials {
@@ -255,7 +267,7 @@ mod tests {
         assert_eq!(lookup("other:5000").unwrap().unwrap().username, "u");
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert!(
-            text.contains("credsStore"),
+            text.contains("detachKeys"),
             "other settings are kept: {text}"
         );
         assert!(store("localhost:5000", None).unwrap());
