@@ -19,7 +19,7 @@ log=$(mktemp)
 for boot in 1 2; do
     bash "$vm" -e HAKO_EXPECT_CGROUP=2 --timeout 420 "$PWD" \
         sh runtime-tests/in-vm-watchdog.sh 300 "$bin" \
-        limits:: core_isolation::pid1 core_isolation::ten_containers --test-threads=2 2>&1 | tee "$log"
+        limits:: core_isolation::pid1 core_isolation::ten_containers trace_lines:: --test-threads=2 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     [[ $rc -eq 124 || $rc -eq 125 ]] || break
     echo "cgroup-v2 lane: the VM itself failed (run-in-vm.sh exit $rc) on boot $boot"

@@ -14,11 +14,18 @@ fn trace_lists_steps_in_order() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
+    // v2: born in its cgroup by clone3; v1: clone, then moved in.
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (clone, join) = if v2 {
+        ("clone3(CLONE_NEWPID", "|CLONE_INTO_CGROUP)")
+    } else {
+        ("clone(CLONE_NEWPID", "write cgroup.procs")
+    };
     let order = [
         "cgroup",
         "write limits(",
-        "clone(CLONE_NEWPID",
-        "write cgroup.procs",
+        clone,
+        join,
         "unshare(CLONE_NEWCGROUP",
         "ioctl(SIOCSIFFLAGS",
         "\"overlay\"",

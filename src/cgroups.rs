@@ -52,6 +52,11 @@ pub enum CgroupError {
         version: Version,
         source: cgroups_rs::error::Error,
     },
+    #[error("create cgroup {path} (V2): {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("set limits on cgroup {path} ({version:?}): {source} (is the controller enabled on this host? `hako info` lists them)")]
     Apply {
         path: String,
@@ -186,6 +191,44 @@ pub struct ContainerCgroup {
     cg: Cgroup,
     path: String,
     version: Version,
+    /// The cgroup's directory on v2 (one hierarchy, so one directory).
+    v2_dir: Option<PathBuf>,
+}
+
+/// v2 controllers a container's limits need, enabled for the children of `hako/`.
+const V2_CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
+
+/// Creates `root/path` on v2 with our controllers enabled in every ancestor's
+/// `cgroup.subtree_control`. Each write there takes the kernel's cgroup lock, so only the
+/// missing ones are written, normally none after the first container. Containers starting
+/// at once may both create `hako/`, so an existing directory is fine (a container's own is
+/// new: its name is a fresh random ID).
+fn create_v2_dir(root: &std::path::Path, path: &str) -> std::io::Result<()> {
+    let mut level = root.to_path_buf();
+    for part in std::path::Path::new(path).components() {
+        enable_v2_controllers(&level)?;
+        level.push(part);
+        match std::fs::create_dir(&level) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+fn enable_v2_controllers(dir: &std::path::Path) -> std::io::Result<()> {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let (available, enabled) = (read("cgroup.controllers"), read("cgroup.subtree_control"));
+    let has = |list: &str, c: &str| list.split_whitespace().any(|x| x == c);
+    let missing: Vec<String> = V2_CONTROLLERS
+        .iter()
+        .filter(|c| has(&available, c) && !has(&enabled, c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::write(dir.join("cgroup.subtree_control"), missing.join(" "))
 }
 
 impl ContainerCgroup {
@@ -196,35 +239,36 @@ impl ContainerCgroup {
         limits: &Limits,
     ) -> Result<ContainerCgroup, CgroupError> {
         let version = if hier.v2() { Version::V2 } else { Version::V1 };
-        if version == Version::V2 {
-            // cgroups-rs checks each directory of the path and then creates it, so two
-            // containers starting at once race on the shared parent (`hako/`) and the loser
-            // gets EEXIST. create_dir_all tolerates that; cgroups-rs then finds the parent
-            // and still enables the controllers in its subtree_control.
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                let _ = std::fs::create_dir_all(hier.root().join(parent));
-            }
-        }
-        let controllers = match version {
-            // v2: cgroups-rs enables what the root offers in each parent's subtree_control.
-            Version::V2 => None,
-            Version::V1 => Some(CONTROLLERS.iter().map(|s| s.to_string()).collect()),
-        };
+        let root = hier.root();
         let cg = crate::trace::step(
             "cgroup",
             "mkdir",
             || format!("{path} ({version:?})"),
-            || Cgroup::new_with_specified_controllers(hier, path, controllers),
-        )
-        .map_err(|source| CgroupError::Create {
-            path: path.into(),
-            version,
-            source,
-        })?;
+            || match version {
+                Version::V2 => {
+                    create_v2_dir(&root, path).map_err(|source| CgroupError::CreateDir {
+                        path: path.into(),
+                        source,
+                    })?;
+                    Ok(Cgroup::load(hier, path))
+                }
+                Version::V1 => {
+                    let controllers = CONTROLLERS.iter().map(|s| s.to_string()).collect();
+                    Cgroup::new_with_specified_controllers(hier, path, Some(controllers)).map_err(
+                        |source| CgroupError::Create {
+                            path: path.into(),
+                            version,
+                            source,
+                        },
+                    )
+                }
+            },
+        )?;
         let this = ContainerCgroup {
             cg,
             path: path.to_string(),
             version,
+            v2_dir: (version == Version::V2).then(|| root.join(path)),
         };
         let files = limit_files(limits, version);
         crate::trace::step(
@@ -253,6 +297,7 @@ impl ContainerCgroup {
     /// Handle on an existing container cgroup (for `rm`, `inspect`).
     pub fn load(hier: Box<dyn Hierarchy>, path: &str) -> ContainerCgroup {
         let version = if hier.v2() { Version::V2 } else { Version::V1 };
+        let v2_dir = (version == Version::V2).then(|| hier.root().join(path));
         let cg = match version {
             Version::V2 => Cgroup::load(hier, path),
             Version::V1 => Cgroup::load_with_specified_controllers(
@@ -265,7 +310,14 @@ impl ContainerCgroup {
             cg,
             path: path.to_string(),
             version,
+            v2_dir,
         }
+    }
+
+    /// On v2, the cgroup's directory opened for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn clone_target(&self) -> Option<std::os::fd::OwnedFd> {
+        let dir = self.v2_dir.as_ref()?;
+        std::fs::File::open(dir).ok().map(Into::into)
     }
 
     pub fn path(&self) -> &str {

@@ -398,9 +398,19 @@ fn start_and_wait(
     let mut signals = supervise::Signals::block()
         .context("block signals")
         .context(ExitCode(125))?;
-    let started = launcher::spawn(&plan, Some(overlay), interactive, |pid| {
-        cgroup.add_process(pid).map_err(|e| e.to_string())
-    })
+    let cgroup_dir = cgroup.clone_target();
+    let started = launcher::spawn(
+        &plan,
+        Some(overlay),
+        interactive,
+        cgroup_dir.as_ref().map(std::os::fd::AsFd::as_fd),
+        |pid, in_cgroup| {
+            if in_cgroup {
+                return Ok(());
+            }
+            cgroup.add_process(pid).map_err(|e| e.to_string())
+        },
+    )
     .map_err(|e| {
         let code = e.exit_code();
         anyhow::Error::new(e).context(ExitCode(code))

@@ -5,6 +5,7 @@
 //! waits until it has exec'd the user's program or failed. `supervise` relays the terminal
 //! and signals and returns the exit status the way `docker run` reports it.
 
+mod clone;
 pub mod identity;
 pub mod init;
 pub mod mounts;
@@ -81,32 +82,42 @@ pub fn describe_clone_flags(flags: CloneFlags) -> String {
         .join("|")
 }
 
-/// Clones the container's init and runs it up to `execve`. `on_created` runs in the parent
-/// while the child waits (e.g. to move it into its cgroup); an error there kills the child.
-/// The caller must have blocked the signals it wants to forward (see `supervise`).
+/// Clones the container's init and runs it up to `execve`. With `cgroup` (a v2 cgroup
+/// directory) the child is born inside it. `on_created(pid, in_cgroup)` runs in the parent
+/// while the child waits (e.g. to move it into its cgroup when it was not born there); an
+/// error there kills the child. The caller must have blocked the signals it wants to
+/// forward (see `supervise`).
 pub fn spawn(
     plan: &LaunchPlan,
     overlay: Option<&Overlay>,
     interactive: bool,
-    on_created: impl FnOnce(i32) -> Result<(), String>,
+    cgroup: Option<std::os::fd::BorrowedFd>,
+    on_created: impl FnOnce(i32, bool) -> Result<(), String>,
 ) -> Result<Started, LaunchError> {
     let (parent_end, child_end) = sync::pair().map_err(LaunchError::Channel)?;
     // The cgroup namespace is created by the child once it is inside its cgroup.
     let flags = plan.namespaces - CloneFlags::CLONE_NEWCGROUP;
-    let mut stack = vec![0u8; 1 << 20];
     let parent_fd = parent_end_fd(&parent_end);
-    let child = Box::new(|| {
+    let child = || {
         // The child's copy of the parent's end: closed, so the child sees EOF if hako dies.
         let _ = nix::unistd::close(parent_fd);
         init::container_init(plan, overlay, &child_end, &LinuxSys, interactive)
-    });
+    };
+    let call = if cgroup.is_some() { "clone3" } else { "clone" };
     // SAFETY: hako is single-threaded here, so the child (a copy of this process without
     // CLONE_VM) may run ordinary Rust code until it execs or _exits.
-    let pid = trace::step(
+    let cloned = trace::step(
         "namespaces",
-        "clone",
-        || describe_clone_flags(plan.namespaces),
-        || unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) },
+        call,
+        || {
+            let into = if cgroup.is_some() {
+                "|CLONE_INTO_CGROUP"
+            } else {
+                ""
+            };
+            format!("{}{into}", describe_clone_flags(plan.namespaces))
+        },
+        || unsafe { clone::clone_child(flags, cgroup, child) },
     )
     .map_err(|errno| LaunchError::Clone {
         flags: describe_clone_flags(flags),
@@ -117,13 +128,17 @@ pub fn spawn(
             ""
         },
     })?;
+    let (pid, in_cgroup) = match cloned {
+        clone::Cloned::InCgroup(pid) => (pid, true),
+        clone::Cloned::Outside(pid) => (pid, false),
+    };
     drop(child_end);
 
     let abort = |pid: Pid| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
     };
-    if let Err(e) = on_created(pid.as_raw()) {
+    if let Err(e) = on_created(pid.as_raw(), in_cgroup) {
         abort(pid);
         return Err(LaunchError::Prepare(e));
     }
