@@ -47,11 +47,11 @@ unit:
 	cargo test --release --lib --bins
 
 integration: deps build
-	cargo test --release --test runtime
+	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime
 
-test: deps
+test: deps fixture-debian
 	cargo test --release --lib --bins
-	cargo test --release --test runtime
+	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime
 	runtime-tests/cgroup-v2-lane.sh
 
 # The cgroup v2 runtime tests in a VM whose only hierarchy is cgroup2.

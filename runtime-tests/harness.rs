@@ -144,3 +144,27 @@ pub fn mounts_mentioning(needle: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// The Debian bookworm minbase tarball (debootstrap), built once and cached outside the
+/// checkout: `$DEBIAN_FIXTURE`, or /var/cache/hako-fixtures/debian-bookworm.tar.gz.
+pub fn debian_fixture() -> PathBuf {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            let path = std::env::var_os("DEBIAN_FIXTURE").map_or_else(
+                || PathBuf::from("/var/cache/hako-fixtures/debian-bookworm.tar.gz"),
+                PathBuf::from,
+            );
+            let o = Command::new(project_dir().join("rootfs-fixtures/debian.sh"))
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "building the Debian fixture failed (make fixture-debian): {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            path
+        })
+        .clone()
+}

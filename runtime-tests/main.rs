@@ -4,6 +4,7 @@ mod harness;
 
 mod commit;
 mod core_isolation;
+mod debian;
 mod docs_blocks;
 mod images;
 mod limits;

@@ -146,3 +146,32 @@ fn tty_through_a_real_pty() {
     assert!(out.contains("typed-42"), "{out:?}");
     assert!(out.contains("rc=5"), "{out:?}");
 }
+
+/// A terminal's size reaches the container's pty before its program starts, and a resize
+/// reaches it while it runs (SIGWINCH to hako, TIOCSWINSZ on the pty, SIGWINCH inside).
+#[test]
+fn tty_window_size_and_resizes() {
+    if !require_root("tty resize") {
+        return;
+    }
+    let o = std::process::Command::new("timeout")
+        .args(["-k", "10", "60", "/usr/bin/python3"])
+        .arg(project_dir().join("runtime-tests/resize_pty.py"))
+        .arg(HAKO)
+        .arg(shared_root())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"30 100"),
+        "size at start: {out:?} {}",
+        stderr(&o)
+    );
+    assert!(lines.contains(&"50 132"), "size after the resize: {out:?}");
+    assert!(
+        out.contains("exit=7"),
+        "the trap's exit code comes back: {out:?}"
+    );
+}

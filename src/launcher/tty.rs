@@ -28,6 +28,9 @@ pub fn open_container_pty(sys: &dyn crate::sys::Sys) -> Result<OwnedFd, String> 
     if unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) } < 0 {
         return Err(format!("TIOCSCTTY: {}", std::io::Error::last_os_error()));
     }
+    // Stdio is still the user's terminal: its size goes on the pty now, so the program
+    // sees it from its first instruction (the parent only gets the master later).
+    copy_window_size(&master);
     for fd in 0..=2 {
         dup2(slave, fd).map_err(|e| format!("dup2 pty to fd {fd}: {e}"))?;
     }
@@ -72,7 +75,7 @@ impl Drop for RawMode {
 }
 
 /// Copies our terminal's window size to the container's pty (on start and on SIGWINCH).
-pub fn copy_window_size(master: &OwnedFd) {
+pub fn copy_window_size(master: &impl AsRawFd) {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize pointer.
     unsafe {
