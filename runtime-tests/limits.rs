@@ -165,3 +165,53 @@ fn cpus_limit_throttles() {
         .unwrap_or_else(|| panic!("no nr_throttled in {out}"));
     assert!(throttled > 0, "--cpus 0.1 did not throttle: {out}");
 }
+
+/// `hako info` tells a user which cgroup subtree is theirs. As root, the test asks as
+/// `nobody`, who has none (v1: never; v2: not delegated). The cgroup v2 lane runs it again
+/// as a user whose `user@UID.service` is delegated (HAKO_EXPECT_DELEGATION=1).
+#[test]
+fn cgroup_delegation_reported_for_users() {
+    let info = |o: std::process::Output| {
+        let out = stdout(&o);
+        assert!(o.status.success(), "{out}{}", stderr(&o));
+        out.lines()
+            .find_map(|l| l.strip_prefix("Cgroup delegated: "))
+            .unwrap_or_else(|| panic!("no delegation line: {out}"))
+            .to_string()
+    };
+    if std::env::var_os("HAKO_EXPECT_DELEGATION").is_some() {
+        let root = tempfile::tempdir().unwrap();
+        let line = info(hako(root.path(), &["info"]));
+        assert!(
+            line.contains("user@") && line.contains(".service ("),
+            "{line}"
+        );
+        assert!(line.contains("memory") && line.contains("pids"), "{line}");
+        return;
+    }
+    if !require_root("cgroup delegation as nobody") || !have("setpriv") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    nix::unistd::chown(root.path(), Some(65534.into()), Some(65534.into())).unwrap();
+    let o = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            HAKO,
+            "--root",
+        ])
+        .arg(root.path())
+        .arg("info")
+        .output()
+        .unwrap();
+    let line = info(o);
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let expected = if v2 {
+        "none: your cgroup"
+    } else {
+        "none: cgroup v1"
+    };
+    assert!(line.starts_with(expected), "{line}");
+}

@@ -27,7 +27,15 @@ pub fn info(root: &Path) -> Result<i32> {
     if let Some(u) = &cg.hybrid_unified_mount {
         println!("Cgroup layout: hybrid (v1 controllers; an unused cgroup2 tree at {}); hako uses the v1 controllers", u.display());
     }
-    println!("Rootless: {}", !nix::unistd::geteuid().is_root());
+    let rootless = !nix::unistd::geteuid().is_root();
+    if rootless {
+        let v2 = cg.version == crate::cgroups::Version::V2;
+        println!(
+            "Cgroup delegated: {}",
+            crate::cgroups::delegation::detect(v2, &cg.mount)
+        );
+    }
+    println!("Rootless: {rootless}");
     Ok(0)
 }
 

@@ -5,6 +5,8 @@
 //! as in Docker), `--cpus` (a CFS quota over a 100 ms period) and `--pids-limit`.
 //! `limit_files` names the exact files and values written, for `--trace` and for tests.
 
+pub mod delegation;
+
 use cgroups_rs::{hierarchies, Cgroup, CgroupPid, Hierarchy, MaxValue, Resources};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -168,11 +170,20 @@ pub struct HostCgroups {
 pub fn detect() -> HostCgroups {
     let hier = hierarchies::auto();
     let version = if hier.v2() { Version::V2 } else { Version::V1 };
-    let controllers = hier
-        .subsystems()
-        .iter()
-        .map(|s| s.controller_name())
-        .collect();
+    // v2 names its controllers in one file (cgroups-rs would say blkio for io and list
+    // freezer, which v2 builds into every cgroup); v1 has a hierarchy per controller.
+    let controllers = match version {
+        Version::V2 => std::fs::read_to_string(hier.root().join("cgroup.controllers"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
+        Version::V1 => hier
+            .subsystems()
+            .iter()
+            .map(|s| s.controller_name())
+            .collect(),
+    };
     let unified = PathBuf::from("/sys/fs/cgroup/unified");
     let hybrid =
         (version == Version::V1 && unified.join("cgroup.controllers").exists()).then_some(unified);
