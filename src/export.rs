@@ -7,30 +7,33 @@
 
 use crate::cgroups::FreezeGuard;
 use crate::layer::pack::{self, PackOptions, PackReport, Source};
+use crate::layer::tar_writer::TarWriter;
 use crate::state::ContainerRecord;
 use crate::store::Store;
 use crate::sys::{LinuxSys, Sys};
 use anyhow::{Context, Result};
 use nix::mount::MsFlags;
 use nix::sched::{unshare, CloneFlags};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// Writes the container's filesystem to `out`.
-pub fn export<W: Write>(store: &Store, c: &ContainerRecord, out: W) -> Result<(W, PackReport)> {
+/// Writes the container's filesystem to `out` (a file, or a pipe that big files are
+/// spliced into).
+pub fn export(store: &Store, c: &ContainerRecord, out: File) -> Result<(File, PackReport)> {
     let opts = PackOptions {
         source: Source::Rootfs,
         clamp_mtime: None,
         leave_out: vec![],
     };
+    let tar = TarWriter::for_file(out)?;
     if c.is_running() {
         let _frozen = FreezeGuard::new(&c.cgroup_path, true)?;
         let root = PathBuf::from(format!("/proc/{}/root", c.state.pid));
-        return pack::pack(&root, out, &opts)
+        return pack::pack_into(&root, tar, &opts)
             .with_context(|| format!("archive the filesystem of running container {}", c.name));
     }
     let merged = mount_privately(store, c)?;
-    pack::pack(&merged, out, &opts)
+    pack::pack_into(&merged, tar, &opts)
         .with_context(|| format!("archive the filesystem of container {}", c.name))
 }
 

@@ -32,8 +32,9 @@ pub struct SaveItem {
     pub name: Option<Reference>,
 }
 
-pub fn save<W: Write>(store: &Store, items: &[SaveItem], format: Format, out: W) -> Result<W> {
-    let mut tar = TarWriter::new(out);
+/// Writes the archive to `out` (a file, or a pipe that layers are spliced into).
+pub fn save(store: &Store, items: &[SaveItem], format: Format, out: File) -> Result<File> {
+    let mut tar = TarWriter::for_file(out)?;
     match format {
         Format::DockerArchive => write_docker_archive(store, items, &mut tar)?,
         Format::OciArchive => write_oci_archive(store, items, &mut tar)?,
@@ -126,7 +127,7 @@ fn append_uncompressed_layer<W: Write>(
             "layer {blob} decompresses to {actual}, but the image config says {diff_id}; the store is damaged, pull or load the image again"
         );
         let f = File::open(&spool)?;
-        tar.append_data(&file_entry(name, size), &f)?;
+        tar.append_file(&file_entry(name, size), &f)?;
         Ok(())
     })();
     let _ = std::fs::remove_file(&spool);
@@ -153,7 +154,7 @@ fn write_oci_archive<W: Write>(
             if written.insert(d.clone()) {
                 let f = store.open_blob(&d)?;
                 let size = f.metadata()?.len();
-                tar.append_data(&file_entry(&format!("blobs/sha256/{}", d.hex()), size), &f)?;
+                tar.append_file(&file_entry(&format!("blobs/sha256/{}", d.hex()), size), &f)?;
             }
         }
         let mut desc = json!({

@@ -46,13 +46,22 @@ pub struct PackReport {
 
 /// Packs `root` into `out`; returns the writer and what was packed.
 pub fn pack<W: Write>(root: &Path, out: W, opts: &PackOptions) -> io::Result<(W, PackReport)> {
+    pack_into(root, TarWriter::new(out), opts)
+}
+
+/// `pack`, into a tar writer the caller set up (e.g. to splice into a pipe).
+pub fn pack_into<W: Write>(
+    root: &Path,
+    tar: TarWriter<W>,
+    opts: &PackOptions,
+) -> io::Result<(W, PackReport)> {
     // Followed: `/proc/<pid>/root` is a link to the tree we want.
     let root_dev = fs::metadata(root)?.dev();
     let mut packer = Packer {
         root,
         root_dev,
         opts,
-        tar: TarWriter::new(out),
+        tar,
         links: HashMap::new(),
         report: PackReport::default(),
     };
@@ -169,7 +178,7 @@ impl<W: Write> Packer<'_, W> {
             self.report.entries += 1;
             return self
                 .tar
-                .append_data(&e, &f)
+                .append_file(&e, &f)
                 .map_err(|err| annotate(err, "archive", abs));
         }
         if ft.is_symlink() {

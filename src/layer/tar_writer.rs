@@ -2,17 +2,25 @@
 //! names, big ids and xattrs, and nothing that varies between runs (no atime, no ctime, no
 //! user or group names), so the same tree always gives the same bytes.
 //!
-//! Headers, padding and small files gather in one buffer and go out in few writes; big
-//! files go through `io::copy` (its 8 KiB copies measured faster into a pipe than 64 KiB
-//! or 1 MiB chunks, on `export`).
+//! Headers, padding and small files gather in one buffer and go out in few writes. Big
+//! files go through `io::copy` (copy_file_range into a file), or, when the output is a
+//! pipe (`export | …`), are spliced into it straight from the page cache: std's `io::copy`
+//! falls back to 8 KiB reads and writes for a pipe, which made `export` a third slower
+//! than `tar -c` there.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 const BLOCK: usize = 512;
 /// Files up to this size are copied through the pending buffer.
 const SMALL_FILE: usize = 64 << 10;
 /// The pending buffer is written out once it holds this much.
 const PENDING_LIMIT: usize = 256 << 10;
+/// The pipe size asked for when splicing.
+const PIPE_SIZE: i32 = 1 << 20;
+/// Largest piece handed to one `splice`.
+const SPLICE_CHUNK: usize = 1 << 20;
 /// Largest value a 7-digit octal ustar field holds.
 const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
@@ -84,6 +92,21 @@ pub struct TarWriter<W: Write> {
     written: u64,
     /// Headers, padding and small files gathered into few large writes.
     pending: Vec<u8>,
+    /// `out`'s file descriptor when it is a pipe, for `splice`.
+    pipe: Option<OwnedFd>,
+}
+
+impl TarWriter<File> {
+    /// A writer into `out`, splicing big files when `out` is a pipe.
+    pub fn for_file(out: File) -> io::Result<TarWriter<File>> {
+        let is_pipe = std::os::unix::fs::FileTypeExt::is_fifo(&out.metadata()?.file_type());
+        let fd = out.as_fd().try_clone_to_owned()?;
+        let mut tar = TarWriter::new(out);
+        if is_pipe {
+            tar.splice_into(fd.as_fd())?;
+        }
+        Ok(tar)
+    }
 }
 
 impl<W: Write> TarWriter<W> {
@@ -92,6 +115,7 @@ impl<W: Write> TarWriter<W> {
             out,
             written: 0,
             pending: Vec::with_capacity(PENDING_LIMIT + SMALL_FILE),
+            pipe: None,
         }
     }
 
@@ -106,7 +130,33 @@ impl<W: Write> TarWriter<W> {
         self.append_data(entry, io::empty())
     }
 
+    /// Declares that `out` writes to the pipe `fd`, so big files may be spliced into it.
+    pub fn splice_into(&mut self, fd: BorrowedFd) -> io::Result<()> {
+        // A bigger pipe means fewer hand-overs between us and the reader; the kernel caps
+        // it (/proc/sys/fs/pipe-max-size), so failure just keeps the default.
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
+        );
+        self.pipe = Some(fd.try_clone_to_owned()?);
+        Ok(())
+    }
+
+    /// A regular file's entry, its data read from `file`.
+    pub fn append_file(&mut self, entry: &Entry, file: &File) -> io::Result<()> {
+        self.append_with(entry, file, Some(file))
+    }
+
     pub fn append_data<R: Read>(&mut self, entry: &Entry, data: R) -> io::Result<()> {
+        self.append_with(entry, data, None)
+    }
+
+    fn append_with<R: Read>(
+        &mut self,
+        entry: &Entry,
+        data: R,
+        file: Option<&File>,
+    ) -> io::Result<()> {
         let mut path = entry.path.clone();
         if entry.kind == Kind::Dir && !path.ends_with(b"/") {
             path.push(b'/');
@@ -182,7 +232,13 @@ impl<W: Write> TarWriter<W> {
             } else {
                 // Big ones go straight through.
                 self.flush_pending()?;
-                let n = io::copy(&mut data.take(size), &mut self.out)?;
+                let n = match (&self.pipe, file) {
+                    (Some(pipe), Some(file)) => {
+                        self.out.flush()?;
+                        splice_all(file.as_fd(), pipe.as_fd(), size)?
+                    }
+                    _ => io::copy(&mut data.take(size), &mut self.out)?,
+                };
                 self.written += n;
                 n
             };
@@ -247,6 +303,27 @@ impl<W: Write> TarWriter<W> {
 }
 
 /// ustar keeps up to 100 bytes of name and 155 of prefix, split at a `/`.
+/// Moves up to `len` bytes from `file` (at its offset) into `pipe`; fewer at end of file.
+fn splice_all(file: BorrowedFd, pipe: BorrowedFd, len: u64) -> io::Result<u64> {
+    let mut moved = 0;
+    while moved < len {
+        let want = (len - moved).min(SPLICE_CHUNK as u64) as usize;
+        let n = nix::fcntl::splice(
+            file,
+            None,
+            pipe,
+            None,
+            want,
+            nix::fcntl::SpliceFFlags::SPLICE_F_MORE,
+        )?;
+        if n == 0 {
+            break;
+        }
+        moved += n as u64;
+    }
+    Ok(moved)
+}
+
 fn split_ustar_name(path: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     if path.len() <= 100 {
         return Some((path.to_vec(), Vec::new()));
