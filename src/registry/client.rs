@@ -199,6 +199,14 @@ impl Client {
                     if let Some(failure) = handshake_failure(&t) {
                         return Err(self.handshake_error(failure, &self.registry));
                     }
+                    // Neither does a name that does not exist (EAI_NONAME), unlike a DNS
+                    // server that did not answer in time (EAI_AGAIN).
+                    if t.kind() == ureq::ErrorKind::Dns && t.to_string().contains("not known") {
+                        return Err(RegistryError::UnknownHost {
+                            registry: self.registry.clone(),
+                            host: host_of(&self.host).to_string(),
+                        });
+                    }
                     RegistryError::Network {
                         registry: self.registry.clone(),
                         detail: t.to_string(),

@@ -32,6 +32,8 @@ pub enum RegistryError {
     },
     #[error("cannot reach registry {registry}: {detail}")]
     Network { registry: String, detail: String },
+    #[error("cannot reach registry {registry}: this machine's DNS does not know {host} (check the registry's name, or the network and /etc/resolv.conf)")]
+    UnknownHost { registry: String, host: String },
     #[error("the TLS certificate of {registry} is not trusted ({why}); put the CA that signed it in {} (or in the system's CA store), or, for a test registry only, use --insecure-registry {registry}", ca_path.display())]
     UntrustedCertificate {
         registry: String,
