@@ -27,6 +27,12 @@ fn debian_runs_bash_dpkg_and_a_shell_on_a_pty() {
         return;
     }
     let root = debian_root();
+    // Size, as in `docker images`: the unpacked layer, not the gzip file it came in.
+    let tar_size = shell(&format!("gzip -dc {} | wc -c", debian_fixture().display()));
+    assert_eq!(
+        inspect_field(root, "debian:bookworm", "/Size"),
+        serde_json::json!(tar_size.trim().parse::<u64>().unwrap())
+    );
     let out = ok(
         hako(
             root,

@@ -84,9 +84,16 @@ impl Image {
         Ok(())
     }
 
-    /// Size as `images` shows it: the layers' blob sizes.
-    pub fn size(&self) -> u64 {
-        self.manifest.layers().iter().map(|l| l.size()).sum()
+    /// Size as `docker images` shows it: the layers' uncompressed content. A layer not
+    /// unpacked yet counts its blob, which for a committed (uncompressed) layer is the
+    /// same number.
+    pub fn size(&self, store: &Store) -> u64 {
+        self.manifest
+            .layers()
+            .iter()
+            .zip(self.diff_ids())
+            .map(|(blob, diff_id)| store.layer_size(&diff_id).unwrap_or(blob.size()))
+            .sum()
     }
 }
 

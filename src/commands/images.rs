@@ -64,7 +64,7 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<i32> {
             .and_then(parse_rfc3339)
             .map(|s| format!("{} ago", human_duration(now_secs() - s)))
             .unwrap_or_else(|| "N/A".into());
-        let size = human_size(image.size());
+        let size = human_size(image.size(store));
         let names: Vec<(String, String)> = if rec.names.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {

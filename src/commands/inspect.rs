@@ -17,7 +17,7 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<i32> {
             out.push(container_json(store, &c));
         } else if let (true, Ok(rec)) = (want_image, store.lookup_image(name)) {
             let img = Image::load(store, &rec)?;
-            out.push(image_json(&img));
+            out.push(image_json(store, &img));
         } else {
             missing.push(name.clone());
         }
@@ -94,7 +94,7 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
     })
 }
 
-fn image_json(img: &Image) -> Value {
+fn image_json(store: &Store, img: &Image) -> Value {
     let cfg = serde_json::to_value(&img.config).unwrap_or(Value::Null);
     let names: Vec<String> = img
         .record
@@ -118,7 +118,7 @@ fn image_json(img: &Image) -> Value {
         "Created": cfg.get("created"),
         "Architecture": cfg.get("architecture"),
         "Os": cfg.get("os"),
-        "Size": img.size(),
+        "Size": img.size(store),
         "Config": cfg.get("config"),
         "RootFS": cfg.get("rootfs"),
         "History": cfg.get("history"),

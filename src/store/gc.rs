@@ -130,7 +130,15 @@ impl Store {
             .map_err(io_err("read", &layer_dir))?
             .flatten()
         {
-            let Ok(d) = Digest::from_hex(&entry.file_name().to_string_lossy()) else {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // `<hex>.size` goes with its layer; one left behind by a crash goes now.
+            if let Some(hex) = name.strip_suffix(".size") {
+                if Digest::from_hex(hex).is_ok_and(|d| !refs.layers.contains(&d)) {
+                    let _ = fs::remove_file(entry.path());
+                }
+                continue;
+            }
+            let Ok(d) = Digest::from_hex(&name) else {
                 continue;
             };
             if !refs.layers.contains(&d) {

@@ -31,6 +31,21 @@ impl Store {
         self.root().join("layers").join(diff_id.hex())
     }
 
+    /// `layers/<hex>.size`: the layer's uncompressed tar size, for `images`.
+    fn layer_size_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root()
+            .join("layers")
+            .join(format!("{}.size", diff_id.hex()))
+    }
+
+    pub fn layer_size(&self, diff_id: &Digest) -> Option<u64> {
+        fs::read_to_string(self.layer_size_path(diff_id))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     pub fn has_layer(&self, diff_id: &Digest) -> bool {
         self.layer_dir(diff_id).is_dir()
     }
@@ -58,7 +73,7 @@ impl Store {
             let (_, decoded) = layer::decoder(raw).map_err(UnpackError::Tar)?;
             let mut hashing = HashingReader::new(decoded);
             layer::unpack(&mut hashing, &tmp, opts)?;
-            let (diff_id, _) = hashing.finish().map_err(UnpackError::Tar)?;
+            let (diff_id, tar_size) = hashing.finish().map_err(UnpackError::Tar)?;
             if let Some(want) = expected.filter(|w| **w != diff_id) {
                 return Err(LayerError::DiffIdMismatch {
                     expected: want.clone(),
@@ -66,6 +81,12 @@ impl Store {
                 });
             }
             self.commit_layer_dir(&tmp, &diff_id)?;
+            // Best effort: without it, `images` counts the blob instead.
+            let _ = super::write_atomic(
+                self.root(),
+                &self.layer_size_path(&diff_id),
+                tar_size.to_string().as_bytes(),
+            );
             Ok(diff_id)
         })();
         if tmp.exists() {
@@ -109,6 +130,7 @@ impl Store {
     /// partial layer under its name.
     pub fn remove_layer(&self, diff_id: &Digest) -> Result<(), StoreError> {
         let _ = fs::remove_file(self.root().join(self.layer_short_link(diff_id)));
+        let _ = fs::remove_file(self.layer_size_path(diff_id));
         let dir = self.layer_dir(diff_id);
         if !dir.exists() {
             return Ok(());
