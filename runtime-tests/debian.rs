@@ -52,16 +52,12 @@ fn debian_runs_bash_dpkg_and_a_shell_on_a_pty() {
         return;
     }
     // An interactive bash: input typed on a pty, its exit code back.
-    let cmd = format!(
-        "{HAKO} --root {} run --rm -it debian:bookworm bash --norc",
-        root.display()
+    let out = type_into_pty(
+        root,
+        "debian:bookworm",
+        "bash --norc",
+        "echo bash-$((6*7)) $BASH_VERSINFO; exit 4",
     );
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("(sleep 1; printf 'echo bash-$((6*7)) $BASH_VERSINFO; exit 4\\r'; sleep 2) | timeout -k 5 60 script -qec \"{cmd}\" /dev/null; echo rc=$?"))
-        .output()
-        .unwrap();
-    let out = stdout(&o);
     assert!(out.contains("bash-42 5"), "{out:?}");
     assert!(out.contains("rc=4"), "{out:?}");
 }

@@ -168,3 +168,20 @@ pub fn debian_fixture() -> PathBuf {
         })
         .clone()
 }
+
+/// `hako run --rm -it IMAGE ARGS` under `script` (a real pty), with `typed` entered after a
+/// second as if from a keyboard; returns what the terminal showed, then `rc=N`.
+pub fn type_into_pty(root: &Path, image: &str, args: &str, typed: &str) -> String {
+    let cmd = format!(
+        "{HAKO} --root {} run --rm -it {image} {args}",
+        root.display()
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; printf '{typed}\\r'; sleep 2) | timeout -k 5 60 script -qec \"{cmd}\" /dev/null; echo rc=$?"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

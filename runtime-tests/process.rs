@@ -136,13 +136,7 @@ fn tty_through_a_real_pty() {
     );
     assert!(out.contains("stdin-is-tty"), "{out:?}");
     // Typed input reaches the shell through the pty, and its exit code comes back.
-    let cmd = format!("{HAKO} --root {} run --rm -it busybox sh", root.display());
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("(sleep 1; printf 'echo typed-$((6*7)); exit 5\\r'; sleep 2) | timeout 60 script -qec \"{cmd}\" /dev/null; echo rc=$?"))
-        .output()
-        .unwrap();
-    let out = stdout(&o);
+    let out = type_into_pty(root, "busybox", "sh", "echo typed-$((6*7)); exit 5");
     assert!(out.contains("typed-42"), "{out:?}");
     assert!(out.contains("rc=5"), "{out:?}");
 }
