@@ -21,16 +21,17 @@ boot() {
     while [[ $1 != -- ]]; do vm_args+=("$1"); shift; done
     shift
     log=$(mktemp)
-    # Inside, a watchdog turns a hung test into a failure that shows every blocked
+    # Inside, a watchdog turns a hung test into a failure (exit 3) that shows every blocked
     # process's kernel stack. Outside, run-in-vm.sh's own 124 (VM past its timeout) and 125
-    # (VM failed before the command could report) are the emulator's failures, not hako's:
-    # those get one more boot, said out loud.
+    # (VM failed before the command could report) are the emulator's failures. A hang or
+    # an emulator failure gets one more boot, said out loud with what was seen; a test
+    # that fails is never retried.
     for attempt in 1 2; do
         bash "$vm" "${vm_args[@]}" --timeout 420 "$PWD" \
-            sh runtime-tests/in-vm-watchdog.sh 300 "$bin" "$@" 2>&1 | tee "$log"
+            sh runtime-tests/in-vm-watchdog.sh "${HAKO_LANE_DEADLINE:-240}" "$bin" "$@" 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
-        [[ $rc -eq 124 || $rc -eq 125 ]] || break
-        echo "cgroup-v2 lane ($label): the VM itself failed (run-in-vm.sh exit $rc) on boot $attempt"
+        [[ $rc -eq 3 || $rc -eq 124 || $rc -eq 125 ]] || break
+        echo "cgroup-v2 lane ($label): boot $attempt did not finish (exit $rc: 3 = tests hung, stacks above; 124/125 = the VM failed)"
     done
     summary=$(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$log" | tail -1)
     rm -f "$log"

@@ -3,7 +3,7 @@
 # passes, it prints what every process is blocked on (state, kernel wait channel, kernel
 # stack) before killing the tests, so a hang becomes a failure that explains itself
 # instead of a VM timeout that shows nothing.
-# usage: in-vm-watchdog.sh SECONDS TEST-BINARY [ARGS…]
+# usage: in-vm-watchdog.sh SECONDS TEST-BINARY [ARGS…]; exit 3 when the deadline passed.
 deadline=$1
 shift
 "$@" &
@@ -28,7 +28,7 @@ while kill -0 "$tests" 2>/dev/null; do
         done
         kill -KILL "$tests"
         wait "$tests"
-        exit 1
+        exit 3
     fi
     sleep 1
     waited=$((waited + 1))
