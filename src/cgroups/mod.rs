@@ -282,6 +282,10 @@ impl ContainerCgroup {
             v2_dir: (version == Version::V2).then(|| root.join(path)),
         };
         let files = limit_files(limits, version);
+        if files.is_empty() {
+            // No flags, nothing to write: the cgroup still counts and contains.
+            return Ok(this);
+        }
         crate::trace::step(
             "cgroup",
             "write limits",
