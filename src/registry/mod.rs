@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+mod read_ahead;
 pub mod tls;
 
 use crate::digest::Digest;

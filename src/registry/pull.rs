@@ -292,13 +292,19 @@ fn pull_layer(
         progress,
         handle,
     };
-    let mut hashed = HashingReader::new(io::BufReader::with_capacity(
-        1 << 20,
-        prefix.take(resume_from).chain(saving),
-    ));
+    let mut hashed = HashingReader::new(prefix.take(resume_from).chain(saving));
     let started = std::time::Instant::now();
-    let unpacked = store.unpack_layer(&mut hashed, Some(diff_id), &Default::default());
-    let finished = hashed.finish();
+    // Fetching and unpacking on two threads (see read_ahead).
+    let (unpacked, finished) = std::thread::scope(|s| {
+        let (tx, received) = super::read_ahead::channel();
+        let fetcher = s.spawn(move || {
+            let pumped = super::read_ahead::pump(&mut hashed, tx);
+            pumped.and_then(|()| hashed.finish())
+        });
+        let unpacked = store.unpack_layer(received, Some(diff_id), &Default::default());
+        let finished = fetcher.join().expect("the fetching thread does not panic");
+        (unpacked, finished)
+    });
     let cleanup = |remove_partial: bool| {
         if remove_partial {
             let _ = fs::remove_file(&partial);
