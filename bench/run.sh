@@ -153,11 +153,13 @@ if want pull && [ -s "$debian" ] && command -v docker-registry >/dev/null; then
     $HAKO --root "$root" import "$debian" "$image" >/dev/null
     $HAKO --root "$root" push -q "$image" >/dev/null
     layer=$(find "$work/registry" -path '*/blobs/sha256/*/data' -size +10M | head -1)
+    # Each run starts with nothing waiting to be written back (sync), or the previous
+    # run's 200 MB of dirty pages land in the next one's time.
     cmds=(-n hako "$HAKO --root $work/pull-root pull -q $image"
           -n "tar xzf" "tar -C $work/untar -xzf $layer")
     have_podman && cmds+=(-n podman "$PODMAN pull -q --tls-verify=false $image")
     hyperfine -N --warmup 1 --runs 5 --export-json "$work/pull.json" \
-        --prepare "sh -c 'rm -rf $work/pull-root $work/untar; mkdir -p $work/untar; ${PODMAN} rmi -af >/dev/null 2>&1 || true'" \
+        --prepare "sh -c 'rm -rf $work/pull-root $work/untar; mkdir -p $work/untar; ${PODMAN} rmi -af >/dev/null 2>&1 || true; sync'" \
         "${cmds[@]}" 2>&1 | grep -E 'Time|±|Benchmark' || true
     h=$(median "$work/pull.json" hako)
     echo "hako pull: median $(python3 -c "print(f'{$h:.2f}')") s"
@@ -185,7 +187,7 @@ for l in json.load(sys.stdin)["layers"]:
     print(f"'"$work/registry"'/docker/registry/v2/blobs/sha256/{h[:2]}/{h}/data")')
     untar_each="i=0; for l in $(echo $layers); do i=\$((i+1)); mkdir -p $work/untar/\$i; tar -C $work/untar/\$i -xzf \$l; done"
     hyperfine -N --warmup 1 --runs 5 --export-json "$work/pull-multi.json" \
-        --prepare "sh -c 'rm -rf $work/pull-root $work/untar; mkdir -p $work/untar'" \
+        --prepare "sh -c 'rm -rf $work/pull-root $work/untar; mkdir -p $work/untar; sync'" \
         -n hako "$HAKO --root $work/pull-root pull -q $multi" \
         -n "tar xzf of each layer" "sh -c '$untar_each'" 2>&1 | grep -E 'Time|±|Benchmark' || true
     h=$(median "$work/pull-multi.json" hako)
