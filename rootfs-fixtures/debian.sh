@@ -11,11 +11,19 @@ command -v debootstrap >/dev/null || { echo "debian.sh: debootstrap missing: apt
 mirror=${MIRROR:-http://deb.debian.org/debian}
 dir=$(mktemp -d /var/tmp/hako-debian.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-debootstrap --variant=minbase bookworm "$dir/rootfs" "$mirror" >"$dir/log" 2>&1 || {
-    tail -20 "$dir/log" >&2
-    echo "debian.sh: debootstrap from $mirror failed (is the Debian mirror reachable? set MIRROR=...)" >&2
-    exit 1
-}
+# One more try after a failure: a mirror hiccup should not fail a whole test run.
+for attempt in 1 2; do
+    rm -rf "$dir/rootfs"
+    if timeout 900 debootstrap --variant=minbase bookworm "$dir/rootfs" "$mirror" >"$dir/log" 2>&1; then
+        break
+    fi
+    if [ "$attempt" = 2 ]; then
+        tail -20 "$dir/log" >&2
+        echo "debian.sh: debootstrap from $mirror failed twice (is the Debian mirror reachable? set MIRROR=...)" >&2
+        exit 1
+    fi
+    echo "debian.sh: debootstrap failed, trying once more" >&2
+done
 # No apt lists or caches: they make the image bigger and vary from day to day.
 rm -rf "$dir/rootfs/var/cache/apt/"*.bin "$dir/rootfs/var/lib/apt/lists/"* "$dir/rootfs/var/log/"*
 mkdir -p "$(dirname "$out")"
