@@ -41,7 +41,12 @@ pub unsafe fn clone_child(
             std::mem::size_of::<libc::clone_args>(),
         );
         match ret {
-            0 => libc::_exit(child() as i32),
+            0 => {
+                // A panic must end this process here, never unwind into a copy of the
+                // parent's callers.
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut child));
+                libc::_exit(code.map_or(125, |c| c as i32))
+            }
             pid if pid > 0 => return Ok(Cloned::InCgroup(Pid::from_raw(pid as i32))),
             _ => {
                 let errno = nix::errno::Errno::last();
