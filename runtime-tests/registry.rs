@@ -917,3 +917,65 @@ fn credential_helpers_named_in_the_docker_config_keep_the_login() {
         "{err}"
     );
 }
+
+/// Docker's identity tokens (OAuth2 refresh tokens, as `az acr login` leaves them), from
+/// `auths.<registry>.identitytoken` or from a credential helper's `<token>` user, are traded
+/// at the token server for access tokens.
+#[test]
+fn identity_tokens_are_traded_for_access_tokens() {
+    if !require_root("registry identity tokens") {
+        return;
+    }
+    let Some(reg) = Registry::start(Auth::Token) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
+    let image = format!("{}/private/busybox:1", reg.addr);
+    let config = tempfile::tempdir().unwrap();
+    let secrets = config.path().join("helper-secrets.json");
+    let path = format!(
+        "{}:{}",
+        project_dir().join("runtime-tests").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let pull_with = |docker_config: String| {
+        std::fs::write(config.path().join("config.json"), docker_config).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        hako_cmd(root.path(), &["pull", "-q", &image])
+            .env("DOCKER_CONFIG", config.path())
+            .env("HAKOTEST_CREDS", &secrets)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let refresh = format!("{PASSWORD}-refresh");
+    let in_auths = |token: &str| {
+        format!(
+            r#"{{"auths": {{"{}": {{"identitytoken": "{token}"}}}}}}"#,
+            reg.addr
+        )
+    };
+    ok(pull_with(in_auths(&refresh)), "pull with an identity token");
+    let o = pull_with(in_auths("stolen"));
+    assert!(
+        !o.status.success() && stderr(&o).contains("unauthorized"),
+        "a wrong identity token is refused: {}",
+        stderr(&o)
+    );
+    std::fs::write(
+        &secrets,
+        format!(
+            r#"{{"{}": {{"Username": "<token>", "Secret": "{refresh}"}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    ok(
+        pull_with(format!(
+            r#"{{"credHelpers": {{"{}": "hakotest"}}}}"#,
+            reg.addr
+        )),
+        "pull with a helper's identity token",
+    );
+}

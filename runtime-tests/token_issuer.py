@@ -4,7 +4,8 @@ Usage: token_issuer.py PORT CERT_OUT USER PASSWORD
 
 Writes its signing certificate to CERT_OUT (the registry's `rootcertbundle`), then answers
 GET /token?service=...&scope=... with an ES256 JWT granting every requested action to
-USER:PASSWORD (Basic auth) and nothing to anyone else.
+USER:PASSWORD (Basic auth) and nothing to anyone else, and POST /token with the OAuth2
+refresh grant (Docker's identity tokens) for the refresh token PASSWORD-refresh.
 """
 import base64, datetime, json, sys, time, uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -66,6 +67,23 @@ class Handler(BaseHTTPRequestHandler):
                 return
             subject = user
         body = json.dumps({"token": token(q.get("service", [""])[0], q.get("scope", []), subject)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode())
+        field = lambda k: form.get(k, [""])[0]
+        if field("grant_type") != "refresh_token" or field("refresh_token") != f"{password}-refresh":
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        access = token(field("service"), field("scope").split(), user)
+        body = json.dumps({"access_token": access, "expires_in": 300}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -78,6 +78,24 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// The username Docker writes when the secret is an identity token (an OAuth2 refresh
+/// token, as `az acr login` stores), not a password.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+impl Credentials {
+    pub fn identity_token(token: &str) -> Credentials {
+        Credentials {
+            username: IDENTITY_TOKEN_USER.into(),
+            password: token.into(),
+        }
+    }
+
+    /// The refresh token to trade at the token server, if that is what this is.
+    pub fn refresh_token(&self) -> Option<&str> {
+        (self.username == IDENTITY_TOKEN_USER).then_some(self.password.as_str())
+    }
+}
+
 impl Credentials {
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
@@ -135,6 +153,13 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
     ];
     for c in candidates {
         let Some(entry) = auths.get(&c) else { continue };
+        if let Some(token) = entry
+            .get("identitytoken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            return Ok(Some(Credentials::identity_token(token)));
+        }
         if let Some(auth) = entry
             .get("auth")
             .and_then(Value::as_str)

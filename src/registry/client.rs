@@ -289,23 +289,40 @@ impl Client {
         challenge_scope: Option<&str>,
         scopes: &[String],
     ) -> Result<String, RegistryError> {
-        let mut req = self.agent.get(realm);
-        if let Some(s) = service {
-            req = req.query("service", s);
-        }
-        if scopes.is_empty() {
-            if let Some(s) = challenge_scope {
-                req = req.query("scope", s);
-            }
-        }
-        for s in scopes {
-            req = req.query("scope", s);
-        }
-        if let Some(c) = &self.credentials {
-            req = req.set("Authorization", &c.basic_header());
-        }
+        let scopes: Vec<&str> = if scopes.is_empty() {
+            challenge_scope.into_iter().collect()
+        } else {
+            scopes.iter().map(String::as_str).collect()
+        };
         let started = std::time::Instant::now();
-        let resp = req.call().map_err(|e| match e {
+        let refresh = self.credentials.as_ref().and_then(|c| c.refresh_token());
+        let answer = match refresh {
+            // An identity token is traded for an access token (OAuth2 refresh grant).
+            Some(token) => {
+                let scope = scopes.join(" ");
+                self.agent.post(realm).send_form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token),
+                    ("service", service.unwrap_or_default()),
+                    ("scope", &scope),
+                    ("client_id", "hako"),
+                ])
+            }
+            None => {
+                let mut req = self.agent.get(realm);
+                if let Some(s) = service {
+                    req = req.query("service", s);
+                }
+                for s in &scopes {
+                    req = req.query("scope", s);
+                }
+                if let Some(c) = &self.credentials {
+                    req = req.set("Authorization", &c.basic_header());
+                }
+                req.call()
+            }
+        };
+        let resp = answer.map_err(|e| match e {
             ureq::Error::Status(code, resp) => RegistryError::Unauthorized {
                 registry: self.registry.clone(),
                 detail: format!(

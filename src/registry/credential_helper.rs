@@ -36,11 +36,7 @@ pub fn get(helper: &str, server: &str) -> Result<Option<Credentials>> {
     let record: Value = serde_json::from_str(&out)
         .with_context(|| format!("docker-credential-{helper} get answered no JSON"))?;
     let field = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default();
-    if field("Username") == "<token>" {
-        bail!(
-            "docker-credential-{helper} holds an identity token for {server}, which hako cannot use yet; log in with hako login {server}"
-        );
-    }
+    // Username "<token>" marks Secret as an identity token; Credentials keeps that mark.
     Ok(Some(Credentials {
         username: field("Username").to_string(),
         password: field("Secret").to_string(),
