@@ -800,7 +800,13 @@ fn tls_registry_is_verified_against_certs_d_and_the_system_store() {
     // The CA in certs.d: verified pull, run and push.
     std::fs::create_dir_all(ca_path.parent().unwrap()).unwrap();
     std::fs::copy(&ca, &ca_path).unwrap();
-    ok(with_config(r, &["pull", "-q", &name]), "pull with certs.d");
+    let o = with_config(r, &["--trace", "pull", "-q", &name]);
+    let trace = stderr(&o);
+    ok(o, "pull with certs.d");
+    assert!(
+        trace.contains("checked against") && trace.contains(&ca_path.display().to_string()),
+        "--trace says whom it trusts: {trace}"
+    );
     assert_eq!(
         ok(
             with_config(r, &["run", "--rm", &name, "echo", "over-tls"]),

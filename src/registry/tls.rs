@@ -26,7 +26,9 @@ pub fn client_config(
     for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
         let _ = roots.add(cert);
     }
+    let system = roots.len();
     let mut client_pair = None;
+    let mut own = vec![];
     for dir in certs_dirs {
         for (path, _) in files_ending(dir, ".crt") {
             for cert in read_certs(&path)? {
@@ -34,11 +36,23 @@ pub fn client_config(
                     .add(cert)
                     .map_err(|e| bad_file(&path, &e.to_string()))?;
             }
+            own.push(path.display().to_string());
         }
         if client_pair.is_none() {
             client_pair = client_identity(dir)?;
+            if client_pair.is_some() {
+                own.push(format!("client certificate from {}", dir.display()));
+            }
         }
     }
+    crate::trace::note("registry", "tls", || {
+        let checked = if insecure {
+            format!("{host}: its certificate is not checked (insecure registry); others against")
+        } else {
+            format!("{host}: checked against")
+        };
+        format!("{checked} {system} system CAs + [{}]", own.join(", "))
+    });
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| RegistryError::Config(format!("no usable CA certificates: {e}")))?;
