@@ -21,17 +21,30 @@ pub fn add_layer_file(
     expected_digest: Option<&Digest>,
     expected_diff_id: Option<&Digest>,
 ) -> Result<(LayerBlob, Digest), LayerError> {
-    let (digest, size) = store.put_blob_file(path, expected_digest.map(|d| (d, None)))?;
+    let (digest, size) = crate::trace::step(
+        "image",
+        "store blob",
+        || format!("{} (sha256 checked on the way in)", path.display()),
+        || store.put_blob_file(path, expected_digest.map(|d| (d, None))),
+    )?;
     let mut head = [0u8; 4];
     let n = store.open_blob(&digest)?.read(&mut head).unwrap_or(0);
     let media_type = Compression::sniff(&head[..n])
         .layer_media_type()
         .to_string();
-    match store.unpack_layer(
-        store.open_blob(&digest)?,
-        expected_diff_id,
-        &UnpackOptions::default(),
-    ) {
+    let unpacked = crate::trace::step(
+        "image",
+        "unpack layer",
+        || format!("{} ({media_type})", digest.short()),
+        || {
+            store.unpack_layer(
+                store.open_blob(&digest)?,
+                expected_diff_id,
+                &UnpackOptions::default(),
+            )
+        },
+    );
+    match unpacked {
         Ok(diff_id) => Ok((
             LayerBlob {
                 digest,
