@@ -159,6 +159,16 @@ impl Registry {
         assert!(o.status.success(), "skopeo copy {src}: {}", stderr(&o));
     }
 
+    /// Started with `auth` and holding busybox as `private/busybox:1` (pushed with the test
+    /// credentials); returns it with that image's full name.
+    pub fn start_with_private_busybox(auth: Auth) -> Option<(Registry, String)> {
+        let reg = Registry::start(auth)?;
+        let work = tempfile::tempdir().unwrap();
+        reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
+        let image = format!("{}/private/busybox:1", reg.addr);
+        Some((reg, image))
+    }
+
     /// The file holding a blob in the registry's storage.
     pub fn blob_file(&self, digest_hex: &str) -> PathBuf {
         self.dir
@@ -195,6 +205,15 @@ fn oci_layout(dir: &Path, name: &str) -> String {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     format!("oci-archive:{}", archive.display())
+}
+
+/// PATH with runtime-tests/ first, where the test credential helper lives.
+fn path_with_test_helper() -> String {
+    format!(
+        "{}:{}",
+        project_dir().join("runtime-tests").display(),
+        std::env::var("PATH").unwrap()
+    )
 }
 
 fn store_snapshot(root: &Path) -> (String, usize, usize) {
@@ -497,11 +516,9 @@ fn basic_and_token_auth_with_login_and_logout() {
         return;
     }
     for auth in [Auth::Basic, Auth::Token] {
-        let Some(reg) = Registry::start(auth) else {
+        let Some((reg, image)) = Registry::start_with_private_busybox(auth) else {
             return;
         };
-        let work = tempfile::tempdir().unwrap();
-        reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
         let config = tempfile::tempdir().unwrap();
@@ -524,7 +541,6 @@ fn basic_and_token_auth_with_login_and_logout() {
             }
             c.output().unwrap()
         };
-        let image = format!("{}/private/busybox:1", reg.addr);
         let o = with_config(&["pull", &image], None);
         assert!(
             !o.status.success() && stderr(&o).contains("hako login"),
@@ -845,22 +861,15 @@ fn credential_helpers_named_in_the_docker_config_keep_the_login() {
     if !require_root("registry credential helper") {
         return;
     }
-    let Some(reg) = Registry::start(Auth::Basic) else {
+    let Some((reg, image)) = Registry::start_with_private_busybox(Auth::Basic) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
-    let image = format!("{}/private/busybox:1", reg.addr);
     let root = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
     let docker_config = format!(r#"{{"credHelpers": {{"{}": "hakotest"}}}}"#, reg.addr);
     std::fs::write(config.path().join("config.json"), &docker_config).unwrap();
     let secrets = config.path().join("helper-secrets.json");
-    let path = format!(
-        "{}:{}",
-        project_dir().join("runtime-tests").display(),
-        std::env::var("PATH").unwrap()
-    );
+    let path = path_with_test_helper();
     let hako_with_helper = |args: &[&str], stdin: &str| {
         let mut child = hako_cmd(root.path(), args)
             .env("DOCKER_CONFIG", config.path())
@@ -932,19 +941,12 @@ fn identity_tokens_are_traded_for_access_tokens() {
     if !require_root("registry identity tokens") {
         return;
     }
-    let Some(reg) = Registry::start(Auth::Token) else {
+    let Some((reg, image)) = Registry::start_with_private_busybox(Auth::Token) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    reg.seed(&oci_layout(work.path(), "bb"), "private/busybox:1", true);
-    let image = format!("{}/private/busybox:1", reg.addr);
     let config = tempfile::tempdir().unwrap();
     let secrets = config.path().join("helper-secrets.json");
-    let path = format!(
-        "{}:{}",
-        project_dir().join("runtime-tests").display(),
-        std::env::var("PATH").unwrap()
-    );
+    let path = path_with_test_helper();
     let pull_with = |docker_config: String| {
         std::fs::write(config.path().join("config.json"), docker_config).unwrap();
         let root = tempfile::tempdir().unwrap();
