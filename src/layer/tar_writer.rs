@@ -131,7 +131,7 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Declares that `out` writes to the pipe `fd`, so big files may be spliced into it.
-    pub fn splice_into(&mut self, fd: BorrowedFd) -> io::Result<()> {
+    fn splice_into(&mut self, fd: BorrowedFd) -> io::Result<()> {
         // A bigger pipe means fewer hand-overs between us and the reader; the kernel caps
         // it (/proc/sys/fs/pipe-max-size), so failure just keeps the default.
         let _ = nix::fcntl::fcntl(

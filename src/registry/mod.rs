@@ -75,6 +75,40 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+/// Runs `work` on every item with up to `workers` threads, items taken in order. After the
+/// first error no new item is started; that error is returned.
+pub fn in_parallel<T: Sync>(
+    items: &[T],
+    workers: usize,
+    work: impl Fn(usize, &T) -> Result<(), RegistryError> + Sync,
+) -> Result<(), RegistryError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..workers.min(items.len()))
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else {
+                        return Ok(());
+                    };
+                    if let Err(e) = work(i, item) {
+                        // The other workers start nothing new.
+                        next.store(items.len(), Ordering::Relaxed);
+                        return Err(e);
+                    }
+                })
+            })
+            .collect();
+        // Every worker is joined before the first error is returned.
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().expect("a registry worker panicked"))
+            .collect();
+        results.into_iter().collect()
+    })
+}
+
 /// The token scope for `actions` (`pull`, `pull,push`) on a repository.
 pub fn repository_scope(repository: &str, actions: &str) -> String {
     format!("repository:{repository}:{actions}")

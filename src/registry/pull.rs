@@ -20,7 +20,6 @@ use crate::store::Store;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Layers downloaded at the same time.
 const PARALLEL_LAYERS: usize = 3;
@@ -160,42 +159,15 @@ pub fn pull(
         })
         .collect();
     downloaded |= !todo.is_empty();
-    let next = AtomicUsize::new(0);
     let handles: Vec<usize> = todo
         .iter()
         .map(|(_, b, _)| progress.add(b.digest.short(), "Waiting", b.size))
         .collect();
-    let results: Vec<Result<(), RegistryError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..PARALLEL_LAYERS.min(todo.len()))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = vec![];
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((_, blob, diff_id)) = todo.get(i) else {
-                            break;
-                        };
-                        out.push(pull_layer(
-                            store, client, reference, blob, diff_id, progress, handles[i],
-                        ));
-                        if out.last().is_some_and(|r| r.is_err()) {
-                            // Let the other workers stop too.
-                            next.store(todo.len(), Ordering::Relaxed);
-                            break;
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a layer worker panicked"))
-            .collect()
-    });
-    if let Some(err) = results.into_iter().find_map(Result::err) {
-        return Err(err);
-    }
+    super::in_parallel(&todo, PARALLEL_LAYERS, |i, (_, blob, diff_id)| {
+        pull_layer(
+            store, client, reference, blob, diff_id, progress, handles[i],
+        )
+    })?;
 
     store.put_blob(&body[..], Some((&manifest_digest, None)))?;
     let name = Reference {

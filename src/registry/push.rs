@@ -14,7 +14,6 @@ use crate::digest::Digest;
 use crate::layer::Compression;
 use crate::reference::Reference;
 use crate::store::Store;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Blobs bigger than this go up in `PATCH` chunks of this size.
 const CHUNK: u64 = 16 << 20;
@@ -86,31 +85,9 @@ pub fn push(
         .iter()
         .map(|b| progress.add(b.digest.short(), "Preparing", b.size))
         .collect();
-    let next = AtomicUsize::new(0);
-    let results: Vec<Result<(), RegistryError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..PARALLEL_BLOBS)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = vec![];
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(blob) = blobs.get(i) else { break };
-                        out.push(push_blob(
-                            store, client, reference, blob, progress, handles[i],
-                        ));
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a push worker panicked"))
-            .collect()
-    });
-    if let Some(err) = results.into_iter().find_map(Result::err) {
-        return Err(err);
-    }
+    super::in_parallel(&blobs, PARALLEL_BLOBS, |i, blob| {
+        push_blob(store, client, reference, blob, progress, handles[i])
+    })?;
 
     let tag = reference
         .tag
