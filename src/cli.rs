@@ -218,14 +218,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// Bind mount a volume (HOST:CONTAINER[:ro|rw])
-    #[arg(short = 'v', long = "volume")]
-    pub volumes: Vec<String>,
+    #[arg(short = 'v', long = "volume", value_parser = crate::flags::parse_bind)]
+    pub volumes: Vec<crate::flags::Bind>,
     /// Memory limit (e.g. 256m, 1g)
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
+    #[arg(short = 'm', long, value_parser = crate::flags::parse_memory)]
+    pub memory: Option<i64>,
     /// Memory plus swap limit; -1 for unlimited swap
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true, value_parser = crate::flags::parse_memory_swap)]
+    pub memory_swap: Option<i64>,
     /// Number of CPUs (e.g. 1.5)
     #[arg(long)]
     pub cpus: Option<f64>,
@@ -248,11 +248,14 @@ pub struct RunArgs {
     #[arg(long = "network", alias = "net", default_value = "none")]
     pub network: String,
     /// Ulimit options (e.g. nofile=1024:2048)
-    #[arg(long = "ulimit")]
-    pub ulimits: Vec<String>,
+    #[arg(long = "ulimit", value_parser = crate::flags::parse_ulimit)]
+    pub ulimits: Vec<crate::flags::Ulimit>,
+    /// Pass N more file descriptors (3..3+N) into the container, as runc does
+    #[arg(long = "preserve-fds", default_value = "0", value_parser = crate::flags::parse_preserve_fds)]
+    pub preserve_fds: u32,
     /// Pull the image before running: always, missing (default) or never
-    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
-    pub pull: String,
+    #[arg(long, default_value = "missing", value_parser = clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(["always", "missing", "never"]), |s| s.parse::<crate::registry::ensure::PullPolicy>().expect("one of the possible values")))]
+    pub pull: crate::registry::ensure::PullPolicy,
     /// Platform to pull if the image is missing (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,

@@ -181,8 +181,13 @@ impl Store {
         Ok(())
     }
 
-    /// Creates the container's directory and record, with a unique name.
-    pub fn create_container(&self, rec: &ContainerRecord) -> Result<(), StateError> {
+    /// Creates the container's bundle (directories and `config.json`, the runtime spec
+    /// everything downstream reads) and its record, with a unique name.
+    pub fn create_container(
+        &self,
+        rec: &ContainerRecord,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<(), StateError> {
         if !valid_name(&rec.name) {
             return Err(StateError::BadName(rec.name.clone()));
         }
@@ -199,6 +204,8 @@ impl Store {
                 source,
             })?;
         }
+        let spec_json = serde_json::to_vec_pretty(spec).expect("spec serialises");
+        write_atomic(self.root(), &dir.join("config.json"), &spec_json)?;
         self.save_container(rec)
     }
 

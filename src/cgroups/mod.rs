@@ -6,6 +6,7 @@
 //! `limit_files` names the exact files and values written, for `--trace` and for tests.
 
 pub mod delegation;
+pub mod layout;
 
 use cgroups_rs::{hierarchies, Cgroup, CgroupPid, Hierarchy, MaxValue, Resources};
 use std::path::PathBuf;
@@ -30,7 +31,33 @@ pub struct Limits {
     pub pids: Option<i64>,
 }
 
+/// The hierarchy hako uses on this host (v2 when unified, else v1): chosen here only.
+pub fn host_hierarchy() -> Box<dyn Hierarchy> {
+    hierarchies::auto()
+}
+
 impl Limits {
+    /// The limits a runtime spec asks for in `linux.resources`: the bundle is the
+    /// contract, so nothing downstream reads the flags.
+    pub fn from_spec(spec: &oci_spec::runtime::Spec) -> Limits {
+        let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+            return Limits::default();
+        };
+        let memory = r.memory().as_ref();
+        let cpu = r.cpu().as_ref();
+        Limits {
+            memory: memory.and_then(|m| m.limit()),
+            memory_swap: memory.and_then(|m| m.swap()),
+            // hako's quota is per 100 ms; a bundle may use another period.
+            cpu_quota: cpu.and_then(|c| {
+                let period = c.period().unwrap_or(CPU_PERIOD_US).max(1);
+                c.quota()
+                    .map(|q| if q < 0 { q } else { q * CPU_PERIOD_US as i64 / period as i64 })
+            }),
+            pids: r.pids().as_ref().map(|p| p.limit()),
+        }
+    }
+
     /// Docker's `--cpus 1.5` → quota 150000 per 100000 µs period.
     pub fn cpus_to_quota(cpus: f64) -> i64 {
         (cpus * CPU_PERIOD_US as f64).round() as i64

@@ -6,26 +6,8 @@ use crate::image::Image;
 use crate::reference::Reference;
 use crate::store::Store;
 use crate::timefmt::{human_duration, now_secs, parse_rfc3339};
+use crate::units::human_size;
 use anyhow::{bail, Context, Result};
-
-/// Docker's sizes: 1000-based units, three significant digits.
-pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    format!("{:.*}{}", if i == 0 { 0 } else { digits }, v, units[i])
-}
 
 /// `--filter dangling=true|false`.
 fn dangling_filter(filters: &[String]) -> Result<Option<bool>> {

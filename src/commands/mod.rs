@@ -5,6 +5,7 @@ pub mod images;
 mod import_load;
 mod info;
 mod inspect;
+mod lifecycle;
 mod output;
 mod prune;
 mod ps;
@@ -32,8 +33,6 @@ impl std::fmt::Display for ExitCode {
         Ok(())
     }
 }
-
-pub use images::human_size;
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let root = data_root(cli.root);

@@ -1,6 +1,6 @@
 //! `hako image prune`, `hako system prune`, `hako system df`: cleanup with Docker's output.
 
-use super::images::human_size;
+use crate::units::human_size;
 use super::ps::print_table;
 use crate::cli::PruneArgs;
 use crate::reference::Reference;

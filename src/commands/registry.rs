@@ -6,52 +6,15 @@ use crate::reference::Reference;
 use crate::registry::auth::{self, Credentials};
 use crate::registry::client::Client;
 use crate::registry::config::RegistryConfig;
-use crate::registry::manifest::Platform;
 use crate::registry::progress::Progress;
-use crate::registry::{pull, push};
-use crate::store::images::ImageRecord;
+use crate::registry::push;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
-/// Pulls `reference`, printing what `docker pull` prints.
-pub fn pull_image(
-    store: &Store,
-    reference: &Reference,
-    platform: Option<&str>,
-    registries: &RegistryConfig,
-    quiet: bool,
-) -> Result<ImageRecord> {
-    let platform = platform.map(Platform::parse).transpose()?;
-    let client = Client::new(&reference.registry, registries)?;
-    let progress = Progress::new(quiet);
-    let _writer = store.writer_guard()?;
-    let pulled = pull::pull(
-        store,
-        &client,
-        reference,
-        &pull::PullOptions {
-            platform: platform.as_ref(),
-        },
-        &progress,
-    )
-    .with_context(|| format!("pull {}", reference.familiar()))?;
-    progress.message(&format!("Digest: {}", pulled.manifest_digest));
-    progress.message(&format!(
-        "Status: {} for {}",
-        if pulled.downloaded {
-            "Downloaded newer image"
-        } else {
-            "Image is up to date"
-        },
-        reference.familiar()
-    ));
-    Ok(pulled.record)
-}
-
 pub fn pull(store: &Store, args: &PullArgs, registries: &RegistryConfig) -> Result<i32> {
     let reference: Reference = args.name.parse()?;
-    pull_image(
+    crate::registry::ensure::pull_image(
         store,
         &reference,
         args.platform.as_deref(),

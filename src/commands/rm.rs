@@ -1,6 +1,5 @@
 //! `hako rm [-f]`: teardown collects every failure instead of stopping at the first.
 
-use crate::cgroups::ContainerCgroup;
 use crate::cli::RmArgs;
 use crate::store::Store;
 use anyhow::{bail, Result};
@@ -39,14 +38,7 @@ pub fn remove_one(store: &Store, name: &str, force: bool) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
-    let mut problems = vec![];
-    let cgroup = ContainerCgroup::load(cgroups_rs::hierarchies::auto(), &c.cgroup_path);
-    if let Err(e) = cgroup.delete() {
-        problems.push(e.to_string());
-    }
-    if let Err(e) = store.remove_container_dir(&c.id) {
-        problems.push(e.to_string());
-    }
+    let problems = super::lifecycle::teardown(store, &c);
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
     }

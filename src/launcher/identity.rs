@@ -1,19 +1,14 @@
-//! Who the container's process is: rlimits, capabilities, uid/gid, no_new_privs.
+//! Who the container's process is: rlimits, no_new_privs, capabilities, uid/gid. Every
+//! call goes through the `Sys` seam, so the whole order is unit-tested with the fake.
 
-use crate::spec::plan::{CapSets, LaunchPlan};
-use crate::trace;
+use crate::spec::plan::{CapSets, ProcessPlan};
+use crate::sys::{Sys, SysError};
 use caps::{CapSet, Capability, CapsHashSet};
-use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+use std::collections::HashSet;
 
-pub fn apply_rlimits(plan: &LaunchPlan) -> Result<(), String> {
-    for r in &plan.rlimits {
-        trace::step(
-            "identity",
-            "setrlimit",
-            || format!("{:?}, {}, {}", r.resource, r.soft, r.hard),
-            || nix::sys::resource::setrlimit(r.resource, r.soft, r.hard),
-        )
-        .map_err(|e| {
+pub fn apply_rlimits(sys: &dyn Sys, process: &ProcessPlan) -> Result<(), String> {
+    for r in &process.rlimits {
+        sys.setrlimit(r.resource, r.soft, r.hard).map_err(|e| {
             format!(
                 "setrlimit {:?} {}:{}: {e} (hard limits cannot be raised above the host's)",
                 r.resource, r.soft, r.hard
@@ -23,61 +18,42 @@ pub fn apply_rlimits(plan: &LaunchPlan) -> Result<(), String> {
     Ok(())
 }
 
-pub fn set_no_new_privs() -> Result<(), String> {
-    trace::step(
-        "identity",
-        "prctl",
-        || "PR_SET_NO_NEW_PRIVS, 1".into(),
-        nix::sys::prctl::set_no_new_privs,
-    )
-    .map_err(|e| format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"))
-}
-
-/// Drops the bounding set, switches uid/gid, then sets the remaining sets.
+/// Drops the bounding set, switches gid and uid, then sets the remaining capability sets.
 ///
-/// Order matters: the bounding set needs CAP_SETPCAP and setuid needs CAP_SETUID, so both
-/// happen while we still hold everything; a switch to a non-zero uid then clears the
+/// Order matters: the bounding set needs CAP_SETPCAP and setresuid needs CAP_SETUID, so
+/// both happen while we still hold everything; a switch to a non-zero uid then clears the
 /// permitted and effective sets (capabilities(7), "Effect of user ID changes"), as Docker
-/// does for `--user`.
-pub fn switch_identity(plan: &LaunchPlan) -> Result<(), String> {
-    let caps = &plan.caps;
+/// does for `--user`. `still_supervised` says whether hako is still there: the switch
+/// clears the parent-death signal, which must be set again and then checked.
+pub fn switch_identity(
+    sys: &dyn Sys,
+    process: &ProcessPlan,
+    still_supervised: &dyn Fn(&dyn Sys) -> bool,
+) -> Result<(), String> {
+    let caps = &process.caps;
+    // Capabilities the running kernel does not know cannot be dropped or set: skip them.
+    let known = caps::runtime::thread_all_supported();
     for cap in caps::all() {
-        if !caps.bounding.contains(&cap) {
-            // Capabilities the running kernel does not know read as EINVAL: skip them.
-            if caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-                caps::drop(None, CapSet::Bounding, cap)
-                    .map_err(|e| format!("drop {cap} from the bounding set: {e}"))?;
-            }
+        if !caps.bounding.contains(&cap) && known.contains(&cap) {
+            sys.drop_bounding_cap(cap)
+                .map_err(|e| format!("drop {cap} from the bounding set: {e}"))?;
         }
     }
-    let groups: Vec<Gid> = plan
-        .additional_gids
-        .iter()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    trace::step(
-        "identity",
-        "setgroups",
-        || format!("{:?}", plan.additional_gids),
-        || setgroups(&groups),
-    )
-    .map_err(|e| format!("setgroups: {e}"))?;
-    trace::step(
-        "identity",
-        "setgid",
-        || plan.gid.to_string(),
-        || setgid(Gid::from_raw(plan.gid)),
-    )
-    .map_err(|e| format!("setgid {}: {e}", plan.gid))?;
-    trace::step(
-        "identity",
-        "setuid",
-        || plan.uid.to_string(),
-        || setuid(Uid::from_raw(plan.uid)),
-    )
-    .map_err(|e| format!("setuid {}: {e}", plan.uid))?;
-    set_capabilities(caps, plan.uid == 0)?;
-    trace::note("identity", "capabilities", || {
+    sys.setgroups(&process.additional_gids)
+        .map_err(|e| format!("setgroups {:?}: {e}", process.additional_gids))?;
+    sys.setresgid(process.gid)
+        .map_err(|e| format!("setresgid {}: {e}", process.gid))?;
+    sys.setresuid(process.uid)
+        .map_err(|e| format!("setresuid {}: {e}", process.uid))?;
+    // A uid change clears PR_SET_PDEATHSIG (prctl(2)): set it again, then make sure hako
+    // did not die in between, when the signal could not have been sent (runc does both).
+    sys.set_parent_death_signal(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| e.to_string())?;
+    if !still_supervised(sys) {
+        return Err("hako exited while the container was starting".into());
+    }
+    set_capabilities(sys, caps, &known, process.uid == 0).map_err(|e| e.to_string())?;
+    crate::trace::note("identity", "capabilities", || {
         format!(
             "CapEff={:016x} CapBnd={:016x}",
             mask(&caps::read(None, CapSet::Effective).unwrap_or_default()),
@@ -87,25 +63,24 @@ pub fn switch_identity(plan: &LaunchPlan) -> Result<(), String> {
     Ok(())
 }
 
-fn set_capabilities(caps: &CapSets, root: bool) -> Result<(), String> {
-    let set =
-        |which: CapSet, wanted: &std::collections::HashSet<Capability>| -> Result<(), String> {
-            let known: CapsHashSet = wanted
-                .iter()
-                .copied()
-                .filter(|c| caps::has_cap(None, CapSet::Bounding, *c).unwrap_or(false))
-                .collect();
-            caps::set(None, which, &known).map_err(|e| format!("set {which:?} capabilities: {e}"))
-        };
-    set(CapSet::Inheritable, &caps.inheritable)?;
+fn set_capabilities(
+    sys: &dyn Sys,
+    caps: &CapSets,
+    supported: &CapsHashSet,
+    root: bool,
+) -> Result<(), SysError> {
+    let known = |wanted: &HashSet<Capability>| -> CapsHashSet {
+        wanted.intersection(supported).copied().collect()
+    };
+    sys.set_caps(CapSet::Inheritable, &known(&caps.inheritable))?;
     if root {
         // Effective first: capset(2) refuses a permitted set that the current effective
         // set is not a subset of, and the caps crate keeps the other sets as they are.
-        set(CapSet::Effective, &caps.effective)?;
-        set(CapSet::Permitted, &caps.permitted)?;
+        sys.set_caps(CapSet::Effective, &known(&caps.effective))?;
+        sys.set_caps(CapSet::Permitted, &known(&caps.permitted))?;
     }
     if !caps.ambient.is_empty() {
-        set(CapSet::Ambient, &caps.ambient)?;
+        sys.set_caps(CapSet::Ambient, &known(&caps.ambient))?;
     }
     Ok(())
 }

@@ -1,17 +1,36 @@
 //! The container's life story, in the order it happens. This runs in the cloned child,
 //! which becomes the container's PID 1 when it calls execve. Start reading here.
 //!
-//! Every step is one line; the comment says why it sits where it does.
+//! Two halves: `prepare_container` builds the container around the process (namespaces,
+//! filesystem, hostname); `become_process` turns the process into the user's program
+//! (limits, privileges, identity, exec). `exec` into a running container reuses only the
+//! second half. Every step is one line; the comment says why it sits where it does.
 
 use super::sync::{Channel, FailureKind};
 use super::{identity, mounts, net, tty};
 use crate::rootfs::Overlay;
-use crate::spec::plan::LaunchPlan;
+use crate::spec::plan::{LaunchPlan, ProcessPlan};
 use crate::sys::Sys;
 use crate::trace;
 use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
 use std::ffi::CString;
 use std::path::Path;
+
+/// How this start differs from a plain foreground run.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// `-i`: keep the caller's stdin (otherwise the container reads /dev/null).
+    pub interactive: bool,
+    /// `--preserve-fds N`: descriptors 3..3+N pass into the container on purpose.
+    pub preserve_fds: u32,
+    /// The container dies with the hako process that started it (foreground runs and
+    /// hako's own supervisor); `create` in runc mode outlives its caller instead.
+    pub die_with_parent: bool,
+    /// Two-phase start (`create`, then `start`): a FIFO the process opens for writing after
+    /// everything is set up; it blocks there until `start` opens it for reading.
+    pub start_fifo: Option<std::path::PathBuf>,
+}
 
 /// Never returns: either execs the user's program or reports why not and exits.
 pub fn container_init(
@@ -19,10 +38,17 @@ pub fn container_init(
     overlay: Option<&Overlay>,
     channel: &Channel,
     sys: &dyn Sys,
-    interactive: bool,
+    options: &StartOptions,
 ) -> ! {
-    let failure = match setup(plan, overlay, channel, sys, interactive) {
-        Ok(never) => match never {},
+    let result = setup(plan, overlay, channel, sys, options);
+    report_and_exit(channel, result)
+}
+
+/// After a failed step: tell the parent what failed, then exit with `docker run`'s code.
+pub fn report_and_exit(channel: &Channel, result: Result<(), Failure>) -> ! {
+    let failure = match result {
+        // Only the fake's execve returns; the real one replaced this process.
+        Ok(()) => (FailureKind::Setup, "execve returned".to_string()),
         Err(f) => f,
     };
     let _ = channel.send_failed(failure.0, &failure.1);
@@ -36,34 +62,54 @@ pub fn container_init(
     }
 }
 
-type Failure = (FailureKind, String);
+pub type Failure = (FailureKind, String);
 
 fn setup_err<E: std::fmt::Display>(e: E) -> Failure {
     (FailureKind::Setup, e.to_string())
 }
-
-enum Never {}
 
 fn setup(
     plan: &LaunchPlan,
     overlay: Option<&Overlay>,
     channel: &Channel,
     sys: &dyn Sys,
-    interactive: bool,
-) -> Result<Never, Failure> {
+    options: &StartOptions,
+) -> Result<(), Failure> {
+    // Who our parent is now, to notice later if hako died and we were reparented.
+    let parent = sys.getppid();
     // If hako dies, the container dies with it instead of running on unsupervised.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(setup_err)?;
+    if options.die_with_parent {
+        sys.set_parent_death_signal(Signal::SIGKILL)
+            .map_err(setup_err)?;
+    }
     // Wait until the parent has put us in our cgroup: nothing may run outside it.
     channel.wait_go().map_err(setup_err)?;
+    // The start FIFO lives outside the rootfs: hold it (O_PATH) across the pivot.
+    let start_fifo = match &options.start_fifo {
+        Some(path) => Some(open_path(path).map_err(setup_err)?),
+        None => None,
+    };
+    prepare_container(sys, plan, overlay, channel, options)?;
+    // `create`: everything is ready; `start` lets us go on from here.
+    if let Some(fifo) = start_fifo {
+        wait_for_start(&fifo).map_err(setup_err)?;
+    }
+    let supervised =
+        |sys: &dyn Sys| !options.die_with_parent || (sys.getppid() == parent && channel.peer_alive());
+    become_process(sys, &plan.process, options.preserve_fds, &supervised)
+}
+
+/// The container around the process: namespaces, filesystem, terminal, hostname.
+pub fn prepare_container(
+    sys: &dyn Sys,
+    plan: &LaunchPlan,
+    overlay: Option<&Overlay>,
+    channel: &Channel,
+    options: &StartOptions,
+) -> Result<(), Failure> {
     // Only now: a cgroup namespace is rooted at the cgroup we are in when we create it.
     if plan.namespaces.contains(CloneFlags::CLONE_NEWCGROUP) {
-        trace::step(
-            "namespaces",
-            "unshare",
-            || "CLONE_NEWCGROUP".into(),
-            || nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP),
-        )
-        .map_err(setup_err)?;
+        sys.unshare(CloneFlags::CLONE_NEWCGROUP).map_err(setup_err)?;
     }
     // A new network namespace has only a loopback device, and it is down.
     if plan.namespaces.contains(CloneFlags::CLONE_NEWNET) {
@@ -76,7 +122,23 @@ fn setup(
     // Masked and read-only paths need the final /proc and /sys, so after the pivot.
     mounts::protect_paths(sys, plan).map_err(setup_err)?;
     // The pty lives in the container's devpts (mounted above), so after the pivot too.
-    if plan.terminal {
+    attach_terminal(sys, plan.process.terminal, channel, options.interactive)?;
+    // Our own UTS namespace: the hostname stays in the container.
+    if let Some(h) = &plan.hostname {
+        sys.sethostname(h).map_err(setup_err)?;
+    }
+    Ok(())
+}
+
+/// With `-t`, a pty in the container's devpts whose master goes to hako; without, a
+/// session of our own.
+pub fn attach_terminal(
+    sys: &dyn Sys,
+    terminal: bool,
+    channel: &Channel,
+    interactive: bool,
+) -> Result<(), Failure> {
+    if terminal {
         let master = tty::open_container_pty(sys).map_err(setup_err)?;
         channel
             .send_pty(std::os::fd::AsRawFd::as_raw_fd(&master))
@@ -90,29 +152,62 @@ fn setup(
             redirect_stdin_to_null().map_err(setup_err)?;
         }
     }
-    // Our own UTS namespace: the hostname stays in the container.
-    if let Some(h) = &plan.hostname {
-        sys.sethostname(h).map_err(setup_err)?;
-    }
-    identity::apply_rlimits(plan).map_err(setup_err)?;
+    Ok(())
+}
+
+/// The process becomes the user's program. Returns only on failure (or with the fake).
+pub fn become_process(
+    sys: &dyn Sys,
+    process: &ProcessPlan,
+    preserve_fds: u32,
+    still_supervised: &dyn Fn(&dyn Sys) -> bool,
+) -> Result<(), Failure> {
+    // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which may go below.
+    identity::apply_rlimits(sys, process).map_err(setup_err)?;
     // Before giving up privileges: prctl itself needs none, but seccomp (to come) needs it.
-    if plan.no_new_privs {
-        identity::set_no_new_privs().map_err(setup_err)?;
+    if process.no_new_privs {
+        sys.set_no_new_privs().map_err(setup_err)?;
     }
     // Resolve the program while we may still read every directory.
-    let program = find_program(&plan.args[0], &plan.env)?;
+    let program = find_program(&process.args[0], &process.env)?;
     // Capabilities and ids last: everything above needed root's full set.
-    identity::switch_identity(plan).map_err(setup_err)?;
-    sys.chdir(&plan.cwd).map_err(|e| {
+    identity::switch_identity(sys, process, still_supervised).map_err(setup_err)?;
+    sys.chdir(&process.cwd).map_err(|e| {
         (
             FailureKind::Setup,
-            format!("working directory {}: {e}", plan.cwd.display()),
+            format!("working directory {}: {e}", process.cwd.display()),
         )
     })?;
+    // No descriptor of hako's or of its caller leaks into the container (the runc
+    // CVE-2024-21626 class), except 0-2 and what --preserve-fds passes on purpose.
+    // Close-on-exec rather than close: our channel must stay open until execve succeeds.
+    sys.close_fds_from(3 + preserve_fds).map_err(setup_err)?;
     // Signals hako blocked to forward them must reach the user's program normally, and
     // dispositions hako changed (Rust ignores SIGPIPE) must be reset: both survive execve.
     reset_signals();
-    exec(&program, plan)
+    exec(sys, &program, process)
+}
+
+fn open_path(path: &Path) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: open just returned this descriptor to us alone.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Blocks until `start` opens the FIFO for reading (open(2) of a FIFO for writing waits
+/// for a reader), then tells it we are going on. The O_PATH descriptor is reopened
+/// through the container's /proc, since the FIFO's path is outside the new root.
+fn wait_for_start(fifo: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let reopened = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut f = std::fs::OpenOptions::new().write(true).open(reopened)?;
+    f.write_all(b"0")
 }
 
 fn redirect_stdin_to_null() -> nix::Result<()> {
@@ -126,7 +221,7 @@ fn redirect_stdin_to_null() -> nix::Result<()> {
 }
 
 fn reset_signals() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
@@ -172,7 +267,7 @@ fn find_program(arg0: &str, env: &[String]) -> Result<String, Failure> {
     ))
 }
 
-fn exec(program: &str, plan: &LaunchPlan) -> Result<Never, Failure> {
+fn exec(sys: &dyn Sys, program: &str, process: &ProcessPlan) -> Result<(), Failure> {
     let c = |s: &str| {
         CString::new(s).map_err(|_| {
             (
@@ -182,24 +277,33 @@ fn exec(program: &str, plan: &LaunchPlan) -> Result<Never, Failure> {
         })
     };
     let path = c(program)?;
-    let argv = plan
+    let argv = process
         .args
         .iter()
         .map(|a| c(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let envp = plan
+    let envp = process
         .env
         .iter()
         .map(|e| c(e))
         .collect::<Result<Vec<_>, _>>()?;
-    trace::note("exec", "execve", || format!("{program:?}, {:?}", plan.args));
-    let err = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
-    let kind = match err {
-        nix::Error::ENOENT => FailureKind::NotFound,
-        _ => FailureKind::CannotExecute,
-    };
-    Err((
-        kind,
-        format!("exec: \"{}\": {}", plan.args[0], err.desc().to_lowercase()),
-    ))
+    trace::note("exec", "execve", || format!("{program:?}, {:?}", process.args));
+    match sys.execve(&path, &argv, &envp) {
+        Ok(()) => Ok(()),
+        Err(crate::sys::SysError::Path { errno, .. }) => {
+            let kind = match errno {
+                nix::Error::ENOENT => FailureKind::NotFound,
+                _ => FailureKind::CannotExecute,
+            };
+            Err((
+                kind,
+                format!("exec: \"{}\": {}", process.args[0], errno.desc().to_lowercase()),
+            ))
+        }
+        Err(e) => Err(setup_err(e)),
+    }
 }
+
+#[cfg(test)]
+#[path = "init_tests.rs"]
+mod tests;

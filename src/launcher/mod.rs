@@ -23,6 +23,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
+pub use init::StartOptions;
 use sync::{FailureKind, Message};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +91,7 @@ pub fn describe_clone_flags(flags: CloneFlags) -> String {
 pub fn spawn(
     plan: &LaunchPlan,
     overlay: Option<&Overlay>,
-    interactive: bool,
+    options: &StartOptions,
     cgroup: Option<std::os::fd::BorrowedFd>,
     on_created: impl FnOnce(i32, bool) -> Result<(), String>,
 ) -> Result<Started, LaunchError> {
@@ -101,7 +102,7 @@ pub fn spawn(
     let child = || {
         // The child's copy of the parent's end: closed, so the child sees EOF if hako dies.
         let _ = nix::unistd::close(parent_fd);
-        init::container_init(plan, overlay, &child_end, &LinuxSys, interactive)
+        init::container_init(plan, overlay, &child_end, &LinuxSys, options)
     };
     let call = if cgroup.is_some() { "clone3" } else { "clone" };
     // SAFETY: hako is single-threaded here, so the child (a copy of this process without
@@ -115,7 +116,8 @@ pub fn spawn(
             } else {
                 ""
             };
-            format!("{}{into}", describe_clone_flags(plan.namespaces))
+            // The flags actually passed: the cgroup namespace comes later, by unshare.
+            format!("{}{into}", describe_clone_flags(flags))
         },
         || unsafe { clone::clone_child(flags, cgroup, child) },
     )

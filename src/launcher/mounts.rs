@@ -6,18 +6,8 @@ use crate::rootfs::{secure_join, Overlay, RootfsError};
 use crate::spec::plan::{HostCgroupLayout, LaunchPlan, MountKind, MountOp};
 use crate::sys::{Sys, SysError};
 use nix::mount::MsFlags;
-use nix::sys::stat::{makedev, SFlag};
+use nix::sys::stat::makedev;
 use std::path::{Path, PathBuf};
-
-/// Docker's minimal /dev: (name, major, minor).
-pub const DEVICES: &[(&str, u64, u64)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
 
 /// /dev links every Linux program expects.
 pub const DEV_SYMLINKS: &[(&str, &str)] = &[
@@ -63,7 +53,7 @@ pub fn prepare_rootfs(
             MountKind::Cgroup => mount_cgroups(sys, &plan.rootfs, m, &plan.cgroup_layout)?,
         }
     }
-    create_devices(sys, &plan.rootfs)?;
+    create_devices(sys, plan)?;
     Ok(())
 }
 
@@ -157,16 +147,16 @@ fn mount_cgroups(
     Ok(())
 }
 
-fn create_devices(sys: &dyn Sys, rootfs: &Path) -> Result<(), SysError> {
-    let dev = rootfs.join("dev");
-    for (name, major, minor) in DEVICES {
-        sys.mknod(
-            &dev.join(name),
-            SFlag::S_IFCHR,
-            0o666,
-            makedev(*major, *minor),
-        )?;
-        sys.chown(&dev.join(name), 0, 0)?;
+fn create_devices(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), RootfsError> {
+    let dev = plan.rootfs.join("dev");
+    for d in &plan.devices {
+        // Inside the rootfs, never through a symlink the image put there.
+        let path = secure_join(&plan.rootfs, &d.path)?;
+        if let Some(parent) = path.parent() {
+            sys.mkdir_all(parent, 0o755)?;
+        }
+        sys.mknod(&path, d.kind, d.mode, makedev(d.major, d.minor))?;
+        sys.chown(&path, d.uid, d.gid)?;
     }
     for (target, link) in DEV_SYMLINKS {
         sys.symlink(target, &dev.join(link))?;

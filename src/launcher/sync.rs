@@ -133,6 +133,20 @@ impl Channel {
         }))
     }
 
+    /// Whether the other end is still open (a dead parent closes it).
+    pub fn peer_alive(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(0) => true,
+            Ok(_) => !fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+            Err(_) => false,
+        }
+    }
+
     /// The child's side: wait for the parent's go-ahead.
     pub fn wait_go(&self) -> Result<(), String> {
         match self.recv() {

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod ensure;
 pub mod credential_helper;
 pub mod manifest;
 pub mod progress;

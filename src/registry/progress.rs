@@ -1,7 +1,7 @@
 //! Progress of pulls and pushes, as Docker shows it: one live bar per layer on a terminal,
 //! one line per finished layer in a pipe, nothing with `-q`.
 
-use crate::commands::human_size;
+use crate::units::human_size;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

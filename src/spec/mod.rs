@@ -3,6 +3,7 @@
 //! one from a bundle. `plan` compiles it into the `LaunchPlan` the launcher runs.
 
 pub mod defaults;
+pub mod frontend;
 pub mod plan;
 pub mod user;
 
@@ -12,20 +13,16 @@ use crate::cgroups::Limits;
 use oci_spec::runtime::Spec;
 use serde_json::json;
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 pub enum NetworkMode {
+    #[default]
     /// Own network namespace with loopback only.
     None,
     /// The host's network namespace.
     Host,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Bind {
-    pub source: String,
-    pub destination: String,
-    pub readonly: bool,
-}
+pub use crate::flags::Bind;
 
 /// Everything the front end decided about one container, already resolved (numeric ids,
 /// absolute paths): the input to `build`.
@@ -53,6 +50,9 @@ pub struct RunConfig {
     /// The image's `VOLUME` paths: created in the rootfs before the command starts.
     pub volumes: Vec<String>,
 }
+
+/// Where a bundle's rootfs is, relative to the bundle: hako mounts the overlay there.
+pub const BUNDLE_ROOTFS: &str = "merged";
 
 /// Spec annotation listing directories to create in the rootfs (the image's volumes).
 pub const VOLUMES_ANNOTATION: &str = "io.hako.volumes";

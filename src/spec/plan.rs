@@ -11,6 +11,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use crate::cgroups::layout::{CgroupV1Mount, HostCgroupLayout};
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error("the spec has no {0}")]
@@ -23,6 +25,11 @@ pub enum PlanError {
     UnknownRlimit(String),
     #[error("no command to run: the image has no Cmd or Entrypoint, and none was given")]
     NoCommand,
+    /// A spec field hako does not implement yet: refused, never silently dropped.
+    #[error("{0} in config.json is not supported by hako yet (remove it from the spec, or use runc or crun for this bundle)")]
+    Unsupported(&'static str),
+    #[error("device {path}: {why}")]
+    BadDevice { path: String, why: &'static str },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,18 +75,32 @@ pub struct CapSets {
     pub ambient: HashSet<Capability>,
 }
 
-/// A v1 controller hierarchy to show inside the container (`/sys/fs/cgroup/<dir>`).
+/// A device node to create in the container's /dev.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CgroupV1Mount {
-    pub dir: String,
-    pub options: String,
+pub struct DeviceNode {
+    pub path: PathBuf,
+    pub kind: nix::sys::stat::SFlag,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
-/// What the host's cgroups look like, so the `cgroup` mount can be planned purely.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostCgroupLayout {
-    V2,
-    V1(Vec<CgroupV1Mount>),
+/// The devices every container has (OCI runtime spec, "Default Devices").
+pub fn default_devices() -> Vec<DeviceNode> {
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .iter()
+        .map(|(name, major, minor)| DeviceNode {
+            path: PathBuf::from("/dev").join(name),
+            kind: nix::sys::stat::SFlag::S_IFCHR,
+            major: *major,
+            minor: *minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -94,6 +115,15 @@ pub struct LaunchPlan {
     pub masked_paths: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub hostname: Option<String>,
+    /// The default devices plus the spec's `linux.devices`.
+    pub devices: Vec<DeviceNode>,
+    pub process: ProcessPlan,
+}
+
+/// Who the process becomes: the half of the plan that `exec` reuses for a second
+/// process in a running container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessPlan {
     pub rlimits: Vec<Rlimit>,
     pub caps: CapSets,
     pub no_new_privs: bool,
@@ -208,6 +238,7 @@ fn cap_set(names: Option<&HashSet<oci_spec::runtime::Capability>>) -> HashSet<Ca
 }
 
 pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPlan, PlanError> {
+    refuse_unsupported(spec)?;
     let process = spec
         .process()
         .as_ref()
@@ -239,8 +270,11 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
             LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-            LinuxNamespaceType::Time => CloneFlags::empty(),
+            LinuxNamespaceType::Time => return Err(PlanError::Unsupported("a time namespace")),
         };
+        if ns.path().is_some() {
+            return Err(PlanError::Unsupported("joining a namespace by path"));
+        }
     }
 
     let mut mounts = vec![];
@@ -332,47 +366,134 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             .map(PathBuf::from)
             .collect(),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
-        rlimits,
-        caps,
-        no_new_privs: process.no_new_privileges().unwrap_or(false),
-        uid: user.uid(),
-        gid: user.gid(),
-        additional_gids: user.additional_gids().clone().unwrap_or_default(),
-        cwd,
-        env: process.env().clone().unwrap_or_default(),
-        args,
-        terminal: process.terminal().unwrap_or(false),
+        devices: devices(linux)?,
+        process: ProcessPlan {
+            rlimits,
+            caps,
+            no_new_privs: process.no_new_privileges().unwrap_or(false),
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            cwd,
+            env: process.env().clone().unwrap_or_default(),
+            args,
+            terminal: process.terminal().unwrap_or(false),
+        },
     })
 }
 
-/// The host's v1 hierarchies, from /proc/self/mountinfo lines.
-pub fn v1_mounts_from_mountinfo(mountinfo: &str) -> Vec<CgroupV1Mount> {
-    let mut out = vec![];
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split_whitespace();
-        if r.next() != Some("cgroup") {
-            continue;
+/// The fields hako cannot honour yet, each named, so a bundle never runs with less
+/// isolation or fewer settings than it asked for.
+fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
+    use PlanError::Unsupported;
+    if spec.hooks().is_some() {
+        return Err(Unsupported("hooks"));
+    }
+    if let Some(p) = spec.process() {
+        if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(Unsupported("process.apparmorProfile"));
         }
-        let super_opts = r.nth(1).unwrap_or("");
-        let Some(mount_point) = left.split_whitespace().nth(4) else {
-            continue;
+        if p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(Unsupported("process.selinuxLabel"));
+        }
+        if p.oom_score_adj().is_some() {
+            return Err(Unsupported("process.oomScoreAdj"));
+        }
+        if p.io_priority().is_some() {
+            return Err(Unsupported("process.ioPriority"));
+        }
+        if p.scheduler().is_some() {
+            return Err(Unsupported("process.scheduler"));
+        }
+    }
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let mapped = linux.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+    if mapped {
+        return Err(Unsupported("linux.uidMappings/gidMappings (user namespaces)"));
+    }
+    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+        return Err(Unsupported("linux.sysctl"));
+    }
+    if linux.seccomp().is_some() {
+        return Err(Unsupported("linux.seccomp"));
+    }
+    if linux.personality().is_some() {
+        return Err(Unsupported("linux.personality"));
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(Unsupported("linux.intelRdt"));
+    }
+    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(Unsupported("linux.mountLabel"));
+    }
+    if let Some(r) = linux.resources() {
+        if r.block_io().is_some() {
+            return Err(Unsupported("linux.resources.blockIO"));
+        }
+        if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(Unsupported("linux.resources.hugepageLimits"));
+        }
+        if r.network().is_some() {
+            return Err(Unsupported("linux.resources.network"));
+        }
+        if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(Unsupported("linux.resources.rdma"));
+        }
+        if r.unified().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(Unsupported("linux.resources.unified"));
+        }
+        if let Some(m) = r.memory() {
+            if m.reservation().is_some() || m.kernel().is_some() || m.kernel_tcp().is_some() {
+                return Err(Unsupported("linux.resources.memory reservation/kernel limits"));
+            }
+        }
+        if let Some(c) = r.cpu() {
+            if c.shares().is_some()
+                || c.cpus().is_some()
+                || c.mems().is_some()
+                || c.realtime_runtime().is_some()
+            {
+                return Err(Unsupported("linux.resources.cpu shares/cpus/mems/realtime"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn devices(linux: &oci_spec::runtime::Linux) -> Result<Vec<DeviceNode>, PlanError> {
+    use nix::sys::stat::SFlag;
+    use oci_spec::runtime::LinuxDeviceType;
+    let mut out = default_devices();
+    for d in linux.devices().as_deref().unwrap_or_default() {
+        let path = d.path().clone();
+        let bad = |why| PlanError::BadDevice {
+            path: path.display().to_string(),
+            why,
         };
-        let Some(dir) = mount_point.strip_prefix("/sys/fs/cgroup/") else {
-            continue;
+        if !path.is_absolute() || !path.starts_with("/dev") {
+            return Err(bad("devices must live under /dev"));
+        }
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => return Err(bad("type \"a\" is for cgroup rules, not nodes")),
         };
-        let options: Vec<&str> = super_opts
-            .split(',')
-            .filter(|o| *o != "rw" && *o != "ro")
-            .collect();
-        out.push(CgroupV1Mount {
-            dir: dir.to_string(),
-            options: options.join(","),
+        out.retain(|o| o.path != path);
+        out.push(DeviceNode {
+            path,
+            kind,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666),
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
         });
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -402,7 +523,7 @@ mod tests {
             | CloneFlags::CLONE_NEWCGROUP;
         assert_eq!(plan.namespaces, want);
         assert_eq!(plan.hostname.as_deref(), Some("box"));
-        assert_eq!(plan.caps.bounding.len(), 14);
+        assert_eq!(plan.process.caps.bounding.len(), 14);
         let targets: Vec<_> = plan
             .mounts
             .iter()
@@ -442,7 +563,7 @@ mod tests {
         assert!(bind.is_bind() && bind.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REC));
         assert_eq!(bind.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
         assert_eq!(
-            plan.rlimits,
+            plan.process.rlimits,
             vec![Rlimit {
                 resource: Resource::RLIMIT_NOFILE,
                 soft: 100,
@@ -461,25 +582,5 @@ mod tests {
             compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2),
             Err(PlanError::NotAbsolute { .. })
         ));
-    }
-
-    #[test]
-    fn reads_v1_hierarchies() {
-        let mi = "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory\n\
-                  36 25 0:31 / /sys/fs/cgroup/systemd rw shared:15 - cgroup cgroup rw,xattr,name=systemd\n\
-                  37 25 0:32 / /sys/fs/cgroup/unified rw shared:16 - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            v1_mounts_from_mountinfo(mi),
-            vec![
-                CgroupV1Mount {
-                    dir: "memory".into(),
-                    options: "memory".into()
-                },
-                CgroupV1Mount {
-                    dir: "systemd".into(),
-                    options: "xattr,name=systemd".into()
-                }
-            ]
-        );
     }
 }

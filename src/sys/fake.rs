@@ -1,7 +1,13 @@
 //! A recording `Sys` for unit tests: no root, no kernel, one ordered list of calls.
 
 use super::{describe_flags, Sys, SysError};
+use caps::{CapSet, Capability, CapsHashSet};
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::resource::Resource;
+use nix::sys::signal::Signal;
+use std::ffi::{CStr, CString};
+use std::os::fd::BorrowedFd;
 use nix::sys::stat::SFlag;
 use std::cell::RefCell;
 use std::path::Path;
@@ -24,6 +30,19 @@ pub enum Call {
     Chown(String, u32, u32),
     Sethostname(String),
     Chdir(String),
+    Unshare(String),
+    Setns(String),
+    Setrlimit(String, u64, u64),
+    ParentDeathSignal(String),
+    NoNewPrivs,
+    DropBounding(String),
+    /// The set and its capabilities, sorted.
+    SetCaps(String, Vec<String>),
+    Setgroups(Vec<u32>),
+    Setresgid(u32),
+    Setresuid(u32),
+    CloseFdsFrom(u32),
+    Execve(String, Vec<String>),
 }
 
 impl Call {
@@ -39,6 +58,18 @@ impl Call {
             Call::Chown(..) => "chown",
             Call::Sethostname(_) => "sethostname",
             Call::Chdir(_) => "chdir",
+            Call::Unshare(_) => "unshare",
+            Call::Setns(_) => "setns",
+            Call::Setrlimit(..) => "setrlimit",
+            Call::ParentDeathSignal(_) => "pdeathsig",
+            Call::NoNewPrivs => "no_new_privs",
+            Call::DropBounding(_) => "drop_bounding",
+            Call::SetCaps(..) => "set_caps",
+            Call::Setgroups(_) => "setgroups",
+            Call::Setresgid(_) => "setresgid",
+            Call::Setresuid(_) => "setresuid",
+            Call::CloseFdsFrom(_) => "close_range",
+            Call::Execve(..) => "execve",
         }
     }
 }
@@ -48,13 +79,15 @@ pub struct FakeSys {
     pub calls: RefCell<Vec<Call>>,
     /// Fail the Nth (0-based) call of this kind with this errno.
     pub fail: Option<(&'static str, usize, nix::Error)>,
+    /// What `getppid` answers, in order; the last answer repeats (default: 1000).
+    pub ppids: RefCell<Vec<i32>>,
 }
 
 impl FakeSys {
     pub fn failing(kind: &'static str, nth: usize, errno: nix::Error) -> FakeSys {
         FakeSys {
-            calls: RefCell::default(),
             fail: Some((kind, nth, errno)),
+            ..FakeSys::default()
         }
     }
 
@@ -71,6 +104,15 @@ impl FakeSys {
             Some((k, n, errno)) if k == kind && n == seen => Err(errno),
             _ => Ok(()),
         }
+    }
+
+    /// The kinds of the recorded calls, in order.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.calls.borrow().iter().map(Call::kind).collect()
+    }
+
+    fn call_err(&self, call: Call, op: &'static str) -> Result<(), SysError> {
+        self.record(call).map_err(|errno| SysError::Call { op, errno })
     }
 
     /// Just the mounts, as `fstype target` pairs: the shape most tests assert.
@@ -191,6 +233,60 @@ impl Sys for FakeSys {
             .map_err(|errno| SysError::Path {
                 op: "chdir",
                 path: s(path),
+                errno,
+            })
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> Result<(), SysError> {
+        self.call_err(Call::Unshare(crate::launcher::describe_clone_flags(flags)), "unshare")
+    }
+    fn setns(&self, _fd: BorrowedFd, flags: CloneFlags) -> Result<(), SysError> {
+        self.call_err(Call::Setns(crate::launcher::describe_clone_flags(flags)), "setns")
+    }
+    fn setrlimit(&self, resource: Resource, soft: u64, hard: u64) -> Result<(), SysError> {
+        self.call_err(Call::Setrlimit(format!("{resource:?}"), soft, hard), "setrlimit")
+    }
+    fn set_parent_death_signal(&self, signal: Signal) -> Result<(), SysError> {
+        self.call_err(Call::ParentDeathSignal(signal.to_string()), "prctl(PR_SET_PDEATHSIG)")
+    }
+    fn getppid(&self) -> i32 {
+        let mut answers = self.ppids.borrow_mut();
+        match answers.len() {
+            0 => 1000,
+            1 => answers[0],
+            _ => answers.remove(0),
+        }
+    }
+    fn set_no_new_privs(&self) -> Result<(), SysError> {
+        self.call_err(Call::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)")
+    }
+    fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
+        self.call_err(Call::DropBounding(cap.to_string()), "drop from the bounding set")
+    }
+    fn set_caps(&self, set: CapSet, caps: &CapsHashSet) -> Result<(), SysError> {
+        let mut names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+        names.sort();
+        self.call_err(Call::SetCaps(format!("{set:?}"), names), "capset")
+    }
+    fn setgroups(&self, gids: &[u32]) -> Result<(), SysError> {
+        self.call_err(Call::Setgroups(gids.to_vec()), "setgroups")
+    }
+    fn setresgid(&self, gid: u32) -> Result<(), SysError> {
+        self.call_err(Call::Setresgid(gid), "setresgid")
+    }
+    fn setresuid(&self, uid: u32) -> Result<(), SysError> {
+        self.call_err(Call::Setresuid(uid), "setresuid")
+    }
+    fn close_fds_from(&self, first: u32) -> Result<(), SysError> {
+        self.call_err(Call::CloseFdsFrom(first), "close_range")
+    }
+    fn execve(&self, path: &CStr, argv: &[CString], _envp: &[CString]) -> Result<(), SysError> {
+        let args = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let path = path.to_string_lossy().into_owned();
+        self.record(Call::Execve(path.clone(), args))
+            .map_err(|errno| SysError::Path {
+                op: "execve",
+                path,
                 errno,
             })
     }

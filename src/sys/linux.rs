@@ -6,7 +6,13 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{fchdir, pivot_root};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sched::CloneFlags;
+use nix::sys::resource::Resource;
+use nix::sys::signal::Signal;
+use nix::unistd::{Gid, Uid};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 pub struct LinuxSys;
@@ -26,6 +32,28 @@ fn path_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> 
         path: path.display().to_string(),
         errno,
     }
+}
+
+fn call_err(op: &'static str) -> impl FnOnce(nix::Error) -> SysError {
+    move |errno| SysError::Call { op, errno }
+}
+
+/// The fallback for kernels without `CLOSE_RANGE_CLOEXEC`: every open descriptor from
+/// `first` up, as listed in /proc/self/fd, gets FD_CLOEXEC.
+fn cloexec_by_walking(first: u32) -> nix::Result<()> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| nix::Error::EBADF)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // The directory's own descriptor is gone by now: EBADF is fine.
+        match nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)) {
+            Ok(_) | Err(nix::Error::EBADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Sys for LinuxSys {
@@ -200,5 +228,151 @@ impl Sys for LinuxSys {
 
     fn chdir(&self, path: &Path) -> Result<(), SysError> {
         nix::unistd::chdir(path).map_err(path_err("chdir", path))
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> Result<(), SysError> {
+        trace::step(
+            "namespaces",
+            "unshare",
+            || crate::launcher::describe_clone_flags(flags),
+            || nix::sched::unshare(flags),
+        )
+        .map_err(call_err("unshare"))
+    }
+
+    fn setns(&self, fd: BorrowedFd, flags: CloneFlags) -> Result<(), SysError> {
+        trace::step(
+            "namespaces",
+            "setns",
+            || format!("fd {}, {}", fd.as_raw_fd(), crate::launcher::describe_clone_flags(flags)),
+            || nix::sched::setns(fd, flags),
+        )
+        .map_err(call_err("setns"))
+    }
+
+    fn setrlimit(&self, resource: Resource, soft: u64, hard: u64) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "setrlimit",
+            || format!("{resource:?}, {soft}, {hard}"),
+            || nix::sys::resource::setrlimit(resource, soft, hard),
+        )
+        .map_err(call_err("setrlimit"))
+    }
+
+    fn set_parent_death_signal(&self, signal: Signal) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "prctl",
+            || format!("PR_SET_PDEATHSIG, {signal}"),
+            || nix::sys::prctl::set_pdeathsig(signal),
+        )
+        .map_err(call_err("prctl(PR_SET_PDEATHSIG)"))
+    }
+
+    fn getppid(&self) -> i32 {
+        nix::unistd::getppid().as_raw()
+    }
+
+    fn set_no_new_privs(&self) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "prctl",
+            || "PR_SET_NO_NEW_PRIVS, 1".into(),
+            nix::sys::prctl::set_no_new_privs,
+        )
+        .map_err(call_err("prctl(PR_SET_NO_NEW_PRIVS)"))
+    }
+
+    fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
+        caps::drop(None, CapSet::Bounding, cap).map_err(|_| SysError::Call {
+            op: "drop from the bounding set",
+            errno: nix::Error::last(),
+        })
+    }
+
+    fn set_caps(&self, set: CapSet, wanted: &CapsHashSet) -> Result<(), SysError> {
+        caps::set(None, set, wanted).map_err(|_| SysError::Call {
+            op: match set {
+                CapSet::Ambient => "set ambient capabilities",
+                CapSet::Bounding => "set bounding capabilities",
+                CapSet::Effective => "set effective capabilities",
+                CapSet::Inheritable => "set inheritable capabilities",
+                CapSet::Permitted => "set permitted capabilities",
+            },
+            errno: nix::Error::last(),
+        })
+    }
+
+    fn setgroups(&self, gids: &[u32]) -> Result<(), SysError> {
+        let groups: Vec<Gid> = gids.iter().map(|g| Gid::from_raw(*g)).collect();
+        trace::step(
+            "identity",
+            "setgroups",
+            || format!("{gids:?}"),
+            || nix::unistd::setgroups(&groups),
+        )
+        .map_err(call_err("setgroups"))
+    }
+
+    fn setresgid(&self, gid: u32) -> Result<(), SysError> {
+        let g = Gid::from_raw(gid);
+        trace::step(
+            "identity",
+            "setresgid",
+            || format!("{gid}, {gid}, {gid}"),
+            || nix::unistd::setresgid(g, g, g),
+        )
+        .map_err(call_err("setresgid"))
+    }
+
+    fn setresuid(&self, uid: u32) -> Result<(), SysError> {
+        let u = Uid::from_raw(uid);
+        trace::step(
+            "identity",
+            "setresuid",
+            || format!("{uid}, {uid}, {uid}"),
+            || nix::unistd::setresuid(u, u, u),
+        )
+        .map_err(call_err("setresuid"))
+    }
+
+    fn close_fds_from(&self, first: u32) -> Result<(), SysError> {
+        trace::step(
+            "exec",
+            "close_range",
+            || format!("{first}, ~0, CLOSE_RANGE_CLOEXEC"),
+            || {
+                // SAFETY: close_range only changes flags on this process's descriptors.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_close_range,
+                        first,
+                        u32::MAX,
+                        libc::CLOSE_RANGE_CLOEXEC,
+                    )
+                };
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(nix::Error::last())
+                }
+            },
+        )
+        .or_else(|errno| match errno {
+            // Before 5.11 (no CLOSE_RANGE_CLOEXEC): walk /proc/self/fd instead.
+            nix::Error::ENOSYS | nix::Error::EINVAL => cloexec_by_walking(first),
+            e => Err(e),
+        })
+        .map_err(call_err("close_range"))
+    }
+
+    fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> Result<(), SysError> {
+        let errno = nix::unistd::execve(path, argv, envp).unwrap_err();
+        Err(SysError::Path {
+            op: "execve",
+            path: path.to_string_lossy().into_owned(),
+            errno,
+        })
     }
 }

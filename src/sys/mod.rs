@@ -1,15 +1,23 @@
 //! The one syscall seam: what the launcher and rootfs need from the kernel to build a
-//! container's filesystem. `LinuxSys` makes the calls (and reports them to `--trace`);
+//! container's filesystem and to become the user's process. `LinuxSys` makes the calls (and reports them to `--trace`);
 //! `FakeSys` records them in one ordered list so tests can assert a whole mount/pivot
 //! sequence without root, and can fail the Nth call of a kind.
 
+#[cfg(test)]
 mod fake;
 mod linux;
 
+#[cfg(test)]
 pub use fake::{Call, FakeSys};
 pub use linux::LinuxSys;
 
+use caps::{CapSet, Capability, CapsHashSet};
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::resource::Resource;
+use nix::sys::signal::Signal;
+use std::ffi::{CStr, CString};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +67,25 @@ pub trait Sys {
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<(), SysError>;
     fn sethostname(&self, name: &str) -> Result<(), SysError>;
     fn chdir(&self, path: &Path) -> Result<(), SysError>;
+
+    // The identity half: what turns a prepared process into the user's program.
+    fn unshare(&self, flags: CloneFlags) -> Result<(), SysError>;
+    /// Joins the namespace behind `fd` (a pidfd with `flags`, or a /proc/PID/ns file).
+    fn setns(&self, fd: BorrowedFd, flags: CloneFlags) -> Result<(), SysError>;
+    fn setrlimit(&self, resource: Resource, soft: u64, hard: u64) -> Result<(), SysError>;
+    /// `prctl(PR_SET_PDEATHSIG)`: the signal this process gets when its parent dies.
+    fn set_parent_death_signal(&self, signal: Signal) -> Result<(), SysError>;
+    fn getppid(&self) -> i32;
+    fn set_no_new_privs(&self) -> Result<(), SysError>;
+    fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError>;
+    fn set_caps(&self, set: CapSet, caps: &CapsHashSet) -> Result<(), SysError>;
+    fn setgroups(&self, gids: &[u32]) -> Result<(), SysError>;
+    fn setresgid(&self, gid: u32) -> Result<(), SysError>;
+    fn setresuid(&self, uid: u32) -> Result<(), SysError>;
+    /// Marks every descriptor from `first` up close-on-exec (`close_range(2)`).
+    fn close_fds_from(&self, first: u32) -> Result<(), SysError>;
+    /// Replaces the process; returns only on failure (the fake records and returns Ok).
+    fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> Result<(), SysError>;
 }
 
 /// `MS_NOSUID|MS_NODEV`, for error messages and trace lines.
