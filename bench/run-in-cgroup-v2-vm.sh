@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start-up time on a cgroup v2 host, where crun runs (it refuses this hybrid machine):
-# inside the cgroup v2 test VM (../shared/tools/cgroupv2-vm), hako against crun and runc
+# inside the cgroup v2 test VM (runtime-tests/vm/run-in-vm.sh), hako against crun and runc
 # of a prepared bundle, each creating its own cgroup. The VM emulates its CPU, so the
 # times are slower than the host's; the ratios, measured side by side, are what count.
 # Runs inside the VM; bench/run.sh boots it.

@@ -68,7 +68,7 @@ if want run; then
     done
 fi
 
-vm=../shared/tools/cgroupv2-vm/run-in-vm.sh
+vm=runtime-tests/vm/run-in-vm.sh
 if want run-v2; then
     echo
     echo "== run 'true' in busybox on a cgroup v2 host (the test VM; crun refuses this hybrid one)"

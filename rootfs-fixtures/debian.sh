@@ -8,7 +8,20 @@ if [ -s "$out" ]; then
     exit 0
 fi
 command -v debootstrap >/dev/null || { echo "debian.sh: debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
-mirror=${MIRROR:-http://deb.debian.org/debian}
+# The mirror this machine's apt already uses (deb822 sources or the classic list): the
+# repository names no mirror of its own, and a machine that reaches one mirror only works.
+apt_mirror() {
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f"
+    done | head -1
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/ && $i !~ /security/) { print $i; exit } }' "$f"
+    done | head -1
+}
+mirror=${MIRROR:-$(apt_mirror | head -1)}
+[ -n "$mirror" ] || { echo "debian.sh: no Debian mirror in /etc/apt/sources.list(.d); set MIRROR=URL" >&2; exit 1; }
 dir=$(mktemp -d /var/tmp/hako-debian.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 # One more try after a failure: a mirror hiccup should not fail a whole test run.

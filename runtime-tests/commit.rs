@@ -326,7 +326,7 @@ fn save_is_read_by_skopeo_and_umoci_and_loads_back() {
         return;
     }
     if !have("umoci") || !have("skopeo") {
-        eprintln!("skipped save interop: requires umoci and skopeo (apt-get install umoci skopeo)");
+        skip("save interop", "requires umoci and skopeo (apt-get install umoci skopeo)");
         return;
     }
     let root = fresh_root("busybox");

@@ -10,13 +10,23 @@ pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runtime tests need root; without it they say so and pass as skipped.
+/// Runtime tests need root; without it they say so and pass as skipped, except under
+/// `HAKO_REQUIRE_ROOT=1` (CI), where a skipped test is a failed one.
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    eprintln!("skipped {test}: requires root (real namespaces, mounts and cgroups)");
+    skip(test, "requires root (real namespaces, mounts and cgroups)");
     false
+}
+
+/// Says why a test does not run; fails it instead when `HAKO_REQUIRE_ROOT=1`, so CI never
+/// counts a test that did nothing as passed.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var("HAKO_REQUIRE_ROOT").is_ok_and(|v| v == "1") {
+        panic!("{test} would be skipped ({why}), but HAKO_REQUIRE_ROOT=1 makes every skip a failure");
+    }
+    skip("{test}", "{why}");
 }
 
 pub fn have(tool: &str) -> bool {

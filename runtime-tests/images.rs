@@ -201,7 +201,7 @@ fn oci_layout_from_umoci_and_docker_archive_from_skopeo() {
         return;
     }
     if !have("umoci") || !have("skopeo") {
-        eprintln!("skipped interop: requires umoci and skopeo (apt-get install umoci skopeo)");
+        skip("interop", "requires umoci and skopeo (apt-get install umoci skopeo)");
         return;
     }
     let root = shared_root();

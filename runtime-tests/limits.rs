@@ -114,7 +114,8 @@ fn nonsense_flags_are_refused() {
             "one clear line expected: {err}"
         );
         assert_eq!(
-            std::fs::read_dir(root.join("containers")).unwrap().count(),
+            // Refused by the command line itself, the data root is not even opened.
+            std::fs::read_dir(root.join("containers")).map_or(0, |d| d.count()),
             0,
             "{args:?} left a container behind"
         );

@@ -6,6 +6,7 @@ mod commit;
 mod core_isolation;
 mod debian;
 mod docs_blocks;
+mod foundation;
 mod images;
 mod limits;
 mod process;

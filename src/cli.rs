@@ -348,3 +348,21 @@ pub struct ImportArgs {
     #[arg(short = 'c', long = "change")]
     pub changes: Vec<String>,
 }
+
+/// A command line clap refused, as Docker words it: `hako: <what>` on one line, and for
+/// an unknown flag or verb where to look.
+pub fn describe_usage_error(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ");
+    match e.kind() {
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
+            format!("hako: {first}\nSee 'hako --help'.")
+        }
+        _ => format!("hako: {first}"),
+    }
+}

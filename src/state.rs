@@ -100,12 +100,17 @@ impl ContainerRecord {
     }
 }
 
-/// Field 22 of /proc/<pid>/stat: when the process started.
+/// Field 22 of /proc/<pid>/stat: when the process started. None for a process that is
+/// gone or has died and waits to be reaped (a zombie is not running).
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces; fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 pub fn random_hex(bytes: usize) -> String {

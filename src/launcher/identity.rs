@@ -31,8 +31,9 @@ pub fn switch_identity(
     still_supervised: &dyn Fn(&dyn Sys) -> bool,
 ) -> Result<(), String> {
     let caps = &process.caps;
-    // Capabilities the running kernel does not know cannot be dropped or set: skip them.
-    let known = caps::runtime::thread_all_supported();
+    // Only what this process still holds can be kept (capabilities the kernel does not
+    // know, or that hako's own caller dropped, cannot be set): the rest is skipped.
+    let known = caps::read(None, CapSet::Bounding).unwrap_or_default();
     for cap in caps::all() {
         if !caps.bounding.contains(&cap) && known.contains(&cap) {
             sys.drop_bounding_cap(cap)
