@@ -120,7 +120,7 @@ fn nonsense_flags_are_refused() {
             "{args:?} left a container behind"
         );
         assert_eq!(
-            std::fs::read_dir(root.join("tmp")).unwrap().count(),
+            std::fs::read_dir(root.join("tmp")).map_or(0, |d| d.count()),
             0,
             "{args:?} left temporary files behind"
         );
