@@ -509,12 +509,14 @@ impl Drop for FreezeGuard {
 
 /// A hierarchy rooted in a temporary directory, shaped like the kernel's, so the v1 and v2
 /// code paths run in unit tests without root.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct FakeHierarchy {
     pub root: PathBuf,
     pub v2: bool,
 }
 
+#[cfg(test)]
 impl Hierarchy for FakeHierarchy {
     fn subsystems(&self) -> Vec<cgroups_rs::Subsystem> {
         use cgroups_rs::{

@@ -3,9 +3,12 @@
 //! `spawn` clones the child into its new namespaces, lets the caller act on the child's pid
 //! (join the cgroup; later: id maps, network) while the child waits, then releases it and
 //! waits until it has exec'd the user's program or failed. `supervise` relays the terminal
-//! and signals and returns the exit status the way `docker run` reports it.
+//! and signals and returns the exit status the way `docker run` reports it. `exec` starts a
+//! second process in a running container; `start_created` releases a container created
+//! with a start FIFO (the OCI two-phase create/start).
 
 mod clone;
+pub mod exec;
 pub mod identity;
 pub mod init;
 pub mod mounts;
@@ -172,4 +175,14 @@ impl sync::Channel {
     pub(crate) fn raw_fd(&self) -> i32 {
         self.as_fd_ref().as_raw_fd()
     }
+}
+
+/// `start` of a container created with `StartOptions::start_fifo`: opening the FIFO for
+/// reading releases the process blocked on it; it then execs the user's program.
+pub fn start_created(fifo: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    let mut f = std::fs::File::open(fifo)?;
+    f.read_exact(&mut byte)?;
+    std::fs::remove_file(fifo)
 }

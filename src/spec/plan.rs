@@ -583,4 +583,88 @@ mod tests {
             Err(PlanError::NotAbsolute { .. })
         ));
     }
+
+    /// `runc spec` and `crun spec` write the bundles containerd and users start from.
+    #[test]
+    fn compiles_the_specs_runc_and_crun_write() {
+        for (name, json) in [
+            ("runc", include_str!("fixtures/runc-spec.json")),
+            ("crun", include_str!("fixtures/crun-spec.json")),
+        ] {
+            let spec: Spec = serde_json::from_str(json).unwrap();
+            let plan = compile(&spec, HostCgroupLayout::V2).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(plan.hostname.as_deref(), Some(name));
+            assert_eq!(plan.process.args, ["sh"]);
+            assert!(plan.process.terminal);
+            assert!(plan.process.no_new_privs);
+            assert!(plan.readonly_rootfs);
+            assert_eq!(plan.rootfs, PathBuf::from("rootfs"));
+            // runc's default: the three capabilities of its example spec.
+            assert_eq!(plan.process.caps.bounding.len(), 3, "{name}");
+            assert!(plan.namespaces.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+            assert_eq!(plan.devices.len(), 6, "{name}: the default devices");
+            assert_eq!(
+                plan.process.rlimits,
+                vec![Rlimit {
+                    resource: Resource::RLIMIT_NOFILE,
+                    soft: 1024,
+                    hard: 1024
+                }]
+            );
+        }
+    }
+
+    /// A field hako does not implement is an error naming it, never silently dropped.
+    #[test]
+    fn unsupported_fields_are_named() {
+        let base: serde_json::Value =
+            serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        let cases = [
+            ("/hooks", serde_json::json!({"prestart": [{"path": "/bin/true"}]}), "hooks"),
+            ("/linux/sysctl", serde_json::json!({"net.ipv4.ip_forward": "1"}), "linux.sysctl"),
+            ("/linux/seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}), "linux.seccomp"),
+            (
+                "/linux/uidMappings",
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
+                "uidMappings",
+            ),
+            ("/process/oomScoreAdj", serde_json::json!(100), "oomScoreAdj"),
+        ];
+        for (pointer, value, named) in cases {
+            let mut v = base.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            let target = if parent.is_empty() { &mut v } else { v.pointer_mut(parent).unwrap() };
+            target[key] = value;
+            let spec: Spec = serde_json::from_value(v).unwrap();
+            let err = compile(&spec, HostCgroupLayout::V2).unwrap_err();
+            assert!(
+                matches!(err, PlanError::Unsupported(f) if f.contains(named)),
+                "{pointer}: {err}"
+            );
+        }
+        // Joining a namespace by path and a time namespace, too.
+        let mut v = base.clone();
+        v["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid".into();
+        let spec: Spec = serde_json::from_value(v).unwrap();
+        assert!(matches!(compile(&spec, HostCgroupLayout::V2), Err(PlanError::Unsupported(_))));
+    }
+
+    #[test]
+    fn spec_devices_join_the_defaults() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        v["linux"]["devices"] = serde_json::json!([
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "uid": 5}
+        ]);
+        let plan = compile(&serde_json::from_value(v.clone()).unwrap(), HostCgroupLayout::V2).unwrap();
+        assert_eq!(plan.devices.len(), 7);
+        let null = plan.devices.iter().find(|d| d.path == PathBuf::from("/dev/null")).unwrap();
+        assert_eq!(null.uid, 5);
+        v["linux"]["devices"] = serde_json::json!([{"path": "/etc/shadow", "type": "c", "major": 1, "minor": 3}]);
+        assert!(matches!(
+            compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2),
+            Err(PlanError::BadDevice { .. })
+        ));
+    }
 }

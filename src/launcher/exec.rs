@@ -1,0 +1,174 @@
+//! A second process in a running container (`hako exec`): join its namespaces and its
+//! cgroup, then the same "become the process" half of init that made its PID 1.
+//!
+//! ```text
+//!   hako exec                                  child (becomes the exec'd program)
+//!   ─────────                                  ──────────────────────────────────
+//!   pidfd_open(container init), check its start time
+//!   setns(pidfd, CLONE_NEWPID)  (for children only: hako itself stays where it is)
+//!   clone[3 INTO_CGROUP] ───────────────────►  wait_go()
+//!   join the cgroup (v1) ── Go ─────────────►  setns(pidfd, MNT|NET|UTS|IPC|CGROUP)
+//!   recv() ◄──────── Pty / Failed / EOF ─────  terminal, then become_process → execve
+//! ```
+
+use super::init::{self, StartOptions};
+use super::sync::{self, Message};
+use super::{clone, describe_clone_flags, LaunchError, Started};
+use crate::spec::plan::ProcessPlan;
+use crate::sys::{LinuxSys, Sys};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// The running container to enter: its init's pid and that process's start time, so a
+/// recycled pid is never entered by mistake.
+pub struct Target {
+    pub pid: i32,
+    pub start_time: u64,
+    /// The namespaces the container has of its own (from its plan).
+    pub namespaces: CloneFlags,
+}
+
+fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: a plain syscall returning a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Starts `process` inside `target`; returns once it has exec'd (or failed to).
+/// `join_cgroup(pid)` moves the child into the container's cgroup when `cgroup` (a v2
+/// directory for clone3) could not place it there at birth.
+pub fn exec(
+    target: &Target,
+    process: &ProcessPlan,
+    options: &StartOptions,
+    cgroup: Option<BorrowedFd>,
+    join_cgroup: impl FnOnce(i32) -> Result<(), String>,
+) -> Result<Started, LaunchError> {
+    let gone = || LaunchError::Prepare(format!("container init {} is not running", target.pid));
+    let pidfd = pidfd_open(target.pid).map_err(|_| gone())?;
+    // The pidfd pins this exact process: checking the start time after opening it closes
+    // the window in which the pid could have been reused.
+    if crate::state::process_start_time(target.pid) != Some(target.start_time) {
+        return Err(gone());
+    }
+    if target.namespaces.contains(CloneFlags::CLONE_NEWPID) {
+        // Affects only the children hako creates from here on.
+        LinuxSys
+            .setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .map_err(|e| LaunchError::Prepare(e.to_string()))?;
+    }
+    let in_child = (target.namespaces
+        & (CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWCGROUP))
+        | CloneFlags::empty();
+    let (parent_end, child_end) = sync::pair().map_err(LaunchError::Channel)?;
+    let parent_fd = parent_end.raw_fd();
+    let child = || {
+        let _ = nix::unistd::close(parent_fd);
+        let result = enter(&LinuxSys, pidfd.as_fd(), in_child, process, &child_end, options);
+        init::report_and_exit(&child_end, result)
+    };
+    // SAFETY: single-threaded here; the child ends in execve or _exit.
+    let cloned = unsafe { clone::clone_child(CloneFlags::empty(), cgroup, child) }.map_err(
+        |errno| LaunchError::Clone {
+            flags: describe_clone_flags(CloneFlags::empty()),
+            errno,
+            hint: "",
+        },
+    )?;
+    let (pid, in_cgroup) = match cloned {
+        clone::Cloned::InCgroup(pid) => (pid, true),
+        clone::Cloned::Outside(pid) => (pid, false),
+    };
+    drop(child_end);
+    let abort = |pid: Pid| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    };
+    if !in_cgroup {
+        if let Err(e) = join_cgroup(pid.as_raw()) {
+            abort(pid);
+            return Err(LaunchError::Prepare(e));
+        }
+    }
+    parent_end.send_go().map_err(LaunchError::Channel)?;
+    let mut pty_master = None;
+    loop {
+        match parent_end.recv() {
+            Ok(None) => break,
+            Ok(Some(Message::Pty(fd))) => pty_master = Some(fd),
+            Ok(Some(Message::Failed(kind, message))) => {
+                let _ = waitpid(pid, None);
+                return Err(LaunchError::Child { kind, message });
+            }
+            Ok(Some(Message::Go)) => {}
+            Err(e) => {
+                abort(pid);
+                return Err(LaunchError::Channel(e));
+            }
+        }
+    }
+    Ok(Started { pid, pty_master })
+}
+
+/// The child's side: into the container, then the second half of init.
+fn enter(
+    sys: &dyn Sys,
+    pidfd: BorrowedFd,
+    namespaces: CloneFlags,
+    process: &ProcessPlan,
+    channel: &sync::Channel,
+    options: &StartOptions,
+) -> Result<(), init::Failure> {
+    let fail = |e: &dyn std::fmt::Display| (sync::FailureKind::Setup, e.to_string());
+    let parent = sys.getppid();
+    // hako exec relays signals and the exit code: the process dies with it, as docker exec's.
+    sys.set_parent_death_signal(Signal::SIGKILL)
+        .map_err(|e| fail(&e))?;
+    // Wait until the parent has put us in the container's cgroup.
+    channel.wait_go().map_err(|e| fail(&e))?;
+    // All at once through the pidfd (Linux 5.8): the mount namespace also moves our root
+    // and working directory to the container's.
+    sys.setns(pidfd, namespaces).map_err(|e| fail(&e))?;
+    init::attach_terminal(sys, process.terminal, channel, options.interactive)?;
+    let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
+    init::become_process(sys, process, options.preserve_fds, &supervised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_that_is_gone_is_refused() {
+        let target = Target {
+            pid: i32::MAX - 1,
+            start_time: 1,
+            namespaces: CloneFlags::CLONE_NEWPID,
+        };
+        let process = crate::spec::plan::ProcessPlan {
+            rlimits: vec![],
+            caps: Default::default(),
+            no_new_privs: false,
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            cwd: "/".into(),
+            env: vec![],
+            args: vec!["true".into()],
+            terminal: false,
+        };
+        let err = exec(&target, &process, &StartOptions::default(), None, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("is not running"), "{err}");
+    }
+}
