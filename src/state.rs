@@ -15,7 +15,73 @@ use std::path::PathBuf;
 pub enum Status {
     Created,
     Running,
+    /// Running, with every process frozen (`hako pause`).
+    Paused,
     Exited,
+}
+
+/// `--restart`: what the supervisor does when the container's PID 1 exits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "Name")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// Restart after a non-zero exit, at most this many times (0: no limit).
+    OnFailure { max_retries: u32 },
+    Always,
+    UnlessStopped,
+}
+
+impl std::str::FromStr for RestartPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, count) = s.split_once(':').unwrap_or((s, ""));
+        let policy = match name {
+            "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure {
+                max_retries: if count.is_empty() {
+                    0
+                } else {
+                    count
+                        .parse()
+                        .map_err(|_| format!("{s}: the retry count must be a number"))?
+                },
+            },
+            _ => return Err(format!("{s}: expected no, always, unless-stopped or on-failure[:N]")),
+        };
+        if !count.is_empty() && !matches!(policy, RestartPolicy::OnFailure { .. }) {
+            return Err(format!("{s}: only on-failure takes a retry count"));
+        }
+        Ok(policy)
+    }
+}
+
+impl RestartPolicy {
+    /// Whether to start again after PID 1 exited with `code`, having restarted
+    /// `restarts` times, unless a user stopped it.
+    pub fn should_restart(&self, code: i32, restarts: u32, stopped_by_user: bool) -> bool {
+        if stopped_by_user {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure { max_retries } => {
+                code != 0 && (*max_retries == 0 || restarts < *max_retries)
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::OnFailure { .. } => "on-failure",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,6 +96,9 @@ pub struct RunState {
     pub started_at: String,
     pub finished_at: String,
     pub error: String,
+    /// How often the supervisor has started it again (`--restart`).
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -54,6 +123,14 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     pub network_mode: NetworkMode,
     pub auto_remove: bool,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// The signal `stop` sends first (`--stop-signal`, else the image's StopSignal).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`; Docker's default is 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,6 +147,25 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     pub cgroup_path: String,
     pub state: RunState,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        let p: RestartPolicy = "on-failure:2".parse().unwrap();
+        assert!(p.should_restart(1, 0, false));
+        assert!(p.should_restart(1, 1, false));
+        assert!(!p.should_restart(1, 2, false));
+        assert!(!p.should_restart(0, 0, false));
+        let always: RestartPolicy = "always".parse().unwrap();
+        assert!(always.should_restart(0, 99, false));
+        assert!(!always.should_restart(0, 0, true));
+        assert!("sometimes".parse::<RestartPolicy>().is_err());
+        assert!("always:3".parse::<RestartPolicy>().is_err());
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +190,7 @@ impl ContainerRecord {
     /// Running according to the record *and* the kernel: a container whose supervisor was
     /// killed shows as exited rather than forever "Up".
     pub fn is_running(&self) -> bool {
-        self.state.status == Status::Running
+        matches!(self.state.status, Status::Running | Status::Paused)
             && self.state.pid > 0
             && process_start_time(self.state.pid) == Some(self.state.pid_start)
     }
@@ -212,6 +308,34 @@ impl Store {
         let spec_json = serde_json::to_vec_pretty(spec).expect("spec serialises");
         write_atomic(self.root(), &dir.join("config.json"), &spec_json)?;
         self.save_container(rec)
+    }
+
+    /// Reads the record afresh, changes it and writes it back, under the containers lock:
+    /// keepers, `pause` and `rename` write the same record from different processes.
+    pub fn update_container(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord, StateError> {
+        let _lock = FileLock::exclusive(&self.root().join("containers.lock"))?;
+        let path = self.container_dir(id).join("container.json");
+        let bytes = fs::read(&path).map_err(|_| StateError::NotFound(id.to_string()))?;
+        let mut rec: ContainerRecord =
+            serde_json::from_slice(&bytes).map_err(|_| StateError::NotFound(id.to_string()))?;
+        change(&mut rec);
+        self.save_container(&rec)?;
+        Ok(rec)
+    }
+
+    pub fn rename_container(&self, what: &str, new_name: &str) -> Result<(), StateError> {
+        let c = self.lookup_container(what)?;
+        let _lock = FileLock::exclusive(&self.root().join("containers.lock"))?;
+        if let Some(other) = self.containers()?.into_iter().find(|o| o.name == new_name) {
+            return Err(StateError::NameInUse(new_name.to_string(), other.id));
+        }
+        let mut fresh = self.lookup_container(&c.id)?;
+        fresh.name = new_name.to_string();
+        self.save_container(&fresh)
     }
 
     /// By full ID, unique ID prefix or name.

@@ -7,6 +7,7 @@
 
 pub mod delegation;
 pub mod layout;
+pub mod stats;
 
 use cgroups_rs::{hierarchies, Cgroup, CgroupPid, Hierarchy, MaxValue, Resources};
 use std::path::PathBuf;
@@ -223,7 +224,7 @@ pub fn detect() -> HostCgroups {
 }
 
 /// Controllers a container's cgroup is created in (v1: one directory per hierarchy).
-const CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
+const CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "freezer", "blkio"];
 
 pub struct ContainerCgroup {
     cg: Cgroup,
@@ -234,7 +235,7 @@ pub struct ContainerCgroup {
 }
 
 /// v2 controllers a container's limits need, enabled for the children of `hako/`.
-const V2_CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
+const V2_CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
 
 /// Creates `root/path` on v2 with our controllers enabled in every ancestor's
 /// `cgroup.subtree_control`. Each write there takes the kernel's cgroup lock, so only the

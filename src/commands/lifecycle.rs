@@ -87,13 +87,18 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
         let code = e.exit_code();
         anyhow::Error::new(e).context(ExitCode(code))
     })?;
-    record.state.status = Status::Running;
-    record.state.pid = started.pid.as_raw();
-    record.state.pid_start = state::process_start_time(record.state.pid).unwrap_or(0);
-    record.state.started_at = now_rfc3339();
-    record.state.exit_code = 0;
-    record.state.error.clear();
-    store.save_container(record)?;
+    let pid = started.pid.as_raw();
+    let pid_start = state::process_start_time(pid).unwrap_or(0);
+    let restarts = record.state.restart_count;
+    *record = store.update_container(&record.id, |r| {
+        r.state.status = Status::Running;
+        r.state.pid = pid;
+        r.state.pid_start = pid_start;
+        r.state.started_at = now_rfc3339();
+        r.state.exit_code = 0;
+        r.state.error.clear();
+        r.state.restart_count = restarts;
+    })?;
     Ok(Running { started, signals })
 }
 
@@ -102,29 +107,32 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
 pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>) -> Vec<String> {
     let mut problems = vec![];
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
-    record.state.oom_killed = cgroup.oom_killed();
+    let oom_killed = cgroup.oom_killed();
     if let Err(e) = cgroup.delete() {
         problems.push(e.to_string());
     }
-    record.state.status = Status::Exited;
-    record.state.pid = 0;
-    record.state.finished_at = now_rfc3339();
-    match result {
-        Ok(code) => record.state.exit_code = *code,
-        Err(e) => {
-            record.state.exit_code = super::exit_code_for(e);
-            record.state.error = super::describe(e);
-        }
-    }
-    // `rm -f` from another hako may have removed the container already: nothing to save.
+    let (exit_code, error) = match result {
+        Ok(code) => (*code, String::new()),
+        Err(e) => (super::exit_code_for(e), super::describe(e)),
+    };
+    let ended = |s: &mut state::RunState| {
+        s.status = Status::Exited;
+        s.pid = 0;
+        s.finished_at = now_rfc3339();
+        s.oom_killed = oom_killed;
+        s.exit_code = exit_code;
+        s.error = error.clone();
+    };
+    ended(&mut record.state);
     if record.host_config.auto_remove {
         problems.extend(teardown(store, record));
     } else if store.container_dir(&record.id).exists() {
-        if let Err(e) = store.save_container(record) {
-            // Removed by `rm -f` while we were saving: nothing is lost.
-            if store.container_dir(&record.id).exists() {
-                problems.push(e.to_string());
-            }
+        // Afresh from disk: a rename while it ran must not be undone here.
+        match store.update_container(&record.id, |r| ended(&mut r.state)) {
+            Ok(fresh) => *record = fresh,
+            // Removed by `rm -f` meanwhile: nothing is lost.
+            Err(_) if !store.container_dir(&record.id).exists() => {}
+            Err(e) => problems.push(e.to_string()),
         }
     }
     problems

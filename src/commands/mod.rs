@@ -1,11 +1,13 @@
 //! One file per verb: each combines the modules below it and adds context to errors.
 
 mod commit_export;
+mod exec;
 pub mod images;
 mod import_load;
 mod info;
 mod inspect;
 mod lifecycle;
+mod logs;
 mod output;
 mod prune;
 mod ps;
@@ -13,6 +15,9 @@ mod registry;
 mod rm;
 mod run;
 mod save;
+mod start_stop;
+mod supervise;
+mod top_stats;
 
 use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
 use crate::store::Store;
@@ -53,6 +58,20 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             })?;
             match command {
                 Command::Run(args) => run::run(&store, args, &registries),
+                Command::Create(args) => run::create_verb(&store, args, &registries),
+                Command::Start(args) => start_stop::start(&store, &args),
+                Command::Stop(args) => start_stop::stop(&store, &args),
+                Command::Restart(args) => start_stop::restart(&store, &args),
+                Command::Kill(args) => start_stop::kill_verb(&store, &args),
+                Command::Wait(args) => start_stop::wait(&store, &args),
+                Command::Pause(args) => start_stop::pause(&store, &args, true),
+                Command::Unpause(args) => start_stop::pause(&store, &args, false),
+                Command::Rename(args) => start_stop::rename(&store, &args),
+                Command::Exec(args) => exec::exec_verb(&store, &args),
+                Command::Logs(args) => logs::logs(&store, &args),
+                Command::Top(args) => top_stats::top(&store, &args),
+                Command::Stats(args) => top_stats::stats(&store, &args),
+                Command::Supervise(args) => supervise::supervise(&store, &args),
                 Command::Ps(args) => ps::ps(&store, &args),
                 Command::Rm(args) => rm::rm(&store, &args),
                 Command::Images(args) => images::images(&store, &args),

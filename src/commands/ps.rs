@@ -15,8 +15,9 @@ pub fn status_text(c: &ContainerRecord) -> String {
     match c.state.status {
         Status::Created => "Created".into(),
         Status::Running if c.is_running() => format!("Up {}", ago(&c.state.started_at)),
+        Status::Paused if c.is_running() => format!("Up {} (Paused)", ago(&c.state.started_at)),
         // The supervisor died without recording an exit: say so rather than guess a code.
-        Status::Running => "Exited (unknown): supervisor gone".into(),
+        Status::Running | Status::Paused => "Exited (unknown): supervisor gone".into(),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code,

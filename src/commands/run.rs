@@ -22,29 +22,19 @@ use std::fs;
 use std::path::PathBuf;
 
 pub fn run(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<i32> {
-    let options = check_flags(&args).context(ExitCode(125))?;
-    // From image lookup until the container record names its layers, no collection.
-    let writer = store.writer_guard().context(ExitCode(125))?;
-    // Progress stays quiet unless stdout is a terminal: stdout is the container's.
-    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let image = ensure::ensure(
-        store,
-        &args.image,
-        args.pull,
-        args.platform.as_deref(),
-        registries,
-        quiet,
-    )
-    .context(ExitCode(125))?;
-    let (mut record, spec) = prepare(store, &args, &options, image).context(ExitCode(125))?;
-    create_with_unique_name(store, &mut record, &spec, args.name.is_none())
-        .context(ExitCode(125))?;
-    drop(writer);
+    let mut record = create(store, &args, registries)?;
+    if args.detach {
+        // The keeper starts it; a failure to start still leaves the container (as Docker).
+        super::supervise::spawn_keeper(store, &record.id)?;
+        println!("{}", record.id);
+        return Ok(0);
+    }
     let start = StartOptions {
         interactive: args.interactive,
         preserve_fds: args.preserve_fds,
         die_with_parent: true,
         start_fifo: None,
+        stdio: None,
     };
     let result = lifecycle::start(store, &mut record, &start).and_then(|mut running| {
         supervise::supervise(
@@ -60,10 +50,44 @@ pub fn run(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<
     result
 }
 
+/// `hako create`: the container's bundle and record, ready for `start`.
+pub fn create_verb(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<i32> {
+    let record = create(store, &args, registries)?;
+    println!("{}", record.id);
+    Ok(0)
+}
+
+/// Flags → image → spec and record, written as the container's bundle.
+fn create(store: &Store, args: &RunArgs, registries: &RegistryConfig) -> Result<ContainerRecord> {
+    let args = args;
+    let options = check_flags(args).context(ExitCode(125))?;
+    // From image lookup until the container record names its layers, no collection.
+    let writer = store.writer_guard().context(ExitCode(125))?;
+    // Progress stays quiet unless stdout is a terminal: stdout is the container's.
+    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let image = ensure::ensure(
+        store,
+        &args.image,
+        args.pull,
+        args.platform.as_deref(),
+        registries,
+        quiet,
+    )
+    .context(ExitCode(125))?;
+    let (mut record, spec) = prepare(store, args, &options, image).context(ExitCode(125))?;
+    create_with_unique_name(store, &mut record, &spec, args.name.is_none())
+        .context(ExitCode(125))?;
+    drop(writer);
+    Ok(record)
+}
+
 /// The flags, checked together: bad input fails here, before any pull or write.
 fn check_flags(args: &RunArgs) -> Result<RunOptions> {
-    if args.detach {
-        bail!("-d: detached containers arrive with the supervisor issue; run in the foreground for now");
+    if args.rm && args.restart != crate::state::RestartPolicy::No {
+        bail!("conflicting options: --restart and --rm (a container removed when it exits cannot be restarted)");
+    }
+    if let Some(sig) = &args.stop_signal {
+        crate::signals::parse(sig)?;
     }
     let network = match args.network.as_str() {
         "none" => NetworkMode::None,
@@ -197,6 +221,12 @@ fn prepare(
             readonly_rootfs: args.read_only,
             network_mode: options.network.clone().unwrap_or_default(),
             auto_remove: args.rm,
+            restart: args.restart.clone(),
+            stop_signal: args
+                .stop_signal
+                .clone()
+                .or_else(|| img_cfg.stop_signal().clone()),
+            stop_timeout: args.stop_timeout,
         },
         cgroup_path,
         state: RunState {
@@ -208,6 +238,7 @@ fn prepare(
             started_at: String::new(),
             finished_at: String::new(),
             error: String::new(),
+            restart_count: 0,
         },
     };
     Ok((record, fe.spec))

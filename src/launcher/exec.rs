@@ -132,16 +132,21 @@ fn enter(
 ) -> Result<(), init::Failure> {
     let fail = |e: &dyn std::fmt::Display| (sync::FailureKind::Setup, e.to_string());
     let parent = sys.getppid();
-    // hako exec relays signals and the exit code: the process dies with it, as docker exec's.
-    sys.set_parent_death_signal(Signal::SIGKILL)
-        .map_err(|e| fail(&e))?;
+    // hako exec relays signals and the exit code: the process dies with it, as docker
+    // exec's does (not with -d, where nobody waits for it).
+    if options.die_with_parent {
+        sys.set_parent_death_signal(Signal::SIGKILL)
+            .map_err(|e| fail(&e))?;
+    }
     // Wait until the parent has put us in the container's cgroup.
     channel.wait_go().map_err(|e| fail(&e))?;
     // All at once through the pidfd (Linux 5.8): the mount namespace also moves our root
     // and working directory to the container's.
     sys.setns(pidfd, namespaces).map_err(|e| fail(&e))?;
-    init::attach_terminal(sys, process.terminal, channel, options.interactive)?;
-    let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
+    init::attach_terminal(sys, process.terminal, channel, options)?;
+    let supervised = |sys: &dyn Sys| {
+        !options.die_with_parent || (sys.getppid() == parent && channel.peer_alive())
+    };
     init::become_process(sys, process, options.preserve_fds, &supervised)
 }
 

@@ -30,6 +30,9 @@ pub struct StartOptions {
     /// Two-phase start (`create`, then `start`): a FIFO the process opens for writing after
     /// everything is set up; it blocks there until `start` opens it for reading.
     pub start_fifo: Option<std::path::PathBuf>,
+    /// Descriptors (in the caller) that become the process's stdin, stdout and stderr
+    /// (a detached container's log pipes); otherwise it keeps the caller's.
+    pub stdio: Option<[i32; 3]>,
 }
 
 /// Never returns: either execs the user's program or reports why not and exits.
@@ -122,7 +125,7 @@ pub fn prepare_container(
     // Masked and read-only paths need the final /proc and /sys, so after the pivot.
     mounts::protect_paths(sys, plan).map_err(setup_err)?;
     // The pty lives in the container's devpts (mounted above), so after the pivot too.
-    attach_terminal(sys, plan.process.terminal, channel, options.interactive)?;
+    attach_terminal(sys, plan.process.terminal, channel, options)?;
     // Our own UTS namespace: the hostname stays in the container.
     if let Some(h) = &plan.hostname {
         sys.sethostname(h).map_err(setup_err)?;
@@ -136,8 +139,14 @@ pub fn attach_terminal(
     sys: &dyn Sys,
     terminal: bool,
     channel: &Channel,
-    interactive: bool,
+    options: &StartOptions,
 ) -> Result<(), Failure> {
+    if let (Some(fds), false) = (options.stdio, terminal) {
+        // Before anything else may write to them: the log pipes become 0, 1 and 2.
+        for (target, fd) in fds.iter().enumerate() {
+            nix::unistd::dup2(*fd, target as i32).map_err(setup_err)?;
+        }
+    }
     if terminal {
         let master = tty::open_container_pty(sys).map_err(setup_err)?;
         channel
@@ -147,7 +156,7 @@ pub fn attach_terminal(
         // A session of its own (as runc does), so `kill 0` inside reaches only the
         // container's processes, never hako's process group on the host.
         nix::unistd::setsid().map_err(setup_err)?;
-        if !interactive {
+        if !options.interactive && options.stdio.is_none() {
             // `docker run` without -i gives the container an empty stdin.
             redirect_stdin_to_null().map_err(setup_err)?;
         }

@@ -164,3 +164,95 @@ fn write_all(fd: i32, mut bytes: &[u8]) {
         bytes = &bytes[n as usize..];
     }
 }
+
+/// Where a detached container's output comes from: its stdout and stderr pipes, or the
+/// pty master with `-t` (one stream, as Docker logs it: stdout).
+pub struct Outputs {
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    pub pty: Option<OwnedFd>,
+}
+
+/// Keeps a detached container: its output goes to `sink(is_stderr, bytes)`, signals sent
+/// to the keeper go to PID 1, and it returns PID 1's exit code once PID 1 has exited and
+/// its output is drained.
+pub fn keep(
+    pid: Pid,
+    signals: &mut Signals,
+    outputs: Outputs,
+    mut sink: impl FnMut(bool, &[u8]),
+) -> nix::Result<i32> {
+    let mut sources: Vec<(OwnedFd, bool)> = vec![];
+    if let Some(fd) = outputs.stdout.or(outputs.pty) {
+        sources.push((fd, false));
+    }
+    if let Some(fd) = outputs.stderr {
+        sources.push((fd, true));
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut exit = None;
+    loop {
+        if exit.is_some() && sources.is_empty() {
+            break;
+        }
+        let mut fds = vec![PollFd::new(signals.fd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(sources.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+        // Once PID 1 has exited, only drain what is left; a grandchild that kept a pipe
+        // open cannot hold the keeper forever.
+        let timeout = if exit.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) if exit.is_some() => break,
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(info)) = signals.fd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => {}
+                    Ok(Signal::SIGWINCH) => {}
+                    Ok(sig) if exit.is_none() => {
+                        let _ = kill(pid, sig);
+                    }
+                    _ => {}
+                }
+            }
+            if exit.is_none() {
+                if let Ok(status) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                    exit = exit_code(status);
+                }
+            }
+        }
+        let mut closed = vec![];
+        for (i, (fd, is_stderr)) in sources.iter().enumerate() {
+            if !ready[i + 1] {
+                continue;
+            }
+            match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(nix::Error::EIO) => closed.push(i),
+                Ok(n) => sink(*is_stderr, &buf[..n]),
+                Err(nix::Error::EINTR | nix::Error::EAGAIN) => {}
+                Err(_) => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            sources.remove(i);
+        }
+        // Output closed before the exit was signalled: wait for it.
+        if sources.is_empty() && exit.is_none() {
+            if let Ok(status) = waitpid(pid, None) {
+                exit = exit_code(status);
+            }
+        }
+    }
+    Ok(exit.unwrap_or(255))
+}

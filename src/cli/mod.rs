@@ -1,5 +1,9 @@
 //! The command line: clap definitions only. Docker's verbs and flags, as users type them.
 
+mod lifecycle;
+
+pub use lifecycle::*;
+
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -30,6 +34,35 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container
     Run(RunArgs),
+    /// Create a new container (started later with hako start)
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Keeps one detached container (started by run -d and start; not for users)
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
     /// List containers
     Ps(PsArgs),
     /// Remove one or more containers
@@ -199,9 +232,18 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Run in the background (not available yet)
+    /// Run in the background and print the container ID
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: crate::state::RestartPolicy,
+    /// Signal to stop the container (default: the image's, else SIGTERM)
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait for the container to stop before killing it (default 10)
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u64>,
     /// Set environment variables (KEY=VALUE, or KEY to copy the host's)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -1,0 +1,166 @@
+//! Detached containers: `run -d` and `start` hand the container to a keeper of its own,
+//! hako re-executed as `hako __supervise ID` in a new session (like Podman's conmon).
+//! The keeper starts the container, writes its output to `container.log`, reaps it,
+//! records how it ended and applies `--restart` and `--rm`. It is the container's parent,
+//! so the container dies with it (a `kill -9` of the keeper leaves nothing running), and
+//! nothing of hako stays resident once the container has stopped.
+
+use super::{lifecycle, ExitCode};
+use crate::cli::SuperviseArgs;
+use crate::launcher::supervise::{self, Outputs};
+use crate::launcher::StartOptions;
+use crate::logs::{self, Stream};
+use crate::state::ContainerRecord;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+/// The marker `stop` leaves so the keeper does not restart what a user stopped.
+pub const STOP_MARKER: &str = "stop-requested";
+pub const LOG_FILE: &str = "container.log";
+
+/// Starts the keeper for `id` and waits until the container runs (or failed to start:
+/// then the error and Docker's exit code come back here).
+pub fn spawn_keeper(store: &Store, id: &str) -> Result<()> {
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .context("create the keeper's pipe")?;
+    let exe = std::env::current_exe().context("find the hako binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root")
+        .arg(store.root())
+        .args(["__supervise", id, "--notify-fd", "3"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let notify = write_end.as_raw_fd();
+    // SAFETY: setsid and dup2 are async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            // A session of its own: the terminal's Ctrl-C and hang-up never reach it.
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            // dup2 clears close-on-exec on the copy: fd 3 is the keeper's report line.
+            nix::unistd::dup2(notify, 3).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("start the container's keeper")?;
+    drop(write_end);
+    let mut report = String::new();
+    std::fs::File::from(read_end)
+        .read_to_string(&mut report)
+        .context("read the keeper's report")?;
+    if report.starts_with("ok") {
+        // The keeper lives on; it is not ours to wait for (init reaps it once we exit).
+        std::mem::forget(child);
+        return Ok(());
+    }
+    let _ = child.wait();
+    match report.strip_prefix("err ").and_then(|r| r.split_once(' ')) {
+        Some((code, message)) => {
+            let code: i32 = code.parse().unwrap_or(125);
+            Err(anyhow::anyhow!("{}", message.trim_end()).context(ExitCode(code)))
+        }
+        None => bail!("the container's keeper ended before starting it (see hako logs {id})"),
+    }
+}
+
+/// `hako __supervise ID`: the keeper itself.
+pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
+    set_process_name("hako-keeper");
+    let mut record = store.lookup_container(&args.container)?;
+    let dir = store.container_dir(&record.id);
+    // A stop before this start does not count for it.
+    let _ = std::fs::remove_file(dir.join(STOP_MARKER));
+    let mut notify = args.notify_fd.map(|fd| {
+        // SAFETY: the fd was handed to us by spawn_keeper and is ours alone.
+        std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+    });
+    loop {
+        let result = run_once(store, &mut record, &dir, &mut notify);
+        let started = notify.is_none();
+        let code = match &result {
+            Ok(code) => *code,
+            Err(e) => super::exit_code_for(e),
+        };
+        if let Some(mut n) = notify.take() {
+            // It never ran: tell `run -d` why, with the exit code it should give.
+            let e = result.as_ref().err().map(super::describe).unwrap_or_default();
+            let _ = writeln!(n, "err {code} {e}");
+        }
+        let stopped_by_user = dir.join(STOP_MARKER).exists();
+        let restart = started
+            && record
+                .host_config
+                .restart
+                .should_restart(code, record.state.restart_count, stopped_by_user);
+        if !restart {
+            for p in lifecycle::finish(store, &mut record, &result) {
+                eprintln!("hako: cleanup: {p}");
+            }
+            return Ok(0);
+        }
+        lifecycle::finish(store, &mut record, &result);
+        if !store.container_dir(&record.id).exists() {
+            return Ok(0); // removed while it ran (rm -f)
+        }
+        record.state.restart_count += 1;
+        // Docker's back-off is longer; a short pause keeps a crash loop from spinning.
+        std::thread::sleep(std::time::Duration::from_millis(100 * record.state.restart_count.min(10) as u64));
+    }
+}
+
+/// One start of the container, up to its exit: the code it exited with.
+fn run_once(
+    store: &Store,
+    record: &mut ContainerRecord,
+    dir: &Path,
+    notify: &mut Option<std::fs::File>,
+) -> Result<i32> {
+    let mut log = logs::Writer::open(&dir.join(LOG_FILE)).context("open the container's log")?;
+    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+    let tty = record.config.tty;
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let options = StartOptions {
+        interactive: false,
+        preserve_fds: 0,
+        die_with_parent: true,
+        start_fifo: None,
+        stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
+    };
+    let mut running = lifecycle::start(store, record, &options)?;
+    // Only the container holds the write ends now: its exit closes them.
+    drop((out_w, err_w, null));
+    if let Some(mut n) = notify.take() {
+        let _ = n.write_all(b"ok\n");
+    }
+    let outputs = if tty {
+        Outputs {
+            stdout: None,
+            stderr: None,
+            pty: running.started.pty_master.take(),
+        }
+    } else {
+        Outputs {
+            stdout: Some(out_r),
+            stderr: Some(err_r),
+            pty: None,
+        }
+    };
+    let code = supervise::keep(running.started.pid, &mut running.signals, outputs, |is_err, bytes| {
+        let stream = if is_err { Stream::Stderr } else { Stream::Stdout };
+        let _ = log.write(stream, bytes);
+    })
+    .context("keep the container")?;
+    let _ = log.flush();
+    Ok(code)
+}
+
+fn set_process_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        let _ = nix::sys::prctl::set_name(&c);
+    }
+}
