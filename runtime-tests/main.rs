@@ -8,6 +8,7 @@ mod debian;
 mod docs_blocks;
 mod foundation;
 mod images;
+mod lifecycle;
 mod limits;
 mod process;
 mod registry;

@@ -45,9 +45,15 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
         "Path": argv.first(),
         "Args": argv.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": if running { "running" } else if c.state.status == crate::state::Status::Created { "created" } else { "exited" },
+            "Status": match (running, c.state.status) {
+                (true, crate::state::Status::Paused) => "paused",
+                (true, _) => "running",
+                (false, crate::state::Status::Created) => "created",
+                _ => "exited",
+            },
             "Running": running,
-            "Paused": false,
+            "Paused": running && c.state.status == crate::state::Status::Paused,
+            "Restarting": false,
             "Pid": if running { c.state.pid } else { 0 },
             "ExitCode": c.state.exit_code,
             "OOMKilled": c.state.oom_killed,
@@ -55,12 +61,18 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
             "StartedAt": c.state.started_at,
             "FinishedAt": c.state.finished_at,
         },
+        "RestartCount": c.state.restart_count,
+        "LogPath": dir.join("container.log"),
         "Image": c.image.to_string(),
         "Name": format!("/{}", c.name),
         "HostConfig": {
             "Binds": c.host_config.binds.iter().map(|b| format!("{}:{}{}", b.source, b.destination, if b.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
             "NetworkMode": match c.host_config.network_mode { crate::spec::NetworkMode::Host => "host", crate::spec::NetworkMode::None => "none" },
             "AutoRemove": c.host_config.auto_remove,
+            "RestartPolicy": {
+                "Name": c.host_config.restart.name(),
+                "MaximumRetryCount": match c.host_config.restart { crate::state::RestartPolicy::OnFailure { max_retries } => max_retries, _ => 0 },
+            },
             "Privileged": c.host_config.privileged,
             "ReadonlyRootfs": c.host_config.readonly_rootfs,
             "CapAdd": c.host_config.cap_add,
@@ -90,6 +102,8 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
             "Tty": c.config.tty,
             "OpenStdin": c.config.open_stdin,
             "Image": c.image_name,
+            "StopSignal": c.host_config.stop_signal,
+            "StopTimeout": c.host_config.stop_timeout,
         },
     })
 }

@@ -144,10 +144,10 @@ fn enter(
     // and working directory to the container's.
     sys.setns(pidfd, namespaces).map_err(|e| fail(&e))?;
     init::attach_terminal(sys, process.terminal, channel, options)?;
-    let supervised = |sys: &dyn Sys| {
-        !options.die_with_parent || (sys.getppid() == parent && channel.peer_alive())
-    };
-    init::become_process(sys, process, options.preserve_fds, &supervised)
+    let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
+    let supervised: Option<&dyn Fn(&dyn Sys) -> bool> =
+        options.die_with_parent.then_some(&supervised);
+    init::become_process(sys, process, options.preserve_fds, supervised)
 }
 
 #[cfg(test)]

@@ -23,12 +23,13 @@ pub fn apply_rlimits(sys: &dyn Sys, process: &ProcessPlan) -> Result<(), String>
 /// Order matters: the bounding set needs CAP_SETPCAP and setresuid needs CAP_SETUID, so
 /// both happen while we still hold everything; a switch to a non-zero uid then clears the
 /// permitted and effective sets (capabilities(7), "Effect of user ID changes"), as Docker
-/// does for `--user`. `still_supervised` says whether hako is still there: the switch
-/// clears the parent-death signal, which must be set again and then checked.
+/// does for `--user`. With `supervised` (a process that dies with hako), the switch
+/// clears the parent-death signal, which is set again here and then checked with it:
+/// it says whether hako is still there.
 pub fn switch_identity(
     sys: &dyn Sys,
     process: &ProcessPlan,
-    still_supervised: &dyn Fn(&dyn Sys) -> bool,
+    supervised: Option<&dyn Fn(&dyn Sys) -> bool>,
 ) -> Result<(), String> {
     let caps = &process.caps;
     // Only what this process still holds can be kept (capabilities the kernel does not
@@ -48,10 +49,12 @@ pub fn switch_identity(
         .map_err(|e| format!("setresuid {}: {e}", process.uid))?;
     // A uid change clears PR_SET_PDEATHSIG (prctl(2)): set it again, then make sure hako
     // did not die in between, when the signal could not have been sent (runc does both).
-    sys.set_parent_death_signal(nix::sys::signal::Signal::SIGKILL)
-        .map_err(|e| e.to_string())?;
-    if !still_supervised(sys) {
-        return Err("hako exited while the container was starting".into());
+    if let Some(still_supervised) = supervised {
+        sys.set_parent_death_signal(nix::sys::signal::Signal::SIGKILL)
+            .map_err(|e| e.to_string())?;
+        if !still_supervised(sys) {
+            return Err("hako exited while the container was starting".into());
+        }
     }
     set_capabilities(sys, caps, &known, process.uid == 0).map_err(|e| e.to_string())?;
     crate::trace::note("identity", "capabilities", || {

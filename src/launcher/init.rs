@@ -97,9 +97,10 @@ fn setup(
     if let Some(fifo) = start_fifo {
         wait_for_start(&fifo).map_err(setup_err)?;
     }
-    let supervised =
-        |sys: &dyn Sys| !options.die_with_parent || (sys.getppid() == parent && channel.peer_alive());
-    become_process(sys, &plan.process, options.preserve_fds, &supervised)
+    let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
+    let supervised: Option<&dyn Fn(&dyn Sys) -> bool> =
+        options.die_with_parent.then_some(&supervised);
+    become_process(sys, &plan.process, options.preserve_fds, supervised)
 }
 
 /// The container around the process: namespaces, filesystem, terminal, hostname.
@@ -165,11 +166,12 @@ pub fn attach_terminal(
 }
 
 /// The process becomes the user's program. Returns only on failure (or with the fake).
+/// `supervised` is given for a process that dies with hako (see `switch_identity`).
 pub fn become_process(
     sys: &dyn Sys,
     process: &ProcessPlan,
     preserve_fds: u32,
-    still_supervised: &dyn Fn(&dyn Sys) -> bool,
+    supervised: Option<&dyn Fn(&dyn Sys) -> bool>,
 ) -> Result<(), Failure> {
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which may go below.
     identity::apply_rlimits(sys, process).map_err(setup_err)?;
@@ -180,7 +182,7 @@ pub fn become_process(
     // Resolve the program while we may still read every directory.
     let program = find_program(&process.args[0], &process.env)?;
     // Capabilities and ids last: everything above needed root's full set.
-    identity::switch_identity(sys, process, still_supervised).map_err(setup_err)?;
+    identity::switch_identity(sys, process, supervised).map_err(setup_err)?;
     sys.chdir(&process.cwd).map_err(|e| {
         (
             FailureKind::Setup,

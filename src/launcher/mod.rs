@@ -62,6 +62,7 @@ impl LaunchError {
     }
 }
 
+#[derive(Debug)]
 pub struct Started {
     pub pid: Pid,
     /// The container's pty master, with `-t`.

@@ -1,0 +1,258 @@
+//! Detached containers and the verbs that drive them, as a Docker user types them.
+
+use crate::harness::*;
+use std::time::{Duration, Instant};
+
+fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let began = Instant::now();
+    while !f() {
+        assert!(began.elapsed() < within, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn status(root: &std::path::Path, name: &str) -> String {
+    inspect_field(root, name, "/State/Status").as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn detached_container_outlives_its_command_and_logs_both_streams() {
+    if !require_root("run -d") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    let id = ok(
+        hako(
+            r,
+            &["run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+              "i=0; while true; do echo out $i; echo err $i >&2; i=$((i+1)); sleep 0.1; done"],
+        ),
+        "run -d",
+    );
+    // `run -d` printed the full ID and returned while the container runs on.
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert_eq!(status(r, "ticker"), "running");
+    until("three lines of output", Duration::from_secs(10), || {
+        stdout(&hako(r, &["logs", "ticker"])).lines().count() >= 3
+    });
+    let logs = hako(r, &["logs", "ticker"]);
+    assert!(stdout(&logs).lines().all(|l| l.starts_with("out ")), "{}", stdout(&logs));
+    assert!(stderr(&logs).lines().all(|l| l.starts_with("err ")), "{}", stderr(&logs));
+    assert!(stdout(&logs).starts_with("out 0\nout 1\n"));
+    let o = hako(r, &["logs", "--tail", "1", "-t", "ticker"]);
+    let tail = format!("{}{}", stdout(&o), stderr(&o));
+    let line = tail.lines().next().unwrap();
+    // RFC 3339 with nanoseconds, then the line, as docker logs -t prints.
+    assert!(line.len() > 31 && line.as_bytes()[4] == b'-' && line.contains("Z "), "{line}");
+    assert_eq!(tail.lines().count(), 1);
+    assert_eq!(stdout(&hako(r, &["logs", "--since", "1h", "ticker"])).lines().count() >= 3, true);
+    // -f follows new lines and ends when the container stops.
+    let follower = hako_cmd(r, &["logs", "-f", "ticker"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    ok(hako(r, &["stop", "-t", "1", "ticker"]), "stop");
+    let followed = follower.wait_with_output().unwrap();
+    assert!(followed.status.success());
+    let before = stdout(&logs).lines().count();
+    assert!(stdout(&followed).lines().count() > before, "logs -f saw nothing new");
+    // The shell ignores TERM as PID 1: stop waited its second, then killed it.
+    assert_eq!(inspect_field(r, "ticker", "/State/ExitCode"), 137);
+    assert_eq!(status(r, "ticker"), "exited");
+}
+
+#[test]
+fn exec_joins_the_containers_namespaces_and_cgroup() {
+    if !require_root("exec") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(
+        hako(r, &["run", "-d", "--name", "box", "--hostname", "boxhost", "-e", "FROM_RUN=1",
+                  "busybox", "sh", "-c", "touch /made-by-pid1; exec sleep 600"]),
+        "run -d",
+    );
+    let out = ok(
+        hako(r, &["exec", "box", "sh", "-c",
+                  "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /made-by-pid1; echo $FROM_RUN; cat /proc/self/cgroup | head -1"]),
+        "exec",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "boxhost");
+    assert_eq!(lines[1].trim(), "sleep 600", "PID 1 of the same PID namespace");
+    assert_eq!(lines[2], "/made-by-pid1", "the same mounts");
+    assert_eq!(lines[3], "1", "the container's environment");
+    // exec -d returns at once; its process sits in the container's cgroup (top lists
+    // the cgroup's processes, as the host sees them).
+    assert_eq!(ok(hako(r, &["exec", "-d", "box", "sleep", "31"]), "exec -d"), "");
+    let top = ok(hako(r, &["top", "box"]), "top");
+    assert!(top.contains("sleep 600") && top.contains("sleep 31"), "{top}");
+    // Exit codes come back; -u and -w apply.
+    assert_eq!(hako(r, &["exec", "box", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(hako(r, &["exec", "box", "no-such-tool"]).status.code(), Some(127));
+    let who = ok(hako(r, &["exec", "-u", "1000:1000", "-w", "/tmp", "box", "sh", "-c", "id -u; pwd"]), "exec -u -w");
+    assert_eq!(who, "1000\n/tmp\n");
+    // Default capabilities, not the host's full set; --privileged gives all.
+    let caps = ok(hako(r, &["exec", "box", "grep", "CapEff", "/proc/self/status"]), "caps");
+    assert!(caps.contains("00000000a80425fb"), "{caps}");
+    ok(hako(r, &["rm", "-f", "box"]), "rm -f");
+    let o = hako(r, &["exec", "box", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("No such container"), "{}", stderr(&o));
+    // Into a stopped container: a clear error.
+    ok(hako(r, &["create", "--name", "idle", "busybox", "true"]), "create");
+    let o = hako(r, &["exec", "idle", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+}
+
+#[test]
+fn exec_it_through_a_real_pty() {
+    if !require_root("exec -it") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(hako(r, &["run", "-d", "--name", "tty", "busybox", "sleep", "600"]), "run -d");
+    let cmd = format!("{HAKO} --root {} exec -it tty sh", r.display());
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; printf 'tty; echo rows=$(stty size)\\r'; sleep 1; printf 'exit 5\\r'; sleep 1) | timeout -k 5 30 script -qec \"{cmd}\" /dev/null; echo rc=$?"
+        ))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("rows="), "{out}");
+    assert!(out.contains("rc=5"), "{out}");
+    ok(hako(r, &["rm", "-f", "tty"]), "rm -f");
+}
+
+#[test]
+fn stop_signals_and_start_on_the_same_changes() {
+    if !require_root("stop/start") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    // The stop signal reaches a PID 1 that handles it.
+    ok(hako(r, &["run", "-d", "--name", "polite", "busybox", "sh", "-c",
+                 "trap 'exit 3' TERM; while true; do sleep 0.1; done"]), "run -d");
+    ok(hako(r, &["stop", "polite"]), "stop");
+    assert_eq!(inspect_field(r, "polite", "/State/ExitCode"), 3);
+    // --stop-signal is used instead of TERM.
+    ok(hako(r, &["run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c",
+                 "trap 'exit 4' USR1; while true; do sleep 0.1; done"]), "run -d");
+    ok(hako(r, &["stop", "usr1"]), "stop");
+    assert_eq!(inspect_field(r, "usr1", "/State/ExitCode"), 4);
+    // start runs it again on the same upper layer.
+    ok(hako(r, &["run", "--name", "again", "busybox", "sh", "-c", "echo run >> /count; wc -l < /count"]), "run");
+    ok(hako(r, &["start", "again"]), "start");
+    ok(hako(r, &["wait", "again"]), "wait");
+    let logs = stdout(&hako(r, &["logs", "again"]));
+    assert_eq!(logs.trim(), "2", "the second run saw the first one's file: {logs}");
+    let attached = ok(hako(r, &["start", "-a", "again"]), "start -a");
+    assert_eq!(attached.trim(), "3");
+    // wait prints the exit code; kill -s sends the signal.
+    ok(hako(r, &["run", "-d", "--name", "waited", "busybox", "sh", "-c",
+                 "trap 'exit 9' HUP; while true; do sleep 0.1; done"]), "run -d");
+    ok(hako(r, &["kill", "-s", "HUP", "waited"]), "kill -s HUP");
+    assert_eq!(ok(hako(r, &["wait", "waited"]), "wait").trim(), "9");
+    ok(hako(r, &["rename", "waited", "renamed"]), "rename");
+    assert_eq!(inspect_field(r, "renamed", "/Name"), "/renamed");
+    let o = hako(r, &["kill", "renamed"]);
+    assert!(!o.status.success() && stderr(&o).contains("is not running"), "{}", stderr(&o));
+}
+
+#[test]
+fn restart_policies() {
+    if !require_root("restart policies") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(hako(r, &["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]), "run -d");
+    until("two restarts and the end", Duration::from_secs(20), || {
+        status(r, "flaky") == "exited" && inspect_field(r, "flaky", "/RestartCount") == 2
+    });
+    ok(hako(r, &["run", "-d", "--name", "loop", "--restart", "always", "busybox", "sh", "-c", "echo up; sleep 0.2"]), "run -d");
+    until("a restart of an always container", Duration::from_secs(20), || {
+        inspect_field(r, "loop", "/RestartCount").as_u64().unwrap_or(0) >= 2
+    });
+    ok(hako(r, &["stop", "-t", "1", "loop"]), "stop");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(status(r, "loop"), "exited", "a stopped container is not restarted");
+    let o = hako(r, &["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("conflicting options"));
+}
+
+#[test]
+fn pause_freezes_every_process() {
+    if !require_root("pause") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(hako(r, &["run", "-d", "--name", "counter", "busybox", "sh", "-c",
+                 "i=0; while true; do i=$((i+1)); echo $i > /n; sleep 0.05; done"]), "run -d");
+    let pid = inspect_field(r, "counter", "/State/Pid").as_i64().unwrap();
+    let n = || {
+        std::fs::read_to_string(format!("/proc/{pid}/root/n"))
+            .unwrap_or_default()
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    until("the counter to move", Duration::from_secs(5), || n() > 2);
+    ok(hako(r, &["pause", "counter"]), "pause");
+    assert_eq!(status(r, "counter"), "paused");
+    assert_eq!(inspect_field(r, "counter", "/State/Paused"), true);
+    assert!(ok(hako(r, &["ps"]), "ps").contains("(Paused)"));
+    let frozen = n();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(n(), frozen, "the counter moved while paused");
+    let o = hako(r, &["exec", "counter", "true"]);
+    assert!(stderr(&o).contains("paused"), "{}", stderr(&o));
+    ok(hako(r, &["unpause", "counter"]), "unpause");
+    until("the counter to move again", Duration::from_secs(5), || n() > frozen + 2);
+    ok(hako(r, &["stop", "-t", "0", "counter"]), "stop");
+}
+
+/// `kill -9` of the keeper, of the container, or of a hako command: the next command
+/// shows the truth and `rm -f` removes everything.
+#[test]
+fn crashes_leave_the_truth_behind() {
+    if !require_root("crash cases") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    // The container's PID 1 killed from the host: the keeper records 137.
+    ok(hako(r, &["run", "-d", "--name", "victim", "busybox", "sleep", "600"]), "run -d");
+    let pid = inspect_field(r, "victim", "/State/Pid").as_i64().unwrap();
+    shell(&format!("kill -9 {pid}"));
+    until("the keeper to record the kill", Duration::from_secs(10), || status(r, "victim") == "exited");
+    assert_eq!(inspect_field(r, "victim", "/State/ExitCode"), 137);
+    // The keeper killed: the container goes with it, and nothing shows as running.
+    ok(hako(r, &["run", "-d", "--name", "orphan", "busybox", "sleep", "600"]), "run -d");
+    let pid = inspect_field(r, "orphan", "/State/Pid").as_i64().unwrap();
+    let keeper = shell(&format!("awk '{{print $4}}' /proc/{pid}/stat")).trim().to_string();
+    assert!(shell(&format!("cat /proc/{keeper}/comm")).contains("hako-keeper"));
+    shell(&format!("kill -9 {keeper}"));
+    until("the container to die with its keeper", Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || shell(&format!("cat /proc/{pid}/stat")).contains(") Z ")
+    });
+    assert!(!ok(hako(r, &["ps"]), "ps").contains("orphan"));
+    ok(hako(r, &["rm", "-f", "orphan", "victim"]), "rm -f");
+    assert_eq!(ok(hako(r, &["ps", "-aq"]), "ps -aq").trim(), "");
+    assert!(mounts_mentioning(r.to_str().unwrap()).is_empty());
+    // No keeper stays resident once its container has stopped.
+    let keepers = std::process::Command::new("pgrep").args(["-f", &format!("{} __supervise", r.display())]).output().unwrap();
+    assert_eq!(stdout(&keepers), "");
+}
