@@ -140,13 +140,21 @@ fn stop_signals_and_start_on_the_same_changes() {
     let root = fresh_root("busybox");
     let r = root.path();
     // The stop signal reaches a PID 1 that handles it.
+    // (The trap must be set before the signal comes: the test waits for "ready".)
+    let ready = |name: &str| {
+        until("the trap", Duration::from_secs(10), || {
+            stdout(&hako(r, &["logs", name])).contains("ready")
+        })
+    };
     ok(hako(r, &["run", "-d", "--name", "polite", "busybox", "sh", "-c",
-                 "trap 'exit 3' TERM; while true; do sleep 0.1; done"]), "run -d");
+                 "trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done"]), "run -d");
+    ready("polite");
     ok(hako(r, &["stop", "polite"]), "stop");
     assert_eq!(inspect_field(r, "polite", "/State/ExitCode"), 3);
     // --stop-signal is used instead of TERM.
     ok(hako(r, &["run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c",
-                 "trap 'exit 4' USR1; while true; do sleep 0.1; done"]), "run -d");
+                 "trap 'exit 4' USR1; echo ready; while true; do sleep 0.1; done"]), "run -d");
+    ready("usr1");
     ok(hako(r, &["stop", "usr1"]), "stop");
     assert_eq!(inspect_field(r, "usr1", "/State/ExitCode"), 4);
     // start runs it again on the same upper layer.
@@ -159,7 +167,8 @@ fn stop_signals_and_start_on_the_same_changes() {
     assert_eq!(attached.trim(), "3");
     // wait prints the exit code; kill -s sends the signal.
     ok(hako(r, &["run", "-d", "--name", "waited", "busybox", "sh", "-c",
-                 "trap 'exit 9' HUP; while true; do sleep 0.1; done"]), "run -d");
+                 "trap 'exit 9' HUP; echo ready; while true; do sleep 0.1; done"]), "run -d");
+    ready("waited");
     ok(hako(r, &["kill", "-s", "HUP", "waited"]), "kill -s HUP");
     assert_eq!(ok(hako(r, &["wait", "waited"]), "wait").trim(), "9");
     ok(hako(r, &["rename", "waited", "renamed"]), "rename");

@@ -14,6 +14,7 @@ pub mod commit;
 pub mod digest;
 pub mod export;
 pub mod flags;
+pub mod format;
 pub mod image;
 pub mod launcher;
 pub mod logs;

@@ -99,6 +99,10 @@ pub struct RunState {
     /// How often the supervisor has started it again (`--restart`).
     #[serde(default)]
     pub restart_count: u32,
+    /// The hako process that is PID 1's parent and records its exit (the keeper of a
+    /// detached container, or `hako run` in the foreground).
+    #[serde(default)]
+    pub keeper_pid: i32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -189,6 +193,13 @@ impl ContainerRecord {
 
     /// Running according to the record *and* the kernel: a container whose supervisor was
     /// killed shows as exited rather than forever "Up".
+    /// Whether the process that records this container's exit is still there to do it.
+    pub fn keeper_alive(&self) -> bool {
+        self.state.keeper_pid > 0
+            && fs::read_to_string(format!("/proc/{}/cmdline", self.state.keeper_pid))
+                .is_ok_and(|c| c.contains("hako"))
+    }
+
     pub fn is_running(&self) -> bool {
         matches!(self.state.status, Status::Running | Status::Paused)
             && self.state.pid > 0

@@ -322,6 +322,21 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Filter output (id=, name=, status=, exited=, ancestor=)
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output with a Go template ("table {{.ID}}\t{{.Names}}", "{{json .}}")
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show the N last created containers (all states)
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<usize>,
+    /// Show the latest created container (all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Display total file sizes (the container's writable layer)
+    #[arg(short = 's', long)]
+    pub size: bool,
 }
 
 #[derive(Args, Debug)]
@@ -344,9 +359,15 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    /// Filter output (dangling=true|false)
+    /// Filter output (dangling=true|false, reference=PATTERN)
     #[arg(short = 'f', long = "filter")]
     pub filter: Vec<String>,
+    /// Format output with a Go template ("table {{.Repository}}\t{{.Tag}}", "{{json .}}")
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only images of this repository (and tag)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -361,8 +382,11 @@ pub struct RmiArgs {
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     /// Only inspect objects of this type (image or container)
-    #[arg(long = "type")]
+    #[arg(long = "type", value_parser = ["image", "container"])]
     pub kind: Option<String>,
+    /// Format output with a Go template ("{{.NetworkSettings.IPAddress}}", "{{json .Config}}")
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
     #[arg(required = true)]
     pub names: Vec<String>,
 }

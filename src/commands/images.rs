@@ -1,6 +1,5 @@
 //! `hako images`, `rmi`, `tag`.
 
-use super::ps::print_table;
 use crate::cli::{ImagesArgs, RmiArgs};
 use crate::image::Image;
 use crate::reference::Reference;
@@ -9,24 +8,86 @@ use crate::timefmt::{human_duration, now_secs, parse_rfc3339};
 use crate::units::human_size;
 use anyhow::{bail, Context, Result};
 
-/// `--filter dangling=true|false`.
-fn dangling_filter(filters: &[String]) -> Result<Option<bool>> {
-    let mut want = None;
-    for f in filters {
-        want = Some(match f.as_str() {
-            "dangling=true" | "dangling=1" => true,
-            "dangling=false" | "dangling=0" => false,
-            other => bail!("--filter {other}: only dangling=true|false is supported"),
-        });
-    }
-    Ok(want)
+/// `--filter dangling=true|false` and `--filter reference=PATTERN`.
+struct Filters {
+    dangling: Option<bool>,
+    references: Vec<String>,
 }
 
+fn filters(raw: &[String]) -> Result<Filters> {
+    let mut f = Filters {
+        dangling: None,
+        references: vec![],
+    };
+    for item in raw {
+        match item.split_once('=') {
+            Some(("dangling", "true" | "1")) => f.dangling = Some(true),
+            Some(("dangling", "false" | "0")) => f.dangling = Some(false),
+            Some(("reference", pattern)) => f.references.push(pattern.to_string()),
+            _ => bail!("--filter {item}: supported are dangling=true|false and reference=PATTERN"),
+        }
+    }
+    Ok(f)
+}
+
+/// `*` and `?` as in a shell, for `reference=` filters and `images REPO`.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
+}
+
+/// Whether `repo:tag` is what `wanted` (`REPO` or `REPO:TAG`, globs allowed) asks for.
+fn reference_matches(wanted: &str, repo: &str, tag: &str) -> bool {
+    let (want_repo, want_tag) = match wanted.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (wanted, None),
+    };
+    let repo_ok = glob(want_repo, repo)
+        || repo.strip_prefix("docker.io/library/").is_some_and(|r| glob(want_repo, r));
+    repo_ok && want_tag.is_none_or(|t| glob(t, tag))
+}
+
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+];
+
 pub fn images(store: &Store, args: &ImagesArgs) -> Result<i32> {
-    let dangling = dangling_filter(&args.filter)?;
+    let f = filters(&args.filter)?;
+    let format = args
+        .format
+        .as_deref()
+        .map(|fmt| crate::format::Format::parse(fmt, HEADERS))
+        .transpose()?;
+    let records = store.images()?;
+    // An image ID with a name somewhere (the same image loaded twice, or pushed and then
+    // untagged) is that name's image, never also a <none> row beside it.
+    let named_ids: std::collections::HashSet<String> = records
+        .iter()
+        .filter(|r| !r.names.is_empty())
+        .map(|r| r.config.to_string())
+        .collect();
     let mut rows = vec![];
-    for rec in store.images()? {
-        if dangling.is_some_and(|d| d != rec.names.is_empty()) {
+    let mut seen = std::collections::HashSet::new();
+    for rec in records {
+        let dangling = rec.names.is_empty();
+        if dangling && named_ids.contains(&rec.config.to_string()) {
+            continue;
+        }
+        if f.dangling.is_some_and(|d| d != dangling) {
             continue;
         }
         let id = if args.no_trunc {
@@ -34,20 +95,13 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<i32> {
         } else {
             rec.config.short().to_string()
         };
-        if args.quiet {
-            println!("{id}");
-            continue;
-        }
         let image = Image::load(store, &rec)?;
-        let created = image
-            .config
-            .created()
-            .as_deref()
-            .and_then(parse_rfc3339)
+        let created_at = image.config.created().clone().unwrap_or_default();
+        let created = parse_rfc3339(&created_at)
             .map(|s| format!("{} ago", human_duration(now_secs() - s)))
             .unwrap_or_else(|| "N/A".into());
         let size = human_size(image.size(store));
-        let names: Vec<(String, String)> = if rec.names.is_empty() {
+        let names: Vec<(String, String)> = if dangling {
             vec![("<none>".into(), "<none>".into())]
         } else {
             rec.names
@@ -62,12 +116,42 @@ pub fn images(store: &Store, args: &ImagesArgs) -> Result<i32> {
                 .collect()
         };
         for (repo, tag) in names {
-            rows.push([repo, tag, id.clone(), created.clone(), size.clone()]);
+            let wanted = args.reference.iter().chain(&f.references);
+            if !wanted.clone().all(|w| reference_matches(w, &repo, &tag)) {
+                continue;
+            }
+            if !seen.insert((repo.clone(), tag.clone(), id.clone())) {
+                continue;
+            }
+            rows.push(serde_json::json!({
+                "ID": id,
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": rec.manifest.to_string(),
+                "CreatedSince": created,
+                "CreatedAt": created_at,
+                "Size": size,
+            }));
         }
     }
-    if !args.quiet {
-        print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    if args.quiet {
+        let mut printed = std::collections::HashSet::new();
+        for r in &rows {
+            let id = r["ID"].as_str().unwrap_or("");
+            if printed.insert(id.to_string()) {
+                println!("{id}");
+            }
+        }
+        return Ok(0);
     }
+    let format = match format {
+        Some(f) => f,
+        None => crate::format::Format::parse(
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+            HEADERS,
+        )?,
+    };
+    print!("{}", format.render_all(&rows)?);
     Ok(0)
 }
 

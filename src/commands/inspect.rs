@@ -22,7 +22,15 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<i32> {
             missing.push(name.clone());
         }
     }
-    println!("{}", serde_json::to_string_pretty(&Value::Array(out))?);
+    match &args.format {
+        Some(f) => {
+            let format = crate::format::Format::parse(f, &[])?;
+            for o in &out {
+                println!("{}", format.render(o)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&Value::Array(out))?),
+    }
     if !missing.is_empty() {
         bail!("No such object: {}", missing.join(", "));
     }

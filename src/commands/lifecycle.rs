@@ -98,6 +98,7 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
         r.state.exit_code = 0;
         r.state.error.clear();
         r.state.restart_count = restarts;
+        r.state.keeper_pid = std::process::id() as i32;
     })?;
     Ok(Running { started, signals })
 }
@@ -122,6 +123,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
         s.oom_killed = oom_killed;
         s.exit_code = exit_code;
         s.error = error.clone();
+        s.keeper_pid = 0;
     };
     ended(&mut record.state);
     if record.host_config.auto_remove {

@@ -1,10 +1,13 @@
-//! `hako ps`: Docker's columns.
+//! `hako ps`: Docker's columns, filters and `--format` fields.
 
 use crate::cli::PsArgs;
+use crate::format::Format;
 use crate::state::{ContainerRecord, Status};
 use crate::store::Store;
 use crate::timefmt::{human_duration, now_secs, parse_rfc3339};
-use anyhow::Result;
+use crate::units::human_size;
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
 
 pub fn status_text(c: &ContainerRecord) -> String {
     let ago = |t: &str| {
@@ -26,60 +29,160 @@ pub fn status_text(c: &ContainerRecord) -> String {
     }
 }
 
+/// Docker's one-word state: created, running, paused, exited.
+pub fn state_word(c: &ContainerRecord) -> &'static str {
+    match (c.is_running(), c.state.status) {
+        (true, Status::Paused) => "paused",
+        (true, _) => "running",
+        (false, Status::Created) => "created",
+        _ => "exited",
+    }
+}
+
+/// `--filter KEY=VALUE`, each key ANDed and repeated keys ORed, as Docker does.
+struct Filters(Vec<(String, String)>);
+
+impl Filters {
+    fn parse(raw: &[String]) -> Result<Filters> {
+        let mut out = vec![];
+        for f in raw {
+            let Some((k, v)) = f.split_once('=') else {
+                bail!("--filter {f}: expected KEY=VALUE (id, name, status, exited, ancestor)");
+            };
+            if !["id", "name", "status", "exited", "ancestor"].contains(&k) {
+                bail!("--filter {f}: invalid filter '{k}' (id, name, status, exited, ancestor)");
+            }
+            out.push((k.to_string(), v.to_string()));
+        }
+        Ok(Filters(out))
+    }
+
+    fn matches(&self, c: &ContainerRecord) -> bool {
+        let keys: std::collections::BTreeSet<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        keys.into_iter().all(|key| {
+            self.0.iter().filter(|(k, _)| k == key).any(|(_, v)| match key {
+                "id" => c.id.starts_with(v.as_str()),
+                "name" => c.name.contains(v.as_str()),
+                "status" => state_word(c) == v,
+                "exited" => c.state.status == Status::Exited && c.state.exit_code.to_string() == *v,
+                "ancestor" => c.image_name == *v || c.image.to_string().contains(v.as_str()),
+                _ => false,
+            })
+        })
+    }
+
+    fn shows_stopped(&self) -> bool {
+        self.0.iter().any(|(k, v)| k == "exited" || (k == "status" && v != "running"))
+    }
+}
+
+/// The fields Docker's `ps --format` knows, for one container.
+fn row(store: &Store, c: &ContainerRecord, no_trunc: bool, size: bool) -> Value {
+    let mut cmd = c
+        .config
+        .entrypoint
+        .iter()
+        .chain(&c.config.cmd)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !no_trunc && cmd.chars().count() > 20 {
+        cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
+    }
+    let running_for = parse_rfc3339(&c.created)
+        .map(|s| format!("{} ago", human_duration(now_secs() - s)))
+        .unwrap_or_default();
+    let size_text = if size {
+        human_size(upper_size(&store.container_dir(&c.id).join("upper")))
+    } else {
+        String::new()
+    };
+    json!({
+        "ID": if no_trunc { c.id.as_str() } else { c.short_id() },
+        "Image": c.image_name,
+        "Command": format!("\"{cmd}\""),
+        "CreatedAt": c.created,
+        "RunningFor": running_for,
+        "Ports": "",
+        "Status": status_text(c),
+        "State": state_word(c),
+        "Size": size_text,
+        "Names": c.name,
+        "Labels": "",
+        "Mounts": c.host_config.binds.iter().map(|b| b.destination.clone()).collect::<Vec<_>>().join(","),
+        "Networks": match c.host_config.network_mode {
+            crate::spec::NetworkMode::Host => "host",
+            crate::spec::NetworkMode::None => "none",
+        },
+    })
+}
+
+fn upper_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
+
 pub fn ps(store: &Store, args: &PsArgs) -> Result<i32> {
-    let containers: Vec<ContainerRecord> = store
+    let filters = Filters::parse(&args.filter)?;
+    let format = args.format.as_deref().map(|f| Format::parse(f, HEADERS)).transpose()?;
+    // Newest first; -n and -l look at every container, whatever its state.
+    let limit = if args.latest { Some(1) } else { args.last };
+    let show_all = args.all || limit.is_some() || filters.shows_stopped();
+    let mut containers: Vec<ContainerRecord> = store
         .containers()?
         .into_iter()
-        .filter(|c| args.all || c.is_running())
+        .filter(|c| show_all || c.is_running())
+        .filter(|c| filters.matches(c))
         .collect();
+    if let Some(n) = limit {
+        containers.truncate(n);
+    }
     if args.quiet {
         for c in &containers {
             println!("{}", if args.no_trunc { &c.id } else { c.short_id() });
         }
         return Ok(0);
     }
-    let rows: Vec<[String; 6]> = containers
+    let rows: Vec<Value> = containers
         .iter()
-        .map(|c| {
-            let mut cmd = c
-                .config
-                .entrypoint
-                .iter()
-                .chain(&c.config.cmd)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" ");
-            if !args.no_trunc && cmd.chars().count() > 20 {
-                cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
-            }
-            let created = parse_rfc3339(&c.created)
-                .map(|s| format!("{} ago", human_duration(now_secs() - s)))
-                .unwrap_or_default();
-            [
-                if args.no_trunc {
-                    c.id.clone()
-                } else {
-                    c.short_id().to_string()
-                },
-                c.image_name.clone(),
-                format!("\"{cmd}\""),
-                created,
-                status_text(c),
-                c.name.clone(),
-            ]
-        })
+        .map(|c| row(store, c, args.no_trunc, args.size))
         .collect();
-    print_table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "NAMES",
-        ],
-        &rows,
-    );
+    if let Some(f) = format {
+        print!("{}", f.render_all(&rows)?);
+        return Ok(0);
+    }
+    let mut columns = vec!["ID", "Image", "Command", "RunningFor", "Status", "Names"];
+    if args.size {
+        columns.push("Size");
+    }
+    let table: String = columns.iter().map(|c| format!("{{{{.{c}}}}}")).collect::<Vec<_>>().join("\t");
+    print!("{}", Format::parse(&format!("table {table}"), HEADERS)?.render_all(&rows)?);
     Ok(0)
 }
 

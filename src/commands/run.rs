@@ -239,6 +239,7 @@ fn prepare(
             finished_at: String::new(),
             error: String::new(),
             restart_count: 0,
+            keeper_pid: 0,
         },
     };
     Ok((record, fe.spec))

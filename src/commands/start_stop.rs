@@ -92,7 +92,7 @@ fn wait_stopped(store: &Store, id: &str, within: Duration) -> Option<ContainerRe
             return Some(c);
         }
         // Exited without a keeper to record it (its keeper was killed): that is stopped too.
-        if !c.is_running() && !keeper_alive(&c) {
+        if !c.is_running() && !c.keeper_alive() {
             return Some(c);
         }
         if began.elapsed() > within {
@@ -100,12 +100,6 @@ fn wait_stopped(store: &Store, id: &str, within: Duration) -> Option<ContainerRe
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// The keeper is the container's parent; once PID 1 is gone we cannot ask it, so look for
-/// the record to be updated for a short while.
-fn keeper_alive(c: &ContainerRecord) -> bool {
-    c.state.pid > 0 && std::path::Path::new(&format!("/proc/{}", c.state.pid)).exists()
 }
 
 fn stop_one(store: &Store, name: &str, time: Option<u64>, signal: Option<&str>) -> Result<()> {
