@@ -60,6 +60,16 @@ pub enum Command {
     Stats(StatsArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Show the hako version information
+    Version,
+    /// Print a shell completion script (bash, zsh or fish)
+    Completion {
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
+    },
+    /// Print hako's man page (roff), made from this command line's definition
+    #[command(name = "__man", hide = true)]
+    Man,
     /// Keeps one detached container (started by run -d and start; not for users)
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -415,19 +425,60 @@ pub struct ImportArgs {
     pub changes: Vec<String>,
 }
 
+/// Docker verbs hako does not have yet, and the issue that brings each: said plainly
+/// instead of a "did you mean" pointing at an unrelated verb.
+const PLANNED: &[(&str, &str)] = &[
+    ("network", "bridge networking (networks, -p, container IPs)"),
+    ("port", "bridge networking (networks, -p, container IPs)"),
+    ("build", "build and compose"),
+    ("compose", "build and compose"),
+    ("volume", "build and compose (named volumes)"),
+    ("builder", "build and compose"),
+    ("attach", "lifecycle (attach to a detached container)"),
+    ("cp", "lifecycle (copying files in and out)"),
+    ("diff", "lifecycle (changes in the container's layer)"),
+    ("history", "lifecycle (image history)"),
+    ("update", "the runc command line (update --resources)"),
+    ("events", "the runc command line (events)"),
+];
+
 /// A command line clap refused, as Docker words it: `hako: <what>` on one line, and for
 /// an unknown flag or verb where to look.
 pub fn describe_usage_error(e: &clap::Error) -> String {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ErrorKind};
     let rendered = e.render().to_string();
     let first = rendered
         .lines()
         .next()
         .unwrap_or("invalid command line")
         .trim_start_matches("error: ");
+    let invalid = |kind| e.get(kind).map(|v| v.to_string()).unwrap_or_default();
     match e.kind() {
-        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
-            format!("hako: {first}\nSee 'hako --help'.")
+        ErrorKind::InvalidSubcommand => {
+            let verb = invalid(ContextKind::InvalidSubcommand);
+            match PLANNED.iter().find(|(v, _)| *v == verb) {
+                Some((_, issue)) => format!(
+                    "hako: '{verb}' is not built yet: it is planned with {issue}.\nSee 'hako --help' for what works today."
+                ),
+                None => format!("hako: '{verb}' is not a hako command.\nSee 'hako --help'."),
+            }
+        }
+        ErrorKind::UnknownArgument => {
+            use clap::CommandFactory;
+            // The verb the flag was given to, for where to look.
+            let verbs: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let verb = std::env::args()
+                .skip(1)
+                .find(|a| verbs.contains(a))
+                .map(|v| format!("{v} "))
+                .unwrap_or_default();
+            format!(
+                "hako: unknown flag: {}\nSee 'hako {verb}--help'.",
+                invalid(ContextKind::InvalidArg)
+            )
         }
         _ => format!("hako: {first}"),
     }

@@ -48,6 +48,28 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             command: SystemCommand::Info,
         } => info::info(&root),
         Command::Login(args) => registry::login(&args, &registries),
+        Command::Version => {
+            println!("hako version {}", env!("CARGO_PKG_VERSION"));
+            println!(" OCI runtime spec: 1.0.2 (config.json bundles, runc's command line planned)");
+            println!(" Kernel:           {}", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim());
+            println!(" Data root:        {}", root.display());
+            Ok(0)
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let shell: clap_complete::Shell = shell.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hako", &mut script);
+            output::write_stdout(&script)?;
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            output::write_stdout(&page)?;
+            Ok(0)
+        }
         Command::Logout { server } => registry::logout(server.as_deref()),
         command => {
             let store = Store::open(&root).map_err(|e| {
@@ -96,7 +118,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                     SystemCommand::Prune(args) => prune::system_prune(&store, &args),
                     SystemCommand::Info => unreachable!("handled above"),
                 },
-                Command::Info => unreachable!("handled above"),
+                Command::Info | Command::Version | Command::Completion { .. } | Command::Man => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -60,3 +60,13 @@ impl ArchiveOutput {
         }
     }
 }
+
+/// Text for STDOUT; a reader that went away (`| head`) ends the command quietly, as a
+/// pipe's reader expects.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -47,6 +47,10 @@ pub fn prepare_rootfs(
     for dir in &plan.volume_dirs {
         sys.mkdir_all(&secure_join(&plan.rootfs, dir)?, 0o755)?;
     }
+    // A missing working directory is created, as Docker and runc do (`-w /new/dir`).
+    if !plan.readonly_rootfs {
+        sys.mkdir_all(&secure_join(&plan.rootfs, &plan.process.cwd)?, 0o755)?;
+    }
     for m in &plan.mounts {
         match m.kind {
             MountKind::Plain => mount_one(sys, &plan.rootfs, m)?,

@@ -221,6 +221,11 @@ pub fn store(registry: &str, creds: Option<&Credentials>) -> Result<bool> {
     let key = auth_key(registry);
     let existed = auths.remove(&key).is_some();
     if let Some(c) = creds {
+        // Docker's warning, word for word: base64 is not encryption.
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/engine/reference/commandline/login/#credential-stores",
+            path.display()
+        );
         let raw = format!("{}:{}", c.username, c.password);
         auths.insert(
             key,
