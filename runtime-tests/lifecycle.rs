@@ -265,3 +265,48 @@ fn crashes_leave_the_truth_behind() {
     let keepers = std::process::Command::new("pgrep").args(["-f", &format!("{} __supervise", r.display())]).output().unwrap();
     assert_eq!(stdout(&keepers), "");
 }
+
+#[test]
+fn cp_diff_and_history() {
+    if !require_root("cp/diff/history") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(hako(r, &["run", "-d", "--name", "files", "busybox", "sleep", "600"]), "run -d");
+    ok(
+        hako(r, &["exec", "files", "sh", "-c",
+                  "mkdir -p /opt/a && echo hi > /opt/a/f && rm /bin/vi && ln -s /etc/shadow /opt/esc"]),
+        "exec",
+    );
+    let diff = ok(hako(r, &["diff", "files"]), "diff");
+    for line in ["C /bin", "D /bin/vi", "A /opt", "A /opt/a", "A /opt/a/f", "A /opt/esc"] {
+        assert!(diff.lines().any(|l| l == line), "missing {line:?} in\n{diff}");
+    }
+    assert!(!diff.contains("/etc/hosts"), "{diff}");
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    // Out of a running container, a directory keeps its name inside an existing one.
+    ok(hako(r, &["cp", "files:/opt/a", h.to_str().unwrap()]), "cp out");
+    assert_eq!(std::fs::read_to_string(h.join("a/f")).unwrap(), "hi\n");
+    // A symlink in the container never leads to the host's file.
+    let o = hako(r, &["cp", "files:/opt/esc/", h.join("esc").to_str().unwrap()]);
+    assert!(!o.status.success() && !h.join("esc").exists(), "{}", stderr(&o));
+    // Into the container.
+    std::fs::write(h.join("in"), "data").unwrap();
+    ok(hako(r, &["cp", h.join("in").to_str().unwrap(), "files:/opt/"]), "cp in");
+    assert_eq!(ok(hako(r, &["exec", "files", "cat", "/opt/in"]), "cat"), "data");
+    // Out of a stopped container too (its overlay is mounted privately for the copy).
+    ok(hako(r, &["stop", "-t", "0", "files"]), "stop");
+    ok(hako(r, &["cp", "files:/opt/in", h.join("again").to_str().unwrap()]), "cp stopped");
+    assert_eq!(std::fs::read_to_string(h.join("again")).unwrap(), "data");
+    assert!(mounts_mentioning(r.to_str().unwrap()).is_empty());
+    // history: one row per history entry, newest first, with the image's ID on top.
+    ok(hako(r, &["commit", "-m", "second", "files", "files:v2"]), "commit");
+    let hist = ok(hako(r, &["history", "files:v2"]), "history");
+    let rows: Vec<&str> = hist.lines().collect();
+    assert!(rows[0].starts_with("IMAGE"), "{hist}");
+    assert_eq!(rows.len(), 3, "{hist}");
+    assert!(rows[1].contains("second") && !rows[1].starts_with("<missing>"), "{hist}");
+    assert!(rows[2].starts_with("<missing>") && rows[2].contains("hako import"), "{hist}");
+}

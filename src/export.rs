@@ -37,8 +37,9 @@ pub fn export(store: &Store, c: &ContainerRecord, out: File) -> Result<(File, Pa
         .with_context(|| format!("archive the filesystem of container {}", c.name))
 }
 
-/// Mounts the container's overlay on its `merged/` directory, visible only to this process.
-fn mount_privately(store: &Store, c: &ContainerRecord) -> Result<PathBuf> {
+/// Mounts the container's overlay on its `merged/` directory, visible only to this process
+/// (also `cp` and `diff` of a stopped container).
+pub fn mount_privately(store: &Store, c: &ContainerRecord) -> Result<PathBuf> {
     let sys = LinuxSys;
     crate::trace::step(
         "export",

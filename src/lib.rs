@@ -11,6 +11,7 @@ pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod commit;
+pub mod copy;
 pub mod digest;
 pub mod export;
 pub mod flags;

@@ -120,3 +120,25 @@ pub struct SuperviseArgs {
     #[arg(long = "notify-fd")]
     pub notify_fd: Option<i32>,
 }
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Always follow symbolic links in SRC_PATH (accepted; the copy keeps links as links)
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// CONTAINER:SRC_PATH or a host path
+    pub source: String,
+    /// CONTAINER:DEST_PATH or a host path
+    pub destination: String,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    pub image: String,
+}

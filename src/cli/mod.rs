@@ -60,6 +60,12 @@ pub enum Command {
     Stats(StatsArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Show the hako version information
     Version,
     /// Print a shell completion script (bash, zsh or fish)
@@ -435,9 +441,6 @@ const PLANNED: &[(&str, &str)] = &[
     ("volume", "build and compose (named volumes)"),
     ("builder", "build and compose"),
     ("attach", "lifecycle (attach to a detached container)"),
-    ("cp", "lifecycle (copying files in and out)"),
-    ("diff", "lifecycle (changes in the container's layer)"),
-    ("history", "lifecycle (image history)"),
     ("update", "the runc command line (update --resources)"),
     ("events", "the runc command line (events)"),
 ];

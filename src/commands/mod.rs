@@ -2,6 +2,7 @@
 
 mod commit_export;
 mod exec;
+mod files;
 pub mod images;
 mod import_load;
 mod info;
@@ -90,6 +91,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Unpause(args) => start_stop::pause(&store, &args, false),
                 Command::Rename(args) => start_stop::rename(&store, &args),
                 Command::Exec(args) => exec::exec_verb(&store, &args),
+                Command::Cp(args) => files::cp(&store, &args),
+                Command::Diff { container } => files::diff(&store, &container),
+                Command::History(args) => files::history(&store, &args),
                 Command::Logs(args) => logs::logs(&store, &args),
                 Command::Top(args) => top_stats::top(&store, &args),
                 Command::Stats(args) => top_stats::stats(&store, &args),
