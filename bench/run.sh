@@ -2,13 +2,14 @@
 # `make bench`: hako against the reference tools, measured in the same run, printed as
 # ratios (machines are noisy; only ratios from one run mean anything).
 #   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
-#   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace commit export pull)
+#   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle commit
+#                export pull)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run run-v2 trace commit export pull} "
+only=" ${BENCH_ONLY:-run run-v2 trace lifecycle commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -66,6 +67,35 @@ if want run; then
             echo "  ratio hako/$ref = $(ratio "$h" "$r")   ($ref $(python3 -c "print(f'{$r*1000:.1f}')") ms)"
         fi
     done
+fi
+
+if want lifecycle; then
+    echo
+    echo "== lifecycle: exec into a running container, run -d, the keeper's memory (lower is better)"
+    $HAKO --root "$root" run -d --name bench-exec busybox sleep 3600 >/dev/null
+    cmds=(-n "hako exec" "$HAKO --root $root exec bench-exec true"
+          -n "hako run -d" "sh -c '$HAKO --root $root run -d --rm busybox true >/dev/null'"
+          -n "hako run --rm" "$HAKO --root $root run --rm busybox true")
+    if have_podman; then
+        $PODMAN run -d --name bench-exec --network none busybox sleep 3600 >/dev/null 2>&1 \
+            && cmds+=(-n "podman exec" "$PODMAN exec bench-exec true")
+    fi
+    hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-40}" --export-json "$work/life.json" "${cmds[@]}" 2>&1 | grep -E 'Time|Benchmark' || true
+    e=$(median "$work/life.json" "hako exec")
+    echo "hako exec CID true: median $(python3 -c "print(f'{$e*1000:.1f}')") ms   (target <= 10 ms; docker 114 ms, podman 229 ms measured here before)"
+    if p=$(median "$work/life.json" "podman exec" 2>/dev/null); then
+        echo "  ratio hako/podman exec = $(ratio "$e" "$p")   (podman $(python3 -c "print(f'{$p*1000:.1f}')") ms)"
+    fi
+    echo "  ratio run -d / run --rm = $(ratio "$(median "$work/life.json" "hako run -d")" "$(median "$work/life.json" "hako run --rm")")   (target <= 1.2)"
+    pid=$($HAKO --root "$root" inspect -f '{{.State.Pid}}' bench-exec)
+    keeper=$(awk '{print $4}' /proc/$pid/stat)
+    rss=$(awk '/^VmRSS/ {print $2}' /proc/$keeper/status)
+    # What each further container costs: the keeper's private pages (USS). The rest of its
+    # RSS is the hako binary and libc, shared by every keeper and hako process.
+    uss=$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' /proc/$keeper/smaps_rollup)
+    echo "keeper per container: ${uss} kB private (USS), ${rss} kB RSS of which the rest is the shared binary"
+    echo "  (target <= 2 MB a container; conmon 2 MB RSS, containerd-shim 13 MB RSS)"
+    $HAKO --root "$root" rm -f bench-exec >/dev/null
 fi
 
 vm=runtime-tests/vm/run-in-vm.sh
