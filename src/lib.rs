@@ -19,6 +19,7 @@ pub mod format;
 pub mod image;
 pub mod launcher;
 pub mod logs;
+pub mod network;
 pub mod layer;
 pub mod reference;
 pub mod registry;

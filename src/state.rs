@@ -135,6 +135,9 @@ pub struct HostConfig {
     /// Seconds `stop` waits before SIGKILL (`--stop-timeout`; Docker's default is 10).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// Ports, address and names asked for on the command line (`-p`, `--ip`, …).
+    #[serde(default)]
+    pub network: crate::network::Request,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -151,6 +154,9 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     pub cgroup_path: String,
     pub state: RunState,
+    /// What it got on its network while it runs (address, ports).
+    #[serde(default)]
+    pub network: crate::network::Settings,
 }
 
 #[cfg(test)]

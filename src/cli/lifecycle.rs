@@ -142,3 +142,51 @@ pub struct HistoryArgs {
     pub quiet: bool,
     pub image: String,
 }
+
+#[derive(clap::Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create {
+        /// Subnet in CIDR format (default: the next free 10.N.0.0/24)
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Gateway for the subnet (default: its first address)
+        #[arg(long)]
+        gateway: Option<std::net::Ipv4Addr>,
+        /// Driver (only bridge)
+        #[arg(short = 'd', long, default_value = "bridge", value_parser = ["bridge"])]
+        driver: String,
+        name: String,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Display detailed information on one or more networks
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove all unused networks (and what a crashed hako left behind)
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
+}

@@ -66,6 +66,13 @@ pub enum Command {
     Diff { container: String },
     /// Show the history of an image
     History(HistoryArgs),
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Show the hako version information
     Version,
     /// Print a shell completion script (bash, zsh or fish)
@@ -302,9 +309,30 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Network mode: none (own namespace, loopback only) or host
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    /// Network: bridge (the default), none, host, container:NAME, or a network's name
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/tcp|/udp])
+    #[arg(short = 'p', long = "publish", value_parser = crate::network::ports::parse)]
+    pub publish: Vec<Vec<crate::network::ports::PortMapping>>,
+    /// Publish every port the image exposes to a random host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPv4 address on the network (e.g. 10.88.0.10)
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_parser = crate::network::hosts::parse_add_host)]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<std::net::IpAddr>,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Ulimit options (e.g. nofile=1024:2048)
     #[arg(long = "ulimit", value_parser = crate::flags::parse_ulimit)]
     pub ulimits: Vec<crate::flags::Ulimit>,
@@ -434,8 +462,6 @@ pub struct ImportArgs {
 /// Docker verbs hako does not have yet, and the issue that brings each: said plainly
 /// instead of a "did you mean" pointing at an unrelated verb.
 const PLANNED: &[(&str, &str)] = &[
-    ("network", "bridge networking (networks, -p, container IPs)"),
-    ("port", "bridge networking (networks, -p, container IPs)"),
     ("build", "build and compose"),
     ("compose", "build and compose"),
     ("volume", "build and compose (named volumes)"),

@@ -37,6 +37,45 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`, Docker's port map.
+fn port_map(ports: &[crate::network::ports::PortMapping]) -> Value {
+    let mut map = serde_json::Map::new();
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.proto.name());
+        let entry = map.entry(key).or_insert_with(|| json!([]));
+        entry.as_array_mut().expect("array").push(json!({
+            "HostIp": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+            "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+        }));
+    }
+    Value::Object(map)
+}
+
+/// Docker's `NetworkSettings`: the address and ports while it runs, per network too.
+fn network_settings(c: &ContainerRecord, running: bool) -> Value {
+    let n = &c.network;
+    let live = running && n.ip.is_some();
+    let text = |v: Option<std::net::Ipv4Addr>| if live { v.map(|i| i.to_string()).unwrap_or_default() } else { String::new() };
+    let mut networks = serde_json::Map::new();
+    if let crate::spec::NetworkMode::Bridge(name) = &c.host_config.network_mode {
+        networks.insert(name.clone(), json!({
+            "IPAddress": text(n.ip),
+            "IPPrefixLen": if live { n.prefix } else { 0 },
+            "Gateway": text(n.gateway),
+            "MacAddress": if live { n.mac.clone() } else { String::new() },
+            "Aliases": c.host_config.network.aliases,
+        }));
+    }
+    json!({
+        "IPAddress": text(n.ip),
+        "IPPrefixLen": if live { n.prefix } else { 0 },
+        "Gateway": text(n.gateway),
+        "MacAddress": if live { n.mac.clone() } else { String::new() },
+        "Ports": if live { port_map(&n.ports) } else { json!({}) },
+        "Networks": networks,
+    })
+}
+
 fn container_json(store: &Store, c: &ContainerRecord) -> Value {
     let dir = store.container_dir(&c.id);
     let running = c.is_running();
@@ -70,12 +109,16 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
             "FinishedAt": c.state.finished_at,
         },
         "RestartCount": c.state.restart_count,
+        "NetworkSettings": network_settings(c, running),
         "LogPath": dir.join("container.log"),
         "Image": c.image.to_string(),
         "Name": format!("/{}", c.name),
         "HostConfig": {
             "Binds": c.host_config.binds.iter().map(|b| format!("{}:{}{}", b.source, b.destination, if b.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
-            "NetworkMode": match c.host_config.network_mode { crate::spec::NetworkMode::Host => "host", crate::spec::NetworkMode::None => "none" },
+            "NetworkMode": c.host_config.network_mode.name(),
+            "PortBindings": port_map(&c.host_config.network.ports),
+            "Dns": c.host_config.network.dns,
+            "ExtraHosts": c.host_config.network.extra_hosts,
             "AutoRemove": c.host_config.auto_remove,
             "RestartPolicy": {
                 "Name": c.host_config.restart.name(),

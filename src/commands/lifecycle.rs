@@ -7,6 +7,7 @@
 use crate::cgroups::{self, ContainerCgroup, Limits};
 use crate::launcher::{self, supervise, StartOptions, Started};
 use crate::spec::plan;
+use crate::network;
 use crate::spec::NetworkMode;
 use crate::state::{self, ContainerRecord, Status};
 use crate::store::Store;
@@ -33,10 +34,14 @@ pub fn read_bundle(bundle: &Path) -> Result<Spec> {
     Ok(spec)
 }
 
-/// A started container: its init's pid and pty, and the signals hako relays to it.
+/// A started container: its init's pid and pty, the signals hako relays to it, and its
+/// network (reserved host ports stay held while this lives).
 pub struct Running {
     pub started: Started,
     pub signals: supervise::Signals,
+    /// Held, not read: dropping it gives the reserved host ports back.
+    #[allow(dead_code)]
+    pub network: Option<network::Attachment>,
 }
 
 /// Starts the container from its bundle and marks it running. On error nothing of it
@@ -51,14 +56,11 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
                 .context(ExitCode(125))?;
         }
     }
-    write_etc_files(
-        &dir,
-        &record.config.hostname,
-        record.host_config.network_mode == NetworkMode::Host,
-    )
-    .context("write /etc/hosts, /etc/hostname and /etc/resolv.conf")
-    .context(ExitCode(125))?;
-    let spec = read_bundle(&dir).context(ExitCode(125))?;
+    write_etc_files(&dir, record, None, &[])
+        .context("write /etc/hosts, /etc/hostname and /etc/resolv.conf")
+        .context(ExitCode(125))?;
+    let mut spec = read_bundle(&dir).context(ExitCode(125))?;
+    join_other_network(store, &mut spec).context(ExitCode(125))?;
     let plan = plan::compile(&spec, cgroups::layout::host_layout()).context(ExitCode(125))?;
     let cgroup = ContainerCgroup::create(
         cgroups::host_hierarchy(),
@@ -71,16 +73,25 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
         .context(ExitCode(125))?;
     let cgroup_dir = cgroup.clone_target();
     let overlay = crate::rootfs::container_overlay(store, record);
+    let mut attachment = None;
     let started = launcher::spawn(
         &plan,
         Some(&overlay),
         options,
         cgroup_dir.as_ref().map(std::os::fd::AsFd::as_fd),
         |pid, in_cgroup| {
-            if in_cgroup {
-                return Ok(());
+            if !in_cgroup {
+                cgroup.add_process(pid).map_err(|e| e.to_string())?;
             }
-            cgroup.add_process(pid).map_err(|e| e.to_string())
+            // While the new process waits: its address, veth, rules and /etc/hosts.
+            if let NetworkMode::Bridge(name) = &record.host_config.network_mode {
+                let a = network::attach(store, record, name, &record.host_config.network, pid)
+                    .map_err(|e| e.to_string())?;
+                let peers = peers_of(store, &record.id, &a.settings);
+                write_etc_files(&dir, record, Some(&a.settings), &peers).map_err(|e| e.to_string())?;
+                attachment = Some(a);
+            }
+            Ok(())
         },
     )
     .map_err(|e| {
@@ -90,7 +101,9 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
     let pid = started.pid.as_raw();
     let pid_start = state::process_start_time(pid).unwrap_or(0);
     let restarts = record.state.restart_count;
+    let settings = attachment.as_ref().map(|a| a.settings.clone()).unwrap_or_default();
     *record = store.update_container(&record.id, |r| {
+        r.network = settings.clone();
         r.state.status = Status::Running;
         r.state.pid = pid;
         r.state.pid_start = pid_start;
@@ -100,13 +113,90 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
         r.state.restart_count = restarts;
         r.state.keeper_pid = std::process::id() as i32;
     })?;
-    Ok(Running { started, signals })
+    // The others on a named network learn this one's name (their /etc/hosts, in place).
+    if attachment.is_some() {
+        refresh_peers(store, record);
+    }
+    Ok(Running {
+        started,
+        signals,
+        network: attachment,
+    })
+}
+
+/// `--network container:NAME`: the other container's namespace, by its current pid.
+fn join_other_network(store: &Store, spec: &mut Spec) -> Result<()> {
+    let Some(other) = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(crate::spec::NETNS_OF_ANNOTATION))
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let c = store.lookup_container(&other)?;
+    if !c.is_running() {
+        anyhow::bail!("--network container:{}: that container is not running (start it first)", c.name);
+    }
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    for ns in &mut namespaces {
+        if ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+            ns.set_path(Some(format!("/proc/{}/ns/net", c.state.pid).into()));
+        }
+    }
+    if !namespaces.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network) {
+        let mut ns = oci_spec::runtime::LinuxNamespace::default();
+        ns.set_typ(oci_spec::runtime::LinuxNamespaceType::Network);
+        ns.set_path(Some(format!("/proc/{}/ns/net", c.state.pid).into()));
+        namespaces.push(ns);
+    }
+    linux.set_namespaces(Some(namespaces));
+    spec.set_linux(Some(linux));
+    Ok(())
+}
+
+/// The other containers on a named network, as /etc/hosts entries (names and aliases).
+fn peers_of(store: &Store, id: &str, settings: &network::Settings) -> Vec<network::hosts::Entry> {
+    let Ok(def) = network::find(store, &settings.network) else { return vec![] };
+    if !def.resolves_names() {
+        return vec![];
+    }
+    network::members(store, &def.name)
+        .into_iter()
+        .filter(|(other, ..)| other != id)
+        .map(|(_, name, ip, aliases)| network::hosts::Entry {
+            ip,
+            names: std::iter::once(name).chain(aliases).collect(),
+        })
+        .collect()
+}
+
+/// Rewrites the /etc/hosts of every other running container on this one's named network.
+fn refresh_peers(store: &Store, record: &ContainerRecord) {
+    let NetworkMode::Bridge(name) = &record.host_config.network_mode else { return };
+    if network::find(store, name).map_or(true, |d| !d.resolves_names()) {
+        return;
+    }
+    for (id, ..) in network::members(store, name) {
+        if id == record.id {
+            continue;
+        }
+        let Ok(peer) = store.lookup_container(&id) else { continue };
+        let peers = peers_of(store, &peer.id, &peer.network);
+        let _ = write_etc_files(&store.container_dir(&peer.id), &peer, Some(&peer.network), &peers);
+    }
 }
 
 /// Records how the container ended (exit code, OOM, time) and releases what it held while
 /// running (its cgroup). Returns every problem, having tried every step.
 pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>) -> Vec<String> {
     let mut problems = vec![];
+    // Its address and rules go now; the veth went with its network namespace.
+    if matches!(record.host_config.network_mode, NetworkMode::Bridge(_)) {
+        network::release(store, &record.id);
+        refresh_peers(store, record);
+    }
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
     let oom_killed = cgroup.oom_killed();
     if let Err(e) = cgroup.delete() {
@@ -116,6 +206,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
         Ok(code) => (*code, String::new()),
         Err(e) => (super::exit_code_for(e), super::describe(e)),
     };
+    record.network = Default::default();
     let ended = |s: &mut state::RunState| {
         s.status = Status::Exited;
         s.pid = 0;
@@ -130,7 +221,10 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
         problems.extend(teardown(store, record));
     } else if store.container_dir(&record.id).exists() {
         // Afresh from disk: a rename while it ran must not be undone here.
-        match store.update_container(&record.id, |r| ended(&mut r.state)) {
+        match store.update_container(&record.id, |r| {
+            ended(&mut r.state);
+            r.network = Default::default();
+        }) {
             Ok(fresh) => *record = fresh,
             // Removed by `rm -f` meanwhile: nothing is lost.
             Err(_) if !store.container_dir(&record.id).exists() => {}
@@ -145,6 +239,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
 /// failure is returned.
 pub fn teardown(store: &Store, record: &ContainerRecord) -> Vec<String> {
     let mut problems = vec![];
+    network::release(store, &record.id);
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
     if let Err(e) = cgroup.delete() {
         problems.push(e.to_string());
@@ -155,17 +250,50 @@ pub fn teardown(store: &Store, record: &ContainerRecord) -> Vec<String> {
     problems
 }
 
-/// /etc/hosts, /etc/hostname and /etc/resolv.conf, bind-mounted as Docker does.
-fn write_etc_files(dir: &Path, hostname: &str, host_network: bool) -> std::io::Result<()> {
-    let hosts = if host_network {
-        fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf, bind-mounted as Docker does. Written in
+/// place (same inode): a running container sees the new /etc/hosts through its mount.
+fn write_etc_files(
+    dir: &Path,
+    record: &ContainerRecord,
+    net: Option<&network::Settings>,
+    peers: &[network::hosts::Entry],
+) -> std::io::Result<()> {
+    use network::hosts;
+    let hostname = &record.config.hostname;
+    let request = &record.host_config.network;
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (hosts_text, resolv) = match &record.host_config.network_mode {
+        NetworkMode::Host => (fs::read_to_string("/etc/hosts").unwrap_or_default(), host_resolv),
+        mode => {
+            let own = match net.and_then(|n| n.ip) {
+                Some(ip) => {
+                    let mut names = vec![hostname.clone()];
+                    if record.name != *hostname {
+                        names.push(record.name.clone());
+                    }
+                    names.extend(request.aliases.iter().cloned());
+                    hosts::Entry { ip, names }
+                }
+                None => hosts::Entry {
+                    ip: std::net::Ipv4Addr::new(127, 0, 1, 1),
+                    names: vec![hostname.clone()],
+                },
+            };
+            let resolv = if matches!(mode, NetworkMode::Bridge(_)) {
+                hosts::resolv_conf(&host_resolv, &request.dns)
+            } else {
+                host_resolv
+            };
+            (hosts::hosts_file(Some(&own), peers, &request.extra_hosts), resolv)
+        }
     };
-    fs::write(dir.join("hosts"), hosts)?;
-    fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    fs::write(
-        dir.join("resolv.conf"),
-        fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-    )
+    write_in_place(&dir.join("hosts"), &hosts_text)?;
+    write_in_place(&dir.join("hostname"), &format!("{hostname}\n"))?;
+    write_in_place(&dir.join("resolv.conf"), &resolv)
+}
+
+fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    f.write_all(text.as_bytes())
 }

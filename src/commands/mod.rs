@@ -9,8 +9,9 @@ mod info;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod network;
 mod output;
-mod prune;
+pub(crate) mod prune;
 mod ps;
 mod registry;
 mod rm;
@@ -92,6 +93,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Rename(args) => start_stop::rename(&store, &args),
                 Command::Exec(args) => exec::exec_verb(&store, &args),
                 Command::Cp(args) => files::cp(&store, &args),
+                Command::Network { command } => network::network(&store, &command),
+                Command::Port(args) => network::port(&store, &args),
                 Command::Diff { container } => files::diff(&store, &container),
                 Command::History(args) => files::history(&store, &args),
                 Command::Logs(args) => logs::logs(&store, &args),

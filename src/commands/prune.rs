@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 
 /// Docker's confirmation: anything but y/yes (EOF included) declines.
-fn confirm(warning: &str) -> bool {
+pub fn confirm(warning: &str) -> bool {
     eprint!("WARNING! {warning}\nAre you sure you want to continue? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -96,6 +96,10 @@ pub fn system_prune(store: &Store, args: &PruneArgs) -> Result<i32> {
             println!("{}", c.id);
         }
         println!();
+    }
+    // Leases, rules and veths a crashed hako left behind.
+    for link in crate::network::cleanup(store)? {
+        println!("Deleted stale link: {link}");
     }
     freed += remove_images(store, &unused_images(store, args.all)?)?;
     println!("Total reclaimed space: {}", human_size(freed));

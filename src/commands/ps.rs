@@ -103,17 +103,14 @@ fn row(store: &Store, c: &ContainerRecord, no_trunc: bool, size: bool) -> Value 
         "Command": format!("\"{cmd}\""),
         "CreatedAt": c.created,
         "RunningFor": running_for,
-        "Ports": "",
+        "Ports": c.network.ports.iter().filter(|_| c.is_running()).map(|p| p.display()).collect::<Vec<_>>().join(", "),
         "Status": status_text(c),
         "State": state_word(c),
         "Size": size_text,
         "Names": c.name,
         "Labels": "",
         "Mounts": c.host_config.binds.iter().map(|b| b.destination.clone()).collect::<Vec<_>>().join(","),
-        "Networks": match c.host_config.network_mode {
-            crate::spec::NetworkMode::Host => "host",
-            crate::spec::NetworkMode::None => "none",
-        },
+        "Networks": c.host_config.network_mode.name(),
     })
 }
 
@@ -177,7 +174,7 @@ pub fn ps(store: &Store, args: &PsArgs) -> Result<i32> {
         print!("{}", f.render_all(&rows)?);
         return Ok(0);
     }
-    let mut columns = vec!["ID", "Image", "Command", "RunningFor", "Status", "Names"];
+    let mut columns = vec!["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"];
     if args.size {
         columns.push("Size");
     }

@@ -60,7 +60,7 @@ pub fn create_verb(store: &Store, args: RunArgs, registries: &RegistryConfig) ->
 /// Flags → image → spec and record, written as the container's bundle.
 fn create(store: &Store, args: &RunArgs, registries: &RegistryConfig) -> Result<ContainerRecord> {
     let args = args;
-    let options = check_flags(args).context(ExitCode(125))?;
+    let options = check_flags(store, args).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
     // Progress stays quiet unless stdout is a terminal: stdout is the container's.
@@ -82,7 +82,20 @@ fn create(store: &Store, args: &RunArgs, registries: &RegistryConfig) -> Result<
 }
 
 /// The flags, checked together: bad input fails here, before any pull or write.
-fn check_flags(args: &RunArgs) -> Result<RunOptions> {
+/// `--network`: none, host, container:NAME, or a network (bridge by default, as root).
+fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
+    Ok(match name {
+        "none" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        "default" => NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into()),
+        other => match other.strip_prefix("container:") {
+            Some(c) => NetworkMode::Container(store.lookup_container(c)?.id),
+            None => NetworkMode::Bridge(crate::network::find(store, other)?.name),
+        },
+    })
+}
+
+fn check_flags(store: &Store, args: &RunArgs) -> Result<RunOptions> {
     if args.rm && args.restart != crate::state::RestartPolicy::No {
         bail!("conflicting options: --restart and --rm (a container removed when it exits cannot be restarted)");
     }
@@ -92,11 +105,19 @@ fn check_flags(args: &RunArgs) -> Result<RunOptions> {
     if let Some(sig) = &args.stop_signal {
         crate::signals::parse(sig)?;
     }
-    let network = match args.network.as_str() {
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => bail!("--network {other}: only \"none\" (own namespace, loopback only) and \"host\" are available until bridge networking lands"),
-    };
+    let network = network_mode(store, &args.network)?;
+    let has_own = network.own_namespace();
+    if !matches!(network, NetworkMode::Bridge(_)) {
+        let extras = [
+            (!args.publish.is_empty() || args.publish_all, "-p/-P"),
+            (args.ip.is_some(), "--ip"),
+            (args.mac_address.is_some(), "--mac-address"),
+            (!args.network_alias.is_empty(), "--network-alias"),
+        ];
+        if let Some((_, flag)) = extras.iter().find(|(given, _)| *given) {
+            bail!("{flag} needs a bridge network; --network {} has none{}", args.network, if has_own { "" } else { " of its own" });
+        }
+    }
     let mut no_new_privileges = false;
     for opt in &args.security_opt {
         match opt.as_str() {
@@ -230,6 +251,7 @@ fn prepare(
                 .clone()
                 .or_else(|| img_cfg.stop_signal().clone()),
             stop_timeout: args.stop_timeout,
+            network: network_request(args, &img_cfg),
         },
         cgroup_path,
         state: RunState {
@@ -244,8 +266,38 @@ fn prepare(
             restart_count: 0,
             keeper_pid: 0,
         },
+        network: Default::default(),
     };
     Ok((record, fe.spec))
+}
+
+/// `-p`, `-P` (every port the image exposes, on a random host port), `--ip` and the rest.
+fn network_request(args: &RunArgs, img: &oci_spec::image::Config) -> crate::network::Request {
+    use crate::network::ports::{PortMapping, Proto};
+    let mut ports: Vec<PortMapping> = args.publish.iter().flatten().cloned().collect();
+    if args.publish_all {
+        for exposed in img.exposed_ports().clone().unwrap_or_default() {
+            let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
+            let Ok(port) = port.parse() else { continue };
+            let proto = if proto == "udp" { Proto::Udp } else { Proto::Tcp };
+            if !ports.iter().any(|p| p.container_port == port && p.proto == proto) {
+                ports.push(PortMapping {
+                    host_ip: None,
+                    host_port: 0,
+                    container_port: port,
+                    proto,
+                });
+            }
+        }
+    }
+    crate::network::Request {
+        ports,
+        ip: args.ip,
+        mac: args.mac_address.clone(),
+        aliases: args.network_alias.clone(),
+        dns: args.dns.iter().map(|d| d.to_string()).collect(),
+        extra_hosts: args.add_host.clone(),
+    }
 }
 
 /// A generated name may collide with an existing one (the pool is finite): pick another,

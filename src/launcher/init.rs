@@ -115,6 +115,12 @@ pub fn prepare_container(
     if plan.namespaces.contains(CloneFlags::CLONE_NEWCGROUP) {
         sys.unshare(CloneFlags::CLONE_NEWCGROUP).map_err(setup_err)?;
     }
+    // `--network container:NAME`: that container's network namespace, not a new one.
+    if let Some(path) = &plan.join_network {
+        let ns = std::fs::File::open(path).map_err(|e| setup_err(format!("{}: {e}", path.display())))?;
+        sys.setns(std::os::fd::AsFd::as_fd(&ns), CloneFlags::CLONE_NEWNET)
+            .map_err(setup_err)?;
+    }
     // A new network namespace has only a loopback device, and it is down.
     if plan.namespaces.contains(CloneFlags::CLONE_NEWNET) {
         net::loopback_up().map_err(setup_err)?;

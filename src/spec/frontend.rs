@@ -139,7 +139,7 @@ pub fn from_image(
         cap_drop: opts.cap_drop.clone(),
         no_new_privileges: opts.no_new_privileges,
         binds,
-        host_network: network == NetworkMode::Host,
+        network: network.clone(),
         rlimits: opts
             .ulimits
             .iter()

@@ -20,7 +20,32 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Own namespace with a veth into this network's bridge (`bridge` is the default one).
+    Bridge(String),
+    /// The network namespace of this other container (by ID).
+    Container(String),
 }
+
+impl NetworkMode {
+    /// Docker's name for it: `none`, `host`, `bridge`, `mynet`, `container:<id>`.
+    pub fn name(&self) -> String {
+        match self {
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Bridge(n) => n.clone(),
+            NetworkMode::Container(id) => format!("container:{id}"),
+        }
+    }
+
+    /// Whether the container has a network namespace of its own.
+    pub fn own_namespace(&self) -> bool {
+        matches!(self, NetworkMode::None | NetworkMode::Bridge(_))
+    }
+}
+
+/// Spec annotation naming the container whose network namespace this one joins; resolved
+/// to `/proc/<pid>/ns/net` when it starts (the other container's pid changes on restart).
+pub const NETNS_OF_ANNOTATION: &str = "io.hako.network.container";
 
 pub use crate::flags::Bind;
 
@@ -42,7 +67,7 @@ pub struct RunConfig {
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
     pub binds: Vec<Bind>,
-    pub host_network: bool,
+    pub network: NetworkMode,
     /// (type, soft, hard), e.g. ("RLIMIT_NOFILE", 1024, 2048).
     pub rlimits: Vec<(String, u64, u64)>,
     pub cgroups_path: String,
@@ -57,6 +82,15 @@ pub const BUNDLE_ROOTFS: &str = "merged";
 /// Spec annotation listing directories to create in the rootfs (the image's volumes).
 pub const VOLUMES_ANNOTATION: &str = "io.hako.volumes";
 
+fn annotations(cfg: &RunConfig) -> Result<serde_json::Value, serde_json::Error> {
+    let mut a = serde_json::Map::new();
+    a.insert(VOLUMES_ANNOTATION.into(), serde_json::to_string(&cfg.volumes)?.into());
+    if let NetworkMode::Container(id) = &cfg.network {
+        a.insert(NETNS_OF_ANNOTATION.into(), id.clone().into());
+    }
+    Ok(a.into())
+}
+
 /// Builds the runtime spec Docker would for these settings.
 pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
     let caps = defaults::capabilities(cfg.privileged, &cfg.cap_add, &cfg.cap_drop);
@@ -67,7 +101,7 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
         json!({"type": "ipc"}),
         json!({"type": "cgroup"}),
     ];
-    if !cfg.host_network {
+    if cfg.network.own_namespace() {
         namespaces.push(json!({"type": "network"}));
     }
     let mut mounts = defaults::mounts(cfg.privileged);
@@ -110,7 +144,7 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
         "root": {"path": rootfs, "readonly": cfg.readonly_rootfs},
         "hostname": cfg.hostname,
         "mounts": mounts,
-        "annotations": { VOLUMES_ANNOTATION: serde_json::to_string(&cfg.volumes)? },
+        "annotations": annotations(cfg)?,
         "linux": {
             "cgroupsPath": cfg.cgroups_path,
             "namespaces": namespaces,

@@ -115,6 +115,8 @@ pub struct LaunchPlan {
     pub masked_paths: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub hostname: Option<String>,
+    /// An existing network namespace to enter instead of a new one.
+    pub join_network: Option<PathBuf>,
     /// The default devices plus the spec's `linux.devices`.
     pub devices: Vec<DeviceNode>,
     pub process: ProcessPlan,
@@ -261,6 +263,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
     }
 
     let mut namespaces = CloneFlags::empty();
+    let mut join_network = None;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         namespaces |= match ns.typ() {
             LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
@@ -272,8 +275,14 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Time => return Err(PlanError::Unsupported("a time namespace")),
         };
-        if ns.path().is_some() {
-            return Err(PlanError::Unsupported("joining a namespace by path"));
+        if let Some(path) = ns.path() {
+            // Joining another's network namespace (`--network container:NAME`); the other
+            // kinds by path come with the runc command line.
+            if ns.typ() != LinuxNamespaceType::Network {
+                return Err(PlanError::Unsupported("joining a namespace other than the network's by path"));
+            }
+            join_network = Some(path.clone());
+            namespaces.remove(CloneFlags::CLONE_NEWNET);
         }
     }
 
@@ -366,6 +375,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             .map(PathBuf::from)
             .collect(),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        join_network,
         devices: devices(linux)?,
         process: ProcessPlan {
             rlimits,
@@ -555,7 +565,7 @@ mod tests {
             destination: "/data".into(),
             readonly: true,
         });
-        c.host_network = true;
+        c.network = crate::spec::NetworkMode::Host;
         c.rlimits.push(("RLIMIT_NOFILE".into(), 100, 200));
         let plan = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap();
         assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWNET));
@@ -642,7 +652,7 @@ mod tests {
                 "{pointer}: {err}"
             );
         }
-        // Joining a namespace by path and a time namespace, too.
+        // Joining a namespace (but the network's) by path, too.
         let mut v = base.clone();
         v["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid".into();
         let spec: Spec = serde_json::from_value(v).unwrap();

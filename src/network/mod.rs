@@ -1,0 +1,441 @@
+//! Bridge networking, as root: named networks, one bridge each (`hako0` for the default
+//! `bridge` network, 10.88.0.0/16), a veth pair per container, addresses from a file-locked
+//! lease table, NAT and published ports in hako's own nftables table, and /etc/hosts
+//! entries for the containers of a named network.
+//!
+//! Nothing here runs in the background. A container's network is set up by the process
+//! that starts it (`attach`, while the new process waits) and released when it ends
+//! (`detach`); leases and rules left by a crashed hako are recognised by their holder
+//! process being gone and corrected by the next change (`sync`).
+
+pub mod hosts;
+pub mod ipam;
+pub mod links;
+pub mod nat;
+pub mod ports;
+
+use crate::state::{ContainerRecord, StateError};
+use crate::store::lock::FileLock;
+use crate::store::Store;
+use ipam::{Leases, Subnet};
+use ports::{PortMapping, Reservation};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkDef {
+    pub name: String,
+    pub id: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    pub bridge: String,
+    pub created: String,
+}
+
+impl NetworkDef {
+    fn default_bridge() -> NetworkDef {
+        NetworkDef {
+            name: DEFAULT_NETWORK.into(),
+            id: crate::digest::Digest::of_bytes(b"hako default bridge").hex().to_string(),
+            subnet: "10.88.0.0/16".parse().expect("valid"),
+            gateway: Ipv4Addr::new(10, 88, 0, 1),
+            bridge: "hako0".into(),
+            created: String::new(),
+        }
+    }
+
+    /// Named networks (not the default one) resolve their containers' names.
+    pub fn resolves_names(&self) -> bool {
+        self.name != DEFAULT_NETWORK
+    }
+}
+
+/// What a container got on its network; kept in its record for inspect, ps and port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub network: String,
+    pub ip: Option<Ipv4Addr>,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: String,
+    pub ports: Vec<PortMapping>,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("network {0} not found (hako network ls lists them; hako network create {0} makes it)")]
+    NotFound(String),
+    #[error("network {0} already exists")]
+    Exists(String),
+    #[error("invalid network name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    BadName(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("network {name} has active endpoints ({containers}): stop or remove them first")]
+    InUse { name: String, containers: String },
+    #[error(transparent)]
+    Link(#[from] links::LinkError),
+    #[error(transparent)]
+    Nat(#[from] nat::NatError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> NetworkError + 'a {
+    move |source| NetworkError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn dir(store: &Store) -> PathBuf {
+    store.root().join("networks")
+}
+
+fn lock(store: &Store) -> Result<FileLock, NetworkError> {
+    std::fs::create_dir_all(dir(store)).map_err(io_err("create", &dir(store)))?;
+    FileLock::exclusive(&dir(store).join("lock")).map_err(|e| NetworkError::Invalid(e.to_string()))
+}
+
+pub fn list(store: &Store) -> Result<Vec<NetworkDef>, NetworkError> {
+    let mut out = vec![NetworkDef::default_bridge()];
+    if let Ok(entries) = std::fs::read_dir(dir(store)) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "json") && e.file_name() != "leases.json" {
+                if let Ok(def) = serde_json::from_slice::<NetworkDef>(&std::fs::read(e.path()).unwrap_or_default()) {
+                    out.push(def);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+pub fn find(store: &Store, name: &str) -> Result<NetworkDef, NetworkError> {
+    list(store)?
+        .into_iter()
+        .find(|n| n.name == name || (name.len() >= 6 && n.id.starts_with(name)))
+        .ok_or_else(|| NetworkError::NotFound(name.to_string()))
+}
+
+/// `hako network create`: a subnet of its own (the next free 10.89.N.0/24 unless given).
+pub fn create(
+    store: &Store,
+    name: &str,
+    subnet: Option<Subnet>,
+    gateway: Option<Ipv4Addr>,
+) -> Result<NetworkDef, NetworkError> {
+    if !crate::state::valid_name(name) || name == "none" || name == "host" {
+        return Err(NetworkError::BadName(name.to_string()));
+    }
+    let _lock = lock(store)?;
+    let existing = list(store)?;
+    if existing.iter().any(|n| n.name == name) {
+        return Err(NetworkError::Exists(name.to_string()));
+    }
+    let subnet = match subnet {
+        Some(s) => {
+            if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
+                return Err(NetworkError::Invalid(format!(
+                    "--subnet {s} overlaps network {} ({}): pick another subnet",
+                    other.name, other.subnet
+                )));
+            }
+            s
+        }
+        None => (89..=255)
+            .map(|n| format!("10.{n}.0.0/24").parse::<Subnet>().expect("valid"))
+            .find(|s| !existing.iter().any(|n| n.subnet.overlaps(s)))
+            .ok_or_else(|| NetworkError::Invalid("no free 10.x.0.0/24 subnet left: give --subnet".into()))?,
+    };
+    let gateway = gateway.unwrap_or_else(|| subnet.first_host());
+    if !subnet.contains(gateway) {
+        return Err(NetworkError::Invalid(format!("--gateway {gateway} is not in --subnet {subnet}")));
+    }
+    let id = crate::state::random_hex(32);
+    let def = NetworkDef {
+        name: name.to_string(),
+        bridge: format!("hk-{}", &id[..10]),
+        id,
+        subnet,
+        gateway,
+        created: crate::timefmt::now_rfc3339(),
+    };
+    let path = dir(store).join(format!("{name}.json"));
+    crate::store::write_atomic(store.root(), &path, &serde_json::to_vec_pretty(&def).expect("serialises"))
+        .map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    Ok(def)
+}
+
+/// `hako network rm`: refused while containers use it; its bridge goes with it.
+pub fn remove(store: &Store, name: &str) -> Result<(), NetworkError> {
+    let def = find(store, name)?;
+    if def.name == DEFAULT_NETWORK {
+        return Err(NetworkError::Invalid("the default bridge network cannot be removed".into()));
+    }
+    let _lock = lock(store)?;
+    let users: Vec<String> = store
+        .containers()?
+        .into_iter()
+        .filter(|c| c.host_config.network_mode == crate::spec::NetworkMode::Bridge(def.name.clone()))
+        .map(|c| c.name)
+        .collect();
+    if !users.is_empty() {
+        return Err(NetworkError::InUse {
+            name: def.name,
+            containers: users.join(", "),
+        });
+    }
+    links::delete_link(&def.bridge)?;
+    let path = dir(store).join(format!("{}.json", def.name));
+    std::fs::remove_file(&path).map_err(io_err("remove", &path))
+}
+
+/// A lease: the container and the hako process holding its network (its keeper, or the
+/// foreground `hako run`): a lease whose holder is gone is free again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Lease {
+    container: String,
+    holder: i32,
+    #[serde(default)]
+    ports: Vec<PortMapping>,
+}
+
+type LeaseTable = BTreeMap<String, BTreeMap<Ipv4Addr, Lease>>;
+
+fn leases_path(store: &Store) -> PathBuf {
+    dir(store).join("leases.json")
+}
+
+fn holder_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("hako"))
+}
+
+/// The lease table with every stale lease (holder gone) dropped.
+fn read_leases(store: &Store) -> LeaseTable {
+    let mut table: LeaseTable = std::fs::read(leases_path(store))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for leases in table.values_mut() {
+        leases.retain(|_, l| holder_alive(l.holder));
+    }
+    table.retain(|_, l| !l.is_empty());
+    table
+}
+
+fn write_leases(store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
+    crate::store::write_atomic(
+        store.root(),
+        &leases_path(store),
+        &serde_json::to_vec_pretty(table).expect("serialises"),
+    )
+    .map_err(|e| NetworkError::Invalid(e.to_string()))
+}
+
+/// The rules for what holds a lease now, applied when they changed since the last time.
+fn sync_rules(store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
+    let defs = list(store)?;
+    let mut networks = vec![];
+    let mut forwards = vec![];
+    for (name, leases) in table {
+        let Some(def) = defs.iter().find(|d| &d.name == name) else { continue };
+        networks.push(nat::ActiveNetwork {
+            bridge: def.bridge.clone(),
+            subnet: def.subnet,
+        });
+        for (ip, lease) in leases {
+            for m in &lease.ports {
+                forwards.push(nat::Forward {
+                    mapping: m.clone(),
+                    container_ip: *ip,
+                });
+            }
+        }
+    }
+    let rules = nat::ruleset(&networks, &forwards);
+    let applied = dir(store).join("rules.json");
+    let text = rules.to_string();
+    if std::fs::read_to_string(&applied).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    if !networks.is_empty() {
+        // Routing between the bridge and the world (Docker turns it on as well).
+        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+    }
+    crate::trace::step("network", "nft", || format!("{} port rules, {} networks", forwards.len(), networks.len()), || nat::apply(&rules))?;
+    let _ = std::fs::write(&applied, text);
+    Ok(())
+}
+
+/// What `attach` hands back: the settings, and the reserved host ports that must stay
+/// open as long as the container runs.
+pub struct Attachment {
+    pub settings: Settings,
+    pub reservations: Vec<Reservation>,
+}
+
+/// Requested at create time, for `attach`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub ports: Vec<PortMapping>,
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<String>,
+    pub aliases: Vec<String>,
+    pub dns: Vec<String>,
+    pub extra_hosts: Vec<String>,
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], NetworkError> {
+    let parts: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| NetworkError::Invalid(format!("--mac-address {s}: expected six hex bytes, aa:bb:cc:dd:ee:ff")))?;
+    parts
+        .try_into()
+        .map_err(|_| NetworkError::Invalid(format!("--mac-address {s}: expected six hex bytes")))
+}
+
+/// Docker's MAC for an address: 02:42 then the four bytes of the IP.
+fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// Connects the container whose init is `pid` (waiting, not yet running anything) to its
+/// bridge network: address, veth, rules, /etc/hosts.
+pub fn attach(
+    store: &Store,
+    c: &ContainerRecord,
+    network: &str,
+    request: &Request,
+    pid: i32,
+) -> Result<Attachment, NetworkError> {
+    let def = find(store, network)?;
+    let mut reservations = vec![];
+    let mut ports = request.ports.clone();
+    for m in &mut ports {
+        reservations.push(ports::reserve(m).map_err(NetworkError::Invalid)?);
+    }
+    let ip = {
+        let _lock = lock(store)?;
+        let mut table = read_leases(store);
+        let leases = table.entry(def.name.clone()).or_default();
+        let taken: Leases = leases.iter().map(|(ip, l)| (*ip, l.container.clone())).collect();
+        let ip = ipam::allocate(&def.subnet, def.gateway, &taken, request.ip).map_err(NetworkError::Invalid)?;
+        leases.insert(
+            ip,
+            Lease {
+                container: c.id.clone(),
+                holder: std::process::id() as i32,
+                ports: ports.clone(),
+            },
+        );
+        write_leases(store, &table)?;
+        links::ensure_bridge(&def.bridge, def.gateway, def.subnet.prefix)?;
+        sync_rules(store, &table)?;
+        ip
+    };
+    let mac = match &request.mac {
+        Some(m) => parse_mac(m)?,
+        None => mac_for(ip),
+    };
+    let short = &c.id[..10];
+    let result = crate::trace::step(
+        "network",
+        "veth",
+        || format!("hv{short} on {} ↔ eth0 {ip}/{} via {}", def.bridge, def.subnet.prefix, def.gateway),
+        || {
+            links::connect(
+                &def.bridge,
+                &format!("hv{short}"),
+                &format!("hc{short}"),
+                pid,
+                &links::Inside {
+                    address: ip,
+                    prefix: def.subnet.prefix,
+                    gateway: def.gateway,
+                    mac: Some(mac),
+                },
+            )
+        },
+    );
+    if let Err(e) = result {
+        release(store, &c.id);
+        return Err(e.into());
+    }
+    let settings = Settings {
+        network: def.name.clone(),
+        ip: Some(ip),
+        prefix: def.subnet.prefix,
+        gateway: Some(def.gateway),
+        mac: mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+        ports,
+        aliases: request.aliases.clone(),
+    };
+    Ok(Attachment {
+        settings,
+        reservations,
+    })
+}
+
+/// Frees the container's address and rules (its veth went with its namespace). Quiet
+/// and idempotent: teardown calls it whatever happened before.
+pub fn release(store: &Store, container: &str) {
+    let Ok(_lock) = lock(store) else { return };
+    let mut table = read_leases(store);
+    for leases in table.values_mut() {
+        leases.retain(|_, l| l.container != container);
+    }
+    table.retain(|_, l| !l.is_empty());
+    let _ = write_leases(store, &table);
+    let _ = sync_rules(store, &table);
+}
+
+/// `system prune` and `network prune`: stale leases, rules and veths of containers that
+/// no longer run (after a crash), and named networks nobody uses (with `networks`).
+pub fn cleanup(store: &Store) -> Result<Vec<String>, NetworkError> {
+    let _lock = lock(store)?;
+    let table = read_leases(store);
+    write_leases(store, &table)?;
+    sync_rules(store, &table)?;
+    let mut removed = vec![];
+    let live: Vec<String> = table
+        .values()
+        .flat_map(|l| l.values().map(|x| x.container[..10].to_string()))
+        .collect();
+    for link in links::links_named("hv").unwrap_or_default() {
+        if !live.iter().any(|id| link == format!("hv{id}")) {
+            links::delete_link(&link)?;
+            removed.push(link);
+        }
+    }
+    Ok(removed)
+}
+
+/// The containers with an address on `network`, for /etc/hosts: (name, ip, aliases).
+pub fn members(store: &Store, network: &str) -> Vec<(String, String, Ipv4Addr, Vec<String>)> {
+    let table = read_leases(store);
+    let Some(leases) = table.get(network) else { return vec![] };
+    leases
+        .iter()
+        .filter_map(|(ip, l)| {
+            let c = store.lookup_container(&l.container).ok()?;
+            Some((c.id.clone(), c.name.clone(), *ip, c.network.aliases.clone()))
+        })
+        .collect()
+}
