@@ -5,8 +5,10 @@ use std::path::Path;
 
 /// Everything below these paths, with type, size and contents of small files: enough to
 /// tell two trees apart.
+/// /etc/hostname and /etc/hosts are bind mounts of the container's own (its name and
+/// address), not image content.
 const LISTING: &str =
-    "for p in $(find /bin /etc /var /tmp /srv /home -xdev | grep -v /etc/hostname | sort); do \
+    "for p in $(find /bin /etc /var /tmp /srv /home -xdev | grep -v -e /etc/hostname -e /etc/hosts | sort); do \
     if [ -L $p ]; then echo \"$p -> $(readlink $p)\"; \
     elif [ -d $p ]; then echo \"$p/\"; elif [ -p $p ]; then echo \"$p fifo\"; \
     else echo \"$p $(stat -c '%s %h %a' $p) $(head -c 40 $p | md5sum | cut -c1-8)\"; fi; done";

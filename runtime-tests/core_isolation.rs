@@ -26,7 +26,7 @@ fn network_none_has_only_loopback_up() {
     if !require_root("network") {
         return;
     }
-    let out = sh(&[], "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok");
+    let out = sh(&["--network", "none"], "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok");
     assert_eq!(out.lines().next(), Some("lo"), "{out}");
     assert!(out.contains("ping-ok"), "loopback must be up: {out}");
 }

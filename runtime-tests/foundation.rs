@@ -128,7 +128,7 @@ fn refused_commands_write_nothing() {
     for (args, why) in [
         (vec!["run", "-v", &vol, "--memory", "1k", "busybox", "true"], "minimum memory"),
         (vec!["run", "-v", &vol, "--ulimit", "bogus=1", "busybox", "true"], "unknown limit"),
-        (vec!["run", "-v", &vol, "--network", "nowhere", "busybox", "true"], "--network"),
+        (vec!["run", "-v", &vol, "--network", "nowhere", "busybox", "true"], "network nowhere not found"),
         (vec!["run", "-v", &vol, "no-such-image:1", "true"], "Unable to find image"),
         (vec!["run", "-v", &vol, "-w", "rel", "busybox", "true"], "must be an absolute path"),
     ] {

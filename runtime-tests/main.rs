@@ -10,6 +10,7 @@ mod docs_blocks;
 mod foundation;
 mod images;
 mod lifecycle;
+mod networking;
 mod limits;
 mod process;
 mod registry;

@@ -104,9 +104,18 @@ fn dir(store: &Store) -> PathBuf {
     store.root().join("networks")
 }
 
+/// Host-wide network state: bridges, addresses and the nftables table belong to the host,
+/// not to one data root, so every hako (whatever its `--root`) shares one lease table.
+fn run_dir() -> PathBuf {
+    std::env::var_os("HAKO_NETWORK_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/hako/network"))
+}
+
 fn lock(store: &Store) -> Result<FileLock, NetworkError> {
     std::fs::create_dir_all(dir(store)).map_err(io_err("create", &dir(store)))?;
-    FileLock::exclusive(&dir(store).join("lock")).map_err(|e| NetworkError::Invalid(e.to_string()))
+    std::fs::create_dir_all(run_dir()).map_err(io_err("create", &run_dir()))?;
+    FileLock::exclusive(&run_dir().join("lock")).map_err(|e| NetworkError::Invalid(e.to_string()))
 }
 
 pub fn list(store: &Store) -> Result<Vec<NetworkDef>, NetworkError> {
@@ -146,19 +155,28 @@ pub fn create(
     if existing.iter().any(|n| n.name == name) {
         return Err(NetworkError::Exists(name.to_string()));
     }
+    let routes = host_routes();
+    let clash = |s: &Subnet| -> Option<String> {
+        if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(s)) {
+            return Some(format!("network {} ({})", other.name, other.subnet));
+        }
+        routes
+            .iter()
+            .find(|(r, _)| r.overlaps(s))
+            .map(|(r, dev)| format!("this host's route {r} on {dev}"))
+    };
     let subnet = match subnet {
         Some(s) => {
-            if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
+            if let Some(what) = clash(&s) {
                 return Err(NetworkError::Invalid(format!(
-                    "--subnet {s} overlaps network {} ({}): pick another subnet",
-                    other.name, other.subnet
+                    "--subnet {s} overlaps {what}: pick another subnet"
                 )));
             }
             s
         }
         None => (89..=255)
             .map(|n| format!("10.{n}.0.0/24").parse::<Subnet>().expect("valid"))
-            .find(|s| !existing.iter().any(|n| n.subnet.overlaps(s)))
+            .find(|s| clash(s).is_none())
             .ok_or_else(|| NetworkError::Invalid("no free 10.x.0.0/24 subnet left: give --subnet".into()))?,
     };
     let gateway = gateway.unwrap_or_else(|| subnet.first_host());
@@ -178,6 +196,36 @@ pub fn create(
     crate::store::write_atomic(store.root(), &path, &serde_json::to_vec_pretty(&def).expect("serialises"))
         .map_err(|e| NetworkError::Invalid(e.to_string()))?;
     Ok(def)
+}
+
+/// The host's routes (from /proc/net/route), so a new network never shadows one.
+fn host_routes() -> Vec<(Subnet, String)> {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
+            if mask == 0 {
+                return None; // the default route overlaps everything by design
+            }
+            // The kernel prints the network-order bytes as a native integer.
+            let (dest, mask) = (
+                u32::from_be_bytes(dest.to_ne_bytes()),
+                u32::from_be_bytes(mask.to_ne_bytes()),
+            );
+            let prefix = mask.count_ones() as u8;
+            Some((
+                Subnet {
+                    network: Ipv4Addr::from(dest),
+                    prefix,
+                },
+                f[0].to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// `hako network rm`: refused while containers use it; its bridge goes with it.
@@ -210,14 +258,16 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworkError> {
 struct Lease {
     container: String,
     holder: i32,
+    subnet: Subnet,
     #[serde(default)]
     ports: Vec<PortMapping>,
 }
 
+/// Bridge name → address → lease.
 type LeaseTable = BTreeMap<String, BTreeMap<Ipv4Addr, Lease>>;
 
-fn leases_path(store: &Store) -> PathBuf {
-    dir(store).join("leases.json")
+fn leases_path(_store: &Store) -> PathBuf {
+    run_dir().join("leases.json")
 }
 
 fn holder_alive(pid: i32) -> bool {
@@ -238,24 +288,22 @@ fn read_leases(store: &Store) -> LeaseTable {
 }
 
 fn write_leases(store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
-    crate::store::write_atomic(
-        store.root(),
-        &leases_path(store),
-        &serde_json::to_vec_pretty(table).expect("serialises"),
-    )
-    .map_err(|e| NetworkError::Invalid(e.to_string()))
+    let path = leases_path(store);
+    let tmp = run_dir().join(format!(".leases.{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(table).expect("serialises"))
+        .map_err(io_err("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))
 }
 
 /// The rules for what holds a lease now, applied when they changed since the last time.
-fn sync_rules(store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
-    let defs = list(store)?;
+fn sync_rules(_store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
     let mut networks = vec![];
     let mut forwards = vec![];
-    for (name, leases) in table {
-        let Some(def) = defs.iter().find(|d| &d.name == name) else { continue };
+    for (bridge, leases) in table {
+        let Some(subnet) = leases.values().next().map(|l| l.subnet) else { continue };
         networks.push(nat::ActiveNetwork {
-            bridge: def.bridge.clone(),
-            subnet: def.subnet,
+            bridge: bridge.clone(),
+            subnet,
         });
         for (ip, lease) in leases {
             for m in &lease.ports {
@@ -267,7 +315,7 @@ fn sync_rules(store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
         }
     }
     let rules = nat::ruleset(&networks, &forwards);
-    let applied = dir(store).join("rules.json");
+    let applied = run_dir().join("rules.json");
     let text = rules.to_string();
     if std::fs::read_to_string(&applied).is_ok_and(|t| t == text) {
         return Ok(());
@@ -334,7 +382,7 @@ pub fn attach(
     let ip = {
         let _lock = lock(store)?;
         let mut table = read_leases(store);
-        let leases = table.entry(def.name.clone()).or_default();
+        let leases = table.entry(def.bridge.clone()).or_default();
         let taken: Leases = leases.iter().map(|(ip, l)| (*ip, l.container.clone())).collect();
         let ip = ipam::allocate(&def.subnet, def.gateway, &taken, request.ip).map_err(NetworkError::Invalid)?;
         leases.insert(
@@ -342,6 +390,7 @@ pub fn attach(
             Lease {
                 container: c.id.clone(),
                 holder: std::process::id() as i32,
+                subnet: def.subnet,
                 ports: ports.clone(),
             },
         );
@@ -429,8 +478,9 @@ pub fn cleanup(store: &Store) -> Result<Vec<String>, NetworkError> {
 
 /// The containers with an address on `network`, for /etc/hosts: (name, ip, aliases).
 pub fn members(store: &Store, network: &str) -> Vec<(String, String, Ipv4Addr, Vec<String>)> {
+    let Ok(def) = find(store, network) else { return vec![] };
     let table = read_leases(store);
-    let Some(leases) = table.get(network) else { return vec![] };
+    let Some(leases) = table.get(&def.bridge) else { return vec![] };
     leases
         .iter()
         .filter_map(|(ip, l)| {

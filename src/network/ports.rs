@@ -104,8 +104,8 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
         .collect())
 }
 
-/// A host port held for the container: bound, never listening, so the kernel refuses it
-/// to anyone else while DNAT sends its traffic to the container.
+/// A host port held for the container, so the kernel refuses it to anyone else while DNAT
+/// sends its traffic to the container.
 pub enum Reservation {
     Tcp(TcpListener),
     Udp(UdpSocket),
@@ -125,11 +125,10 @@ pub fn reserve(m: &mut PortMapping) -> Result<Reservation, String> {
         )
     };
     let reservation = match m.proto {
-        Proto::Tcp => {
-            // A listener that never accepts: std's bind also listens, so use socket2-free
-            // raw calls instead to bind without listening.
-            Reservation::Tcp(bind_tcp_without_listening(addr).map_err(taken)?)
-        }
+        // A listener that never accepts, as Docker's proxy holds the port: DNAT sends the
+        // traffic to the container before any socket here is looked up, and the port
+        // shows in `ss -ltnp` as hako's.
+        Proto::Tcp => Reservation::Tcp(TcpListener::bind(addr).map_err(taken)?),
         Proto::Udp => Reservation::Udp(UdpSocket::bind(addr).map_err(taken)?),
     };
     if m.host_port == 0 {
@@ -139,31 +138,6 @@ pub fn reserve(m: &mut PortMapping) -> Result<Reservation, String> {
         };
     }
     Ok(reservation)
-}
-
-fn bind_tcp_without_listening(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain socket calls on a descriptor we own; sockaddr_in is fully initialised.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let listener = TcpListener::from_raw_fd(fd);
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: addr.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*addr.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        if libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(listener)
-    }
 }
 
 /// Who holds a port, from /proc/net/{tcp,udp} and the processes' descriptors: "sshd
