@@ -2,14 +2,14 @@
 # `make bench`: hako against the reference tools, measured in the same run, printed as
 # ratios (machines are noisy; only ratios from one run mean anything).
 #   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
-#   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle commit
-#                export pull)
+#   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle network
+#                commit export pull)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run run-v2 trace lifecycle commit export pull} "
+only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -96,6 +96,51 @@ if want lifecycle; then
     echo "keeper per container: ${uss} kB private (USS), ${rss} kB RSS of which the rest is the shared binary"
     echo "  (target <= 2 MB a container; conmon 2 MB RSS, containerd-shim 13 MB RSS)"
     $HAKO --root "$root" rm -f bench-exec >/dev/null
+fi
+
+if want network; then
+    echo
+    echo "== bridge networking: start-up cost, and 1 GB through a published port vs to the container's IP"
+    cmds=(-n "--network none" "$HAKO --root $root run --rm --network none busybox true"
+          -n "--network bridge" "$HAKO --root $root run --rm --network bridge busybox true")
+    if have_podman; then
+        cmds+=(-n "podman none" "$PODMAN run --rm --network none busybox true"
+               -n "podman bridge" "$PODMAN run --rm --network bridge busybox true")
+    fi
+    hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-40}" --export-json "$work/net.json" "${cmds[@]}" 2>&1 | grep -E 'Time|Benchmark' || true
+    n=$(median "$work/net.json" "--network none"); b=$(median "$work/net.json" "--network bridge")
+    echo "bridge adds $(python3 -c "print(f'{($b-$n)*1000:.1f}')") ms to hako run --rm true   (target <= 10 ms)"
+    if pn=$(median "$work/net.json" "podman none" 2>/dev/null); then
+        pb=$(median "$work/net.json" "podman bridge")
+        echo "  podman: bridge adds $(python3 -c "print(f'{($pb-$pn)*1000:.1f}')") ms in the same run"
+    fi
+    # 1 GB from the host into a container: once to its IP, once through -p on loopback.
+    $HAKO --root "$root" run -d --name bench-sink -p 127.0.0.1:18999:9000 busybox \
+        sh -c 'while true; do nc -l -p 9000 > /dev/null; done' >/dev/null
+    ip=$($HAKO --root "$root" inspect -f '{{.NetworkSettings.IPAddress}}' bench-sink)
+    sleep 0.3
+    send() { python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+chunk = b"\0" * (1 << 20)
+for attempt in range(50):
+    try:
+        s = socket.create_connection((host, port), timeout=5)
+        break
+    except OSError:
+        time.sleep(0.1)
+t = time.monotonic()
+for _ in range(1024):
+    s.sendall(chunk)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+print(f"{1024 / (time.monotonic() - t):.0f}")
+PY
+}
+    direct=$(send "$ip" 9000); sleep 0.2; published=$(send 127.0.0.1 18999)
+    echo "1 GB to the container's IP: ${direct} MB/s; through -p 127.0.0.1:18999: ${published} MB/s"
+    echo "  ratio published/direct = $(python3 -c "print(f'{$published/$direct:.2f}')")   (target >= 0.80)"
+    $HAKO --root "$root" rm -f bench-sink >/dev/null
 fi
 
 vm=runtime-tests/vm/run-in-vm.sh

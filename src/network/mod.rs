@@ -248,6 +248,11 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworkError> {
         });
     }
     links::delete_link(&def.bridge)?;
+    let mut bridges = read_bridges();
+    if bridges.remove(&def.bridge).is_some() {
+        write_bridges(&bridges)?;
+        sync_rules(store, &read_leases(store))?;
+    }
     let path = dir(store).join(format!("{}.json", def.name));
     std::fs::remove_file(&path).map_err(io_err("remove", &path))
 }
@@ -295,16 +300,38 @@ fn write_leases(store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
     std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))
 }
 
-/// The rules for what holds a lease now, applied when they changed since the last time.
+/// The bridges that exist (made on first use, like docker0, and gone with `network rm`):
+/// their NAT rules stay as long as they do, so a run without `-p` changes no rule.
+fn bridges_path() -> PathBuf {
+    run_dir().join("bridges.json")
+}
+
+fn read_bridges() -> BTreeMap<String, Subnet> {
+    std::fs::read(bridges_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_bridges(bridges: &BTreeMap<String, Subnet>) -> Result<(), NetworkError> {
+    let tmp = run_dir().join(format!(".bridges.{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(bridges).expect("serialises"))
+        .map_err(io_err("write", &tmp))?;
+    std::fs::rename(&tmp, bridges_path()).map_err(io_err("rename", &bridges_path()))
+}
+
+/// The rules for the bridges and the ports that hold a lease now, applied when they
+/// changed since the last time.
 fn sync_rules(_store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
     let mut networks = vec![];
     let mut forwards = vec![];
-    for (bridge, leases) in table {
-        let Some(subnet) = leases.values().next().map(|l| l.subnet) else { continue };
-        networks.push(nat::ActiveNetwork {
-            bridge: bridge.clone(),
-            subnet,
-        });
+    // Only bridges that still exist: one deleted by hand takes its rules with it.
+    for (bridge, subnet) in read_bridges() {
+        if std::path::Path::new("/sys/class/net").join(&bridge).exists() {
+            networks.push(nat::ActiveNetwork { bridge, subnet });
+        }
+    }
+    for leases in table.values() {
         for (ip, lease) in leases {
             for m in &lease.ports {
                 forwards.push(nat::Forward {
@@ -396,6 +423,10 @@ pub fn attach(
         );
         write_leases(store, &table)?;
         links::ensure_bridge(&def.bridge, def.gateway, def.subnet.prefix)?;
+        let mut bridges = read_bridges();
+        if bridges.insert(def.bridge.clone(), def.subnet) != Some(def.subnet) {
+            write_bridges(&bridges)?;
+        }
         sync_rules(store, &table)?;
         ip
     };
@@ -473,6 +504,17 @@ pub fn cleanup(store: &Store) -> Result<Vec<String>, NetworkError> {
             removed.push(link);
         }
     }
+    // The default bridge and its NAT rules go with their last user (it comes back on the
+    // next run); a named network's bridge lives as long as the network.
+    let default = NetworkDef::default_bridge();
+    if !table.contains_key(&default.bridge) && std::path::Path::new("/sys/class/net").join(&default.bridge).exists() {
+        links::delete_link(&default.bridge)?;
+        let mut bridges = read_bridges();
+        bridges.remove(&default.bridge);
+        write_bridges(&bridges)?;
+        removed.push(default.bridge);
+    }
+    sync_rules(store, &table)?;
     Ok(removed)
 }
 
