@@ -10,14 +10,23 @@ fn unknown_verbs_and_flags_are_answered_in_dockers_words() {
         (vec!["pause2"], "'pause2' is not a hako command."),
         (vec!["logz", "x"], "'logz' is not a hako command."),
         (vec!["build", "."], "'build' is not built yet"),
-        (vec!["run", "--bogus", "busybox"], "unknown flag: --bogus\nSee 'hako run --help'."),
+        (
+            vec!["run", "--bogus", "busybox"],
+            "unknown flag: --bogus\nSee 'hako run --help'.",
+        ),
     ] {
         let o = hako(r, &args);
         assert_eq!(o.status.code(), Some(125), "{args:?}");
         let err = stderr(&o);
-        assert!(err.starts_with("hako: ") && err.contains(says), "{args:?}: {err}");
+        assert!(
+            err.starts_with("hako: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
         // Never a "did you mean" pointing at an unrelated verb (pause → push).
-        assert!(!err.contains("similar") && !err.contains("tip"), "{args:?}: {err}");
+        assert!(
+            !err.contains("similar") && !err.contains("tip"),
+            "{args:?}: {err}"
+        );
     }
     // Nothing was written for a command line that was refused.
     assert_eq!(std::fs::read_dir(r).unwrap().count(), 0);
@@ -35,7 +44,18 @@ fn relative_volumes_workdirs_and_terminal_warnings() {
     let work = tempfile::tempdir().unwrap();
     let o = hako_cmd(
         shared_root(),
-        &["run", "--rm", "-v", "./shared:/x", "-w", "/made/for/me", "busybox", "sh", "-c", "pwd > /x/pwd"],
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "./shared:/x",
+            "-w",
+            "/made/for/me",
+            "busybox",
+            "sh",
+            "-c",
+            "pwd > /x/pwd",
+        ],
     )
     .current_dir(work.path())
     .output()
@@ -56,25 +76,80 @@ fn format_templates_on_inspect_ps_and_images() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
-    let run = hako(r, &["run", "--name", "fmt", "-e", "A=1", "busybox", "sh", "-c", "exit 3"]);
+    let run = hako(
+        r,
+        &[
+            "run", "--name", "fmt", "-e", "A=1", "busybox", "sh", "-c", "exit 3",
+        ],
+    );
     assert_eq!(run.status.code(), Some(3));
     let f = |args: &[&str]| ok(hako(r, args), &format!("{args:?}"));
-    assert_eq!(f(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "fmt"]), "exited 3\n");
-    assert_eq!(f(&["inspect", "-f", "{{json .Config.Cmd}}", "fmt"]), "[\"sh\",\"-c\",\"exit 3\"]\n");
+    assert_eq!(
+        f(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "fmt"
+        ]),
+        "exited 3\n"
+    );
+    assert_eq!(
+        f(&["inspect", "-f", "{{json .Config.Cmd}}", "fmt"]),
+        "[\"sh\",\"-c\",\"exit 3\"]\n"
+    );
     assert_eq!(f(&["inspect", "--format", "{{.Name}}", "fmt"]), "/fmt\n");
-    assert_eq!(f(&["inspect", "-f", "{{range .Config.Env}}{{if eq . \"A=1\"}}found{{end}}{{end}}", "fmt"]), "found\n");
+    assert_eq!(
+        f(&[
+            "inspect",
+            "-f",
+            "{{range .Config.Env}}{{if eq . \"A=1\"}}found{{end}}{{end}}",
+            "fmt"
+        ]),
+        "found\n"
+    );
     let table = f(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}"]);
     let mut lines = table.lines();
-    assert!(lines.next().unwrap().starts_with("NAMES   STATUS"), "{table}");
-    assert!(lines.next().unwrap().starts_with("fmt     Exited (3)"), "{table}");
-    assert_eq!(f(&["ps", "-a", "--filter", "exited=3", "--format", "{{.Names}}"]), "fmt\n");
+    assert!(
+        lines.next().unwrap().starts_with("NAMES   STATUS"),
+        "{table}"
+    );
+    assert!(
+        lines.next().unwrap().starts_with("fmt     Exited (3)"),
+        "{table}"
+    );
+    assert_eq!(
+        f(&["ps", "-a", "--filter", "exited=3", "--format", "{{.Names}}"]),
+        "fmt\n"
+    );
     assert_eq!(f(&["ps", "-a", "--filter", "exited=4", "-q"]), "");
-    assert_eq!(f(&["ps", "-l", "--format", "{{.Names}} {{.State}}"]), "fmt exited\n");
-    assert_eq!(f(&["images", "--format", "{{.Repository}}:{{.Tag}}"]), "busybox:latest\n");
+    assert_eq!(
+        f(&["ps", "-l", "--format", "{{.Names}} {{.State}}"]),
+        "fmt exited\n"
+    );
+    assert_eq!(
+        f(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "busybox:latest\n"
+    );
     ok(hako(r, &["tag", "busybox", "me/tool:v1"]), "tag");
-    assert_eq!(f(&["images", "me/tool", "--format", "{{.Repository}}:{{.Tag}}"]), "me/tool:v1\n");
-    assert_eq!(f(&["images", "--filter", "reference=me/*", "--format", "{{.Tag}}"]), "v1\n");
+    assert_eq!(
+        f(&["images", "me/tool", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "me/tool:v1\n"
+    );
+    assert_eq!(
+        f(&[
+            "images",
+            "--filter",
+            "reference=me/*",
+            "--format",
+            "{{.Tag}}"
+        ]),
+        "v1\n"
+    );
     assert_eq!(f(&["images", "busybox:nope", "-q"]), "");
     let o = hako(r, &["inspect", "-f", "{{.Name", "fmt"]);
-    assert!(!o.status.success() && stderr(&o).contains("template"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("template"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -328,7 +328,10 @@ fn save_is_read_by_skopeo_and_umoci_and_loads_back() {
         return;
     }
     if !have("umoci") || !have("skopeo") {
-        skip("save interop", "requires umoci and skopeo (apt-get install umoci skopeo)");
+        skip(
+            "save interop",
+            "requires umoci and skopeo (apt-get install umoci skopeo)",
+        );
         return;
     }
     let root = fresh_root("busybox");

@@ -23,7 +23,9 @@ fn container_dies_with_hako_under_user() {
         let name = format!("orphan-{user}");
         let mut child = hako_cmd(
             root,
-            &["run", "--name", &name, "--user", user, "busybox", "sleep", "300"],
+            &[
+                "run", "--name", &name, "--user", user, "busybox", "sleep", "300",
+            ],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -31,10 +33,16 @@ fn container_dies_with_hako_under_user() {
         .unwrap();
         let start = Instant::now();
         let pid = loop {
-            if let Some(p) = inspect_field(root, &name, "/State/Pid").as_i64().filter(|p| *p > 0) {
+            if let Some(p) = inspect_field(root, &name, "/State/Pid")
+                .as_i64()
+                .filter(|p| *p > 0)
+            {
                 break p as i32;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "{name} never started");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{name} never started"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         // `timeout` runs hako as its child: kill hako itself, not the wrapper.
@@ -47,7 +55,10 @@ fn container_dies_with_hako_under_user() {
         while pid_alive(pid) && gone.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(!pid_alive(pid), "--user {user}: container pid {pid} outlived hako");
+        assert!(
+            !pid_alive(pid),
+            "--user {user}: container pid {pid} outlived hako"
+        );
         // The next command sees the truth and cleans up.
         let ps = ok(hako(root, &["ps", "-a", "--no-trunc"]), "ps -a");
         let line = ps.lines().find(|l| l.contains(&name)).unwrap().to_string();
@@ -88,7 +99,10 @@ fn host_descriptors_do_not_leak() {
     assert!(out.starts_with(host.trim()), "fd 3 not passed:\n{out}");
     assert!(!out.lines().any(|l| l.trim() == "5"), "fd 5 leaked:\n{out}");
     // A count that names a closed descriptor is refused before anything runs.
-    let o = hako(root, &["run", "--rm", "--preserve-fds", "40", "busybox", "true"]);
+    let o = hako(
+        root,
+        &["run", "--rm", "--preserve-fds", "40", "busybox", "true"],
+    );
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("descriptor"), "{}", stderr(&o));
 }
@@ -126,11 +140,26 @@ fn refused_commands_write_nothing() {
     let wanted = src.path().join("made-by-v");
     let vol = format!("{}:/data", wanted.display());
     for (args, why) in [
-        (vec!["run", "-v", &vol, "--memory", "1k", "busybox", "true"], "minimum memory"),
-        (vec!["run", "-v", &vol, "--ulimit", "bogus=1", "busybox", "true"], "unknown limit"),
-        (vec!["run", "-v", &vol, "--network", "nowhere", "busybox", "true"], "network nowhere not found"),
-        (vec!["run", "-v", &vol, "no-such-image:1", "true"], "Unable to find image"),
-        (vec!["run", "-v", &vol, "-w", "rel", "busybox", "true"], "must be an absolute path"),
+        (
+            vec!["run", "-v", &vol, "--memory", "1k", "busybox", "true"],
+            "minimum memory",
+        ),
+        (
+            vec!["run", "-v", &vol, "--ulimit", "bogus=1", "busybox", "true"],
+            "unknown limit",
+        ),
+        (
+            vec!["run", "-v", &vol, "--network", "nowhere", "busybox", "true"],
+            "network nowhere not found",
+        ),
+        (
+            vec!["run", "-v", &vol, "no-such-image:1", "true"],
+            "Unable to find image",
+        ),
+        (
+            vec!["run", "-v", &vol, "-w", "rel", "busybox", "true"],
+            "must be an absolute path",
+        ),
     ] {
         let o = hako(root.path(), &args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
@@ -140,7 +169,10 @@ fn refused_commands_write_nothing() {
     let ps = ok(hako(root.path(), &["ps", "-aq"]), "ps");
     assert_eq!(ps.trim(), "", "a refused run left a container");
     // Accepted, the same -v creates the missing directory, as Docker does.
-    ok(hako(root.path(), &["run", "--rm", "-v", &vol, "busybox", "true"]), "run -v");
+    ok(
+        hako(root.path(), &["run", "--rm", "-v", &vol, "busybox", "true"]),
+        "run -v",
+    );
     assert!(wanted.is_dir());
 }
 
@@ -154,7 +186,19 @@ fn the_bundle_is_the_contract() {
     ok(
         hako(
             root.path(),
-            &["run", "--name", "b", "--memory", "64m", "--pids-limit", "33", "-e", "K=V", "busybox", "true"],
+            &[
+                "run",
+                "--name",
+                "b",
+                "--memory",
+                "64m",
+                "--pids-limit",
+                "33",
+                "-e",
+                "K=V",
+                "busybox",
+                "true",
+            ],
         ),
         "run",
     );
@@ -165,7 +209,10 @@ fn the_bundle_is_the_contract() {
     assert_eq!(spec["root"]["path"], "merged");
     assert_eq!(spec["linux"]["resources"]["memory"]["limit"], 64 << 20);
     assert_eq!(spec["linux"]["resources"]["pids"]["limit"], 33);
-    assert!(spec["process"]["env"].as_array().unwrap().contains(&"K=V".into()));
+    assert!(spec["process"]["env"]
+        .as_array()
+        .unwrap()
+        .contains(&"K=V".into()));
     // runc reads the same bundle (its rootfs is the overlay hako mounts while running,
     // so here an independent runtime only checks the spec): `runc spec`'s own schema.
     if have("runc") {

@@ -24,7 +24,9 @@ pub fn require_root(test: &str) -> bool {
 /// counts a test that did nothing as passed.
 pub fn skip(test: &str, why: &str) {
     if std::env::var("HAKO_REQUIRE_ROOT").is_ok_and(|v| v == "1") {
-        panic!("{test} would be skipped ({why}), but HAKO_REQUIRE_ROOT=1 makes every skip a failure");
+        panic!(
+            "{test} would be skipped ({why}), but HAKO_REQUIRE_ROOT=1 makes every skip a failure"
+        );
     }
     skip("{test}", "{why}");
 }

@@ -201,7 +201,10 @@ fn oci_layout_from_umoci_and_docker_archive_from_skopeo() {
         return;
     }
     if !have("umoci") || !have("skopeo") {
-        skip("interop", "requires umoci and skopeo (apt-get install umoci skopeo)");
+        skip(
+            "interop",
+            "requires umoci and skopeo (apt-get install umoci skopeo)",
+        );
         return;
     }
     let root = shared_root();
@@ -256,11 +259,7 @@ fn tag_images_rmi_inspect() {
         .success());
     let images = stdout(&hako(root, &["images"]));
     assert!(
-        images
-            .lines()
-            .next()
-            .unwrap()
-            .starts_with("REPOSITORY ")
+        images.lines().next().unwrap().starts_with("REPOSITORY ")
             && images.lines().next().unwrap().contains(" TAG "),
         "{images}"
     );

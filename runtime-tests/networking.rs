@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 fn until(what: &str, mut f: impl FnMut() -> bool) {
     let began = Instant::now();
     while !f() {
-        assert!(began.elapsed() < Duration::from_secs(15), "timed out waiting for {what}");
+        assert!(
+            began.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -21,7 +24,10 @@ fn http_get(addr: &str) -> String {
 }
 
 fn nft_table() -> String {
-    let o = std::process::Command::new("nft").args(["list", "table", "ip", "hako"]).output().unwrap();
+    let o = std::process::Command::new("nft")
+        .args(["list", "table", "ip", "hako"])
+        .output()
+        .unwrap();
     stdout(&o)
 }
 
@@ -33,35 +39,106 @@ fn httpd_by_ip_and_by_published_port() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
-    ok(hako(r, &["network", "create", "--subnet", "10.201.7.0/24", "webnet"]), "network create");
     ok(
-        hako(r, &["run", "-d", "--name", "web", "--network", "webnet", "-p", "127.0.0.1:18080:80", "-p", "18081:80",
-                  "-p", "80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]),
+        hako(
+            r,
+            &["network", "create", "--subnet", "10.201.7.0/24", "webnet"],
+        ),
+        "network create",
+    );
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "web",
+                "--network",
+                "webnet",
+                "-p",
+                "127.0.0.1:18080:80",
+                "-p",
+                "18081:80",
+                "-p",
+                "80",
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/etc",
+            ],
+        ),
         "run -d",
     );
-    let ip = ok(hako(r, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]), "inspect");
+    let ip = ok(
+        hako(
+            r,
+            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
+        ),
+        "inspect",
+    );
     let ip = ip.trim();
     assert!(ip.starts_with("10.201.7."), "{ip}");
-    let hostname = ok(hako(r, &["inspect", "-f", "{{.Config.Hostname}}", "web"]), "hostname");
+    let hostname = ok(
+        hako(r, &["inspect", "-f", "{{.Config.Hostname}}", "web"]),
+        "hostname",
+    );
     until("httpd", || http_get(ip).trim() == hostname.trim());
-    assert_eq!(http_get("127.0.0.1:18080").trim(), hostname.trim(), "published on loopback");
+    assert_eq!(
+        http_get("127.0.0.1:18080").trim(),
+        hostname.trim(),
+        "published on loopback"
+    );
     // The host's own address on the test's bridge (not only loopback) reaches -p 18081.
     assert_eq!(http_get("10.201.7.1:18081").trim(), hostname.trim());
     // -p 80: a random host port, shown by hako port and in inspect.
     let port = ok(hako(r, &["port", "web", "80"]), "port");
-    let random = port.lines().find(|l| !l.ends_with(":18081") && !l.ends_with(":18080")).unwrap();
+    let random = port
+        .lines()
+        .find(|l| !l.ends_with(":18081") && !l.ends_with(":18080"))
+        .unwrap();
     let random_port = random.rsplit(':').next().unwrap();
-    assert_eq!(http_get(&format!("127.0.0.1:{random_port}")).trim(), hostname.trim());
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{random_port}")).trim(),
+        hostname.trim()
+    );
     assert!(ok(hako(r, &["ps"]), "ps").contains("127.0.0.1:18080->80/tcp"));
-    let ports = ok(hako(r, &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]), "ports");
+    let ports = ok(
+        hako(
+            r,
+            &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"],
+        ),
+        "ports",
+    );
     assert!(ports.contains(r#""HostPort":"18081""#), "{ports}");
     // A taken host port is refused, naming who holds it, and nothing is left running.
-    let o = hako(r, &["run", "--rm", "--network", "webnet", "-p", "18081:80", "busybox", "true"]);
+    let o = hako(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "webnet",
+            "-p",
+            "18081:80",
+            "busybox",
+            "true",
+        ],
+    );
     assert_eq!(o.status.code(), Some(125));
     let err = stderr(&o);
-    assert!(err.contains("18081 is already in use") && err.contains("hako"), "{err}");
+    assert!(
+        err.contains("18081 is already in use") && err.contains("hako"),
+        "{err}"
+    );
     ok(hako(r, &["rm", "-f", "web"]), "rm");
-    assert!(!nft_table().contains("18080"), "port rules outlived the container");
+    assert!(
+        !nft_table().contains("18080"),
+        "port rules outlived the container"
+    );
     ok(hako(r, &["network", "rm", "webnet"]), "network rm");
 }
 
@@ -73,9 +150,29 @@ fn tcp_by_ip_and_udp_published() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
-    ok(hako(r, &["run", "-d", "--name", "banner", "busybox", "sh", "-c",
-                 "while true; do echo SSH-2.0-hako | nc -l -p 22; done"]), "run -d");
-    let ip = ok(hako(r, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "banner"]), "ip");
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "banner",
+                "busybox",
+                "sh",
+                "-c",
+                "while true; do echo SSH-2.0-hako | nc -l -p 22; done",
+            ],
+        ),
+        "run -d",
+    );
+    let ip = ok(
+        hako(
+            r,
+            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "banner"],
+        ),
+        "ip",
+    );
     until("the banner", || {
         let o = std::process::Command::new("sh")
             .arg("-c")
@@ -86,11 +183,35 @@ fn tcp_by_ip_and_udp_published() {
     });
     // UDP: the host's python3 (mounted read-only) answers datagrams inside the container.
     let server = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5353))\nwhile True:\n d,a=s.recvfrom(100)\n s.sendto(b'pong:'+d,a)\n";
-    ok(hako(r, &["run", "-d", "--name", "udp", "-p", "127.0.0.1:15353:5353/udp",
-                 "-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/lib64:/lib64:ro",
-                 "busybox", "/usr/bin/python3", "-c", server]), "run -d udp");
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "udp",
+                "-p",
+                "127.0.0.1:15353:5353/udp",
+                "-v",
+                "/usr:/usr:ro",
+                "-v",
+                "/usr/lib:/lib:ro",
+                "-v",
+                "/lib64:/lib64:ro",
+                "busybox",
+                "/usr/bin/python3",
+                "-c",
+                server,
+            ],
+        ),
+        "run -d udp",
+    );
     let client = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(30):\n try:\n  s.sendto(b'ping',('127.0.0.1',15353)); print(s.recvfrom(100)[0].decode()); sys.exit(0)\n except OSError: pass\nsys.exit(1)\n";
-    let o = std::process::Command::new("python3").args(["-c", client]).output().unwrap();
+    let o = std::process::Command::new("python3")
+        .args(["-c", client])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&o).trim(), "pong:ping", "{}", stderr(&o));
     ok(hako(r, &["rm", "-f", "banner", "udp"]), "rm");
 }
@@ -104,21 +225,95 @@ fn named_network_resolves_names() {
     let root = fresh_root("busybox");
     let r = root.path();
     ok(hako(r, &["network", "create", "appnet"]), "network create");
-    ok(hako(r, &["run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database",
-                 "busybox", "sh", "-c", "while true; do echo db-answers | nc -l -p 5432; done"]), "db");
-    let out = ok(hako(r, &["run", "--rm", "--name", "client", "--network", "appnet", "busybox", "sh", "-c",
-                           "nc -w 2 db 5432; sleep 0.5; nc -w 2 database 5432"]), "client");
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "db",
+                "--network",
+                "appnet",
+                "--network-alias",
+                "database",
+                "busybox",
+                "sh",
+                "-c",
+                "while true; do echo db-answers | nc -l -p 5432; done",
+            ],
+        ),
+        "db",
+    );
+    let out = ok(
+        hako(
+            r,
+            &[
+                "run",
+                "--rm",
+                "--name",
+                "client",
+                "--network",
+                "appnet",
+                "busybox",
+                "sh",
+                "-c",
+                "nc -w 2 db 5432; sleep 0.5; nc -w 2 database 5432",
+            ],
+        ),
+        "client",
+    );
     assert_eq!(out, "db-answers\ndb-answers\n");
     // The first container learns a later one's name too (its /etc/hosts is kept current).
-    ok(hako(r, &["run", "-d", "--name", "web", "--network", "appnet", "busybox", "sleep", "300"]), "web");
-    assert!(ok(hako(r, &["exec", "db", "cat", "/etc/hosts"]), "hosts").contains(" web") 
-        || ok(hako(r, &["exec", "db", "cat", "/etc/hosts"]), "hosts").contains("\tweb"));
-    ok(hako(r, &["exec", "db", "ping", "-c", "1", "-W", "2", "web"]), "db pings web");
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "web",
+                "--network",
+                "appnet",
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        ),
+        "web",
+    );
+    assert!(
+        ok(hako(r, &["exec", "db", "cat", "/etc/hosts"]), "hosts").contains(" web")
+            || ok(hako(r, &["exec", "db", "cat", "/etc/hosts"]), "hosts").contains("\tweb")
+    );
+    ok(
+        hako(r, &["exec", "db", "ping", "-c", "1", "-W", "2", "web"]),
+        "db pings web",
+    );
     // The default bridge does not resolve names, as in Docker; --add-host adds one.
-    let o = ok(hako(r, &["run", "--rm", "--add-host", "gw.test:10.88.0.1", "busybox", "grep", "gw.test", "/etc/hosts"]), "add-host");
+    let o = ok(
+        hako(
+            r,
+            &[
+                "run",
+                "--rm",
+                "--add-host",
+                "gw.test:10.88.0.1",
+                "busybox",
+                "grep",
+                "gw.test",
+                "/etc/hosts",
+            ],
+        ),
+        "add-host",
+    );
     assert_eq!(o, "10.88.0.1\tgw.test\n");
     let o = hako(r, &["network", "rm", "appnet"]);
-    assert!(!o.status.success() && stderr(&o).contains("active endpoints"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("active endpoints"),
+        "{}",
+        stderr(&o)
+    );
     ok(hako(r, &["rm", "-f", "db", "web"]), "rm");
     ok(hako(r, &["network", "rm", "appnet"]), "network rm");
 }
@@ -153,7 +348,25 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
     let mut ids = vec![];
     for i in 0..50 {
         let name = format!("cyc{i}");
-        ids.push(ok(hako(r, &["create", "--name", &name, "-p", "127.0.0.1::80", "busybox", "true"]), "create").trim().to_string());
+        ids.push(
+            ok(
+                hako(
+                    r,
+                    &[
+                        "create",
+                        "--name",
+                        &name,
+                        "-p",
+                        "127.0.0.1::80",
+                        "busybox",
+                        "true",
+                    ],
+                ),
+                "create",
+            )
+            .trim()
+            .to_string(),
+        );
         ok(hako(r, &["start", "-a", &name]), "start");
         ok(hako(r, &["rm", &name]), "rm");
     }
@@ -166,9 +379,23 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
             "ip -4 -o addr show eth0 | awk '{{print $4}}' > /b/ip{i}; while [ $(ls /b | wc -l) -lt 20 ]; do sleep 0.05; done"
         );
         children.push(
-            hako_cmd(r, &["run", "--rm", "--name", &name, "-v", &format!("{}:/b", barrier.path().display()), "busybox", "sh", "-c", &script])
-                .spawn()
-                .unwrap(),
+            hako_cmd(
+                r,
+                &[
+                    "run",
+                    "--rm",
+                    "--name",
+                    &name,
+                    "-v",
+                    &format!("{}:/b", barrier.path().display()),
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &script,
+                ],
+            )
+            .spawn()
+            .unwrap(),
         );
     }
     for mut c in children {
@@ -180,19 +407,54 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 20, "an address was handed out twice: {ips:?}");
-    assert_eq!(leftovers(&ids), Vec::<String>::new(), "links or leases left behind");
+    assert_eq!(
+        leftovers(&ids),
+        Vec::<String>::new(),
+        "links or leases left behind"
+    );
     assert_eq!(ok(hako(r, &["ps", "-aq"]), "ps"), "");
     // After kill -9 of a keeper, the next command (here: system prune) cleans up.
-    let crash = ok(hako(r, &["run", "-d", "--name", "crash", "-p", "127.0.0.1:18090:80", "busybox", "sleep", "300"]), "run -d");
+    let crash = ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "crash",
+                "-p",
+                "127.0.0.1:18090:80",
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        ),
+        "run -d",
+    );
     let pid = inspect_field(r, "crash", "/State/Pid").as_i64().unwrap();
     let keeper = shell(&format!("awk '{{print $4}}' /proc/{pid}/stat"));
     shell(&format!("kill -9 {}", keeper.trim()));
-    until("the container to die with its keeper", || !std::path::Path::new(&format!("/proc/{pid}")).exists());
+    until("the container to die with its keeper", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
     ok(hako(r, &["system", "prune", "-f"]), "system prune");
-    assert!(!nft_table().contains("18090"), "a crashed container's port rule survived prune");
-    assert_eq!(leftovers(&[crash.trim().to_string()]), Vec::<String>::new(), "a crashed container's lease or link survived prune");
+    assert!(
+        !nft_table().contains("18090"),
+        "a crashed container's port rule survived prune"
+    );
+    assert_eq!(
+        leftovers(&[crash.trim().to_string()]),
+        Vec::<String>::new(),
+        "a crashed container's lease or link survived prune"
+    );
     // The port is free again.
-    ok(hako(r, &["run", "--rm", "-p", "127.0.0.1:18090:80", "busybox", "true"]), "port reused");
+    ok(
+        hako(
+            r,
+            &["run", "--rm", "-p", "127.0.0.1:18090:80", "busybox", "true"],
+        ),
+        "port reused",
+    );
 }
 
 #[test]
@@ -201,19 +463,64 @@ fn network_modes() {
         return;
     }
     let root = shared_root();
-    let eth0 = sh(&[], "ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\\n' ' '");
+    let eth0 = sh(
+        &[],
+        "ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\\n' ' '",
+    );
     assert_eq!(eth0, "eth0 lo ");
-    let none = sh(&["--network", "none"], "ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' '");
+    let none = sh(
+        &["--network", "none"],
+        "ip -o link | awk -F': ' '{print $2}' | tr '\\n' ' '",
+    );
     assert_eq!(none, "lo ");
     let host = sh(&["--network", "host"], "ip -o link | wc -l");
     assert!(host.trim().parse::<u32>().unwrap() >= 2);
-    ok(hako(root, &["run", "-d", "--name", "netowner", "busybox", "sleep", "300"]), "run -d");
-    let owner_ip = ok(hako(root, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "netowner"]), "ip");
-    let joined = sh(&["--network", "container:netowner"], "ip -4 -o addr show eth0 | awk '{print $4}'");
+    ok(
+        hako(
+            root,
+            &["run", "-d", "--name", "netowner", "busybox", "sleep", "300"],
+        ),
+        "run -d",
+    );
+    let owner_ip = ok(
+        hako(
+            root,
+            &[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.IPAddress}}",
+                "netowner",
+            ],
+        ),
+        "ip",
+    );
+    let joined = sh(
+        &["--network", "container:netowner"],
+        "ip -4 -o addr show eth0 | awk '{print $4}'",
+    );
     assert_eq!(joined.trim().split('/').next().unwrap(), owner_ip.trim());
     ok(hako(root, &["rm", "-f", "netowner"]), "rm");
-    let o = hako(root, &["run", "--rm", "--network", "none", "-p", "80", "busybox", "true"]);
+    let o = hako(
+        root,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-p",
+            "80",
+            "busybox",
+            "true",
+        ],
+    );
     assert_eq!(o.status.code(), Some(125));
-    let o = hako(root, &["run", "--rm", "--network", "nosuchnet", "busybox", "true"]);
-    assert!(stderr(&o).contains("network nosuchnet not found"), "{}", stderr(&o));
+    let o = hako(
+        root,
+        &["run", "--rm", "--network", "nosuchnet", "busybox", "true"],
+    );
+    assert!(
+        stderr(&o).contains("network nosuchnet not found"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -23,7 +23,15 @@ fn exit_codes_like_docker_run() {
     // even a namespace's init (which ignores a plain `kill -SEGV 1`).
     let segv = hako(
         root,
-        &["run", "--name", "segv-pid1", "busybox", "sh", "-c", "ulimit -s 256; f() { f; }; f"],
+        &[
+            "run",
+            "--name",
+            "segv-pid1",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -s 256; f() { f; }; f",
+        ],
     );
     assert_eq!(segv.status.code(), Some(139), "{}", stderr(&segv));
     // The record says the same, and PID 1 was the shell that crashed (no child did).
@@ -32,7 +40,14 @@ fn exit_codes_like_docker_run() {
     // A plain kill of PID 1 from inside is ignored by the kernel (no handler): the shell
     // goes on and exits 0 on its own, as under Docker.
     assert_eq!(
-        code(&["run", "--rm", "busybox", "sh", "-c", "kill -SEGV 1; echo still here"]),
+        code(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "kill -SEGV 1; echo still here"
+        ]),
         Some(0)
     );
 }

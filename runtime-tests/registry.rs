@@ -65,7 +65,10 @@ impl Registry {
         tls: Option<(&Path, &Path, Option<&Path>)>,
     ) -> Option<Registry> {
         if !have("docker-registry") || !have("skopeo") {
-            skip("registry tests", "requires docker-registry and skopeo (apt-get install docker-registry skopeo)");
+            skip(
+                "registry tests",
+                "requires docker-registry and skopeo (apt-get install docker-registry skopeo)",
+            );
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,10 @@ pub fn copy_tree(src: &Path, dest: &Path) -> io::Result<u64> {
     } else {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("{}: devices, sockets and FIFOs are not copied", src.display()),
+            format!(
+                "{}: devices, sockets and FIFOs are not copied",
+                src.display()
+            ),
         ));
     }
     // Owners kept where we may set them (as root); otherwise the files are the caller's.
@@ -61,7 +64,13 @@ mod tests {
         let into = t.path().join("copy");
         assert_eq!(copy_tree(&src, &into).unwrap(), 4);
         assert_eq!(fs::read_to_string(into.join("d/f")).unwrap(), "data");
-        assert_eq!(fs::metadata(into.join("d/f")).unwrap().mode() & 0o777, 0o751);
-        assert_eq!(fs::read_link(into.join("link")).unwrap(), Path::new("/etc/shadow"));
+        assert_eq!(
+            fs::metadata(into.join("d/f")).unwrap().mode() & 0o777,
+            0o751
+        );
+        assert_eq!(
+            fs::read_link(into.join("link")).unwrap(),
+            Path::new("/etc/shadow")
+        );
     }
 }

@@ -23,8 +23,22 @@ pub struct Ulimit {
 
 /// rlimit names Linux knows (getrlimit(2)), without the `RLIMIT_` prefix.
 pub const RLIMIT_NAMES: &[&str] = &[
-    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// `-v`: absolute or `./relative` host path (resolved against the working directory, as
@@ -91,7 +105,8 @@ pub fn parse_ulimit(u: &str) -> Result<Ulimit, String> {
         if s == "-1" || s == "unlimited" {
             Ok(u64::MAX)
         } else {
-            s.parse::<u64>().map_err(|_| format!("{u}: {s:?} is not a number"))
+            s.parse::<u64>()
+                .map_err(|_| format!("{u}: {s:?} is not a number"))
         }
     };
     let (soft, hard) = match values.split_once(':') {

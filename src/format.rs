@@ -89,7 +89,11 @@ fn title(args: &[Value]) -> Result<Value, FuncError> {
     let mut out = String::new();
     let mut start = true;
     for c in s.chars() {
-        out.extend(if start { c.to_uppercase().collect::<Vec<_>>() } else { vec![c] });
+        out.extend(if start {
+            c.to_uppercase().collect::<Vec<_>>()
+        } else {
+            vec![c]
+        });
         start = c.is_whitespace();
     }
     Ok(Value::String(out))
@@ -109,7 +113,9 @@ fn split(args: &[Value]) -> Result<Value, FuncError> {
     let s = text(arg(args, 0, "split")?);
     let sep = text(arg(args, 1, "split")?);
     Ok(Value::Array(
-        s.split(sep.as_str()).map(|p| Value::String(p.into())).collect(),
+        s.split(sep.as_str())
+            .map(|p| Value::String(p.into()))
+            .collect(),
     ))
 }
 
@@ -130,7 +136,11 @@ fn pad(args: &[Value]) -> Result<Value, FuncError> {
     let s = text(arg(args, 0, "pad")?);
     let before = number(arg(args, 1, "pad")?);
     let after = number(arg(args, 2, "pad")?);
-    Ok(Value::String(format!("{}{s}{}", " ".repeat(before), " ".repeat(after))))
+    Ok(Value::String(format!(
+        "{}{s}{}",
+        " ".repeat(before),
+        " ".repeat(after)
+    )))
 }
 
 const FUNCS: &[(&str, Func)] = &[
@@ -255,32 +265,59 @@ mod tests {
             "NetworkSettings": {"IPAddress": "10.88.0.2"},
             "State": {"Running": true, "Pid": 42}
         });
-        assert_eq!(render("{{.NetworkSettings.IPAddress}}", c.clone()), "10.88.0.2");
-        assert_eq!(render("{{json .Config.Cmd}}", c.clone()), r#"["sh","-c","x"]"#);
+        assert_eq!(
+            render("{{.NetworkSettings.IPAddress}}", c.clone()),
+            "10.88.0.2"
+        );
+        assert_eq!(
+            render("{{json .Config.Cmd}}", c.clone()),
+            r#"["sh","-c","x"]"#
+        );
         assert_eq!(render("{{join .Config.Cmd \" \"}}", c.clone()), "sh -c x");
         assert_eq!(render("{{upper .Name}}", c.clone()), "/WEB");
         assert_eq!(render("{{lower \"ABC\"}}", c.clone()), "abc");
-        assert_eq!(render("{{title \"hello world\"}}", c.clone()), "Hello World");
+        assert_eq!(
+            render("{{title \"hello world\"}}", c.clone()),
+            "Hello World"
+        );
         assert_eq!(render("{{index (split \"a:b\" \":\") 1}}", c.clone()), "b");
         assert_eq!(render("{{truncate .Name 3}}", c.clone()), "/we");
-        assert_eq!(render("{{if .State.Running}}up{{else}}down{{end}}", c.clone()), "up");
-        assert_eq!(render("{{range .Config.Env}}{{.}};{{end}}", c.clone()), "A=1;");
+        assert_eq!(
+            render("{{if .State.Running}}up{{else}}down{{end}}", c.clone()),
+            "up"
+        );
+        assert_eq!(
+            render("{{range .Config.Env}}{{.}};{{end}}", c.clone()),
+            "A=1;"
+        );
         assert_eq!(render("{{.State.Pid}}", c), "42");
     }
 
     #[test]
     fn tables_get_headers_and_aligned_columns() {
-        let f = Format::parse("table {{.ID}}\\t{{.Names}}", &[("ID", "CONTAINER ID"), ("Names", "NAMES")])
-            .unwrap();
+        let f = Format::parse(
+            "table {{.ID}}\\t{{.Names}}",
+            &[("ID", "CONTAINER ID"), ("Names", "NAMES")],
+        )
+        .unwrap();
         let out = f
-            .render_all(&[json!({"ID": "abc", "Names": "web"}), json!({"ID": "0123456789ab", "Names": "db"})])
+            .render_all(&[
+                json!({"ID": "abc", "Names": "web"}),
+                json!({"ID": "0123456789ab", "Names": "db"}),
+            ])
             .unwrap();
-        assert_eq!(out, "CONTAINER ID   NAMES\nabc            web\n0123456789ab   db\n");
+        assert_eq!(
+            out,
+            "CONTAINER ID   NAMES\nabc            web\n0123456789ab   db\n"
+        );
     }
 
     #[test]
     fn bad_templates_are_named() {
-        assert!(matches!(Format::parse("{{.Name", &[]), Err(FormatError::Parse(_))));
+        assert!(matches!(
+            Format::parse("{{.Name", &[]),
+            Err(FormatError::Parse(_))
+        ));
         let f = Format::parse("{{nosuchfunc .Name}}", &[]);
         assert!(f.is_err() || f.unwrap().render(&json!({})).is_err());
     }

@@ -162,13 +162,23 @@ mod tests {
         let logs: Vec<_> = entries.iter().map(|e| (e.stream, e.log.as_str())).collect();
         assert_eq!(
             logs,
-            [(Stream::Stdout, "one\n"), (Stream::Stderr, "err\n"), (Stream::Stdout, "two\n")]
+            [
+                (Stream::Stdout, "one\n"),
+                (Stream::Stderr, "err\n"),
+                (Stream::Stdout, "two\n")
+            ]
         );
         w.flush().unwrap();
         let (entries, end) = read_from(&path, 0).unwrap();
         assert_eq!(entries.last().unwrap().log, "three");
         assert_eq!(read_from(&path, end).unwrap().0, vec![]);
-        let tail = select(entries, &Filter { tail: Some(2), since: None });
+        let tail = select(
+            entries,
+            &Filter {
+                tail: Some(2),
+                since: None,
+            },
+        );
         assert_eq!(tail.len(), 2);
     }
 

@@ -4,7 +4,9 @@
 use nix::sys::signal::Signal;
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid signal {0:?}: use a name (TERM, SIGKILL, HUP, …) or a number (kill -l lists them)")]
+#[error(
+    "invalid signal {0:?}: use a name (TERM, SIGKILL, HUP, …) or a number (kill -l lists them)"
+)]
 pub struct BadSignal(pub String);
 
 pub fn parse(s: &str) -> Result<Signal, BadSignal> {

@@ -27,7 +27,9 @@ pub enum RestartPolicy {
     #[default]
     No,
     /// Restart after a non-zero exit, at most this many times (0: no limit).
-    OnFailure { max_retries: u32 },
+    OnFailure {
+        max_retries: u32,
+    },
     Always,
     UnlessStopped,
 }
@@ -49,7 +51,11 @@ impl std::str::FromStr for RestartPolicy {
                         .map_err(|_| format!("{s}: the retry count must be a number"))?
                 },
             },
-            _ => return Err(format!("{s}: expected no, always, unless-stopped or on-failure[:N]")),
+            _ => {
+                return Err(format!(
+                    "{s}: expected no, always, unless-stopped or on-failure[:N]"
+                ))
+            }
         };
         if !count.is_empty() && !matches!(policy, RestartPolicy::OnFailure { .. }) {
             return Err(format!("{s}: only on-failure takes a retry count"));

@@ -32,14 +32,15 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().map_err(|_| {
-        format!("invalid size {s:?}: expected a number with an optional unit (b, k, m, g), e.g. 256m")
+        format!(
+            "invalid size {s:?}: expected a number with an optional unit (b, k, m, g), e.g. 256m"
+        )
     })?;
     if n < 0.0 {
         return Err(format!("invalid size {s:?}: must not be negative"));
     }
     Ok((n * mult as f64) as i64)
 }
-
 
 #[cfg(test)]
 mod tests {

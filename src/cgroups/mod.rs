@@ -52,8 +52,13 @@ impl Limits {
             // hako's quota is per 100 ms; a bundle may use another period.
             cpu_quota: cpu.and_then(|c| {
                 let period = c.period().unwrap_or(CPU_PERIOD_US).max(1);
-                c.quota()
-                    .map(|q| if q < 0 { q } else { q * CPU_PERIOD_US as i64 / period as i64 })
+                c.quota().map(|q| {
+                    if q < 0 {
+                        q
+                    } else {
+                        q * CPU_PERIOD_US as i64 / period as i64
+                    }
+                })
             }),
             pids: r.pids().as_ref().map(|p| p.limit()),
         }

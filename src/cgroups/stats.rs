@@ -116,8 +116,17 @@ mod tests {
 
     #[test]
     fn parses_the_kernels_formats() {
-        assert_eq!(io_stat("8:0 rbytes=10 wbytes=20 rios=1\n8:16 rbytes=1 wbytes=2\n"), (11, 22));
-        assert_eq!(blkio_v1("8:0 Read 5\n8:0 Write 7\n8:0 Total 12\nTotal 12\n"), (5, 7));
-        assert_eq!(keyed("usage_usec 42\nuser_usec 1\n", "usage_usec"), Some(42));
+        assert_eq!(
+            io_stat("8:0 rbytes=10 wbytes=20 rios=1\n8:16 rbytes=1 wbytes=2\n"),
+            (11, 22)
+        );
+        assert_eq!(
+            blkio_v1("8:0 Read 5\n8:0 Write 7\n8:0 Total 12\nTotal 12\n"),
+            (5, 7)
+        );
+        assert_eq!(
+            keyed("usage_usec 42\nuser_usec 1\n", "usage_usec"),
+            Some(42)
+        );
     }
 }

@@ -15,7 +15,9 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
-    let c = store.lookup_container(&args.container).context(ExitCode(125))?;
+    let c = store
+        .lookup_container(&args.container)
+        .context(ExitCode(125))?;
     if !c.is_running() {
         return Err(anyhow::anyhow!(ExitCode(125)).context(format!(
             "container {} is not running (start it with hako start {})",
@@ -41,20 +43,28 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
     }
     if let Some(w) = &args.workdir {
         if !w.starts_with('/') {
-            return Err(anyhow::anyhow!(ExitCode(125)).context(format!("-w {w}: the working directory must be an absolute path")));
+            return Err(anyhow::anyhow!(ExitCode(125)).context(format!(
+                "-w {w}: the working directory must be an absolute path"
+            )));
         }
         process.cwd = w.into();
     }
     if let Some(u) = &args.user {
         // The container's own passwd and group, read inside its root.
-        let root = Path::new("/proc").join(c.state.pid.to_string()).join("root");
+        let root = Path::new("/proc")
+            .join(c.state.pid.to_string())
+            .join("root");
         let read = |p: &str| {
             secure_join(&root, Path::new(p))
                 .ok()
                 .and_then(|f| std::fs::read_to_string(f).ok())
         };
-        let resolved = user::resolve(u, read("/etc/passwd").as_deref(), read("/etc/group").as_deref())
-            .context(ExitCode(125))?;
+        let resolved = user::resolve(
+            u,
+            read("/etc/passwd").as_deref(),
+            read("/etc/group").as_deref(),
+        )
+        .context(ExitCode(125))?;
         process.uid = resolved.uid;
         process.gid = resolved.gid;
         process.additional_gids = resolved.additional_gids;
@@ -100,5 +110,6 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    supervise::supervise(started.pid, &mut signals, started.pty_master).context("wait for the command")
+    supervise::supervise(started.pid, &mut signals, started.pty_master)
+        .context("wait for the command")
 }

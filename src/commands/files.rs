@@ -28,8 +28,12 @@ fn split(arg: &str) -> Option<(&str, &str)> {
 
 pub fn cp(store: &Store, args: &CpArgs) -> Result<i32> {
     match (split(&args.source), split(&args.destination)) {
-        (Some(_), Some(_)) => bail!("copying between containers is not supported: copy to the host first"),
-        (None, None) => bail!("one of the paths must be CONTAINER:PATH (e.g. hako cp box:/etc/hosts .)"),
+        (Some(_), Some(_)) => {
+            bail!("copying between containers is not supported: copy to the host first")
+        }
+        (None, None) => {
+            bail!("one of the paths must be CONTAINER:PATH (e.g. hako cp box:/etc/hosts .)")
+        }
         (Some((name, path)), None) => {
             let c = store.lookup_container(name)?;
             let root = rootfs(store, &c)?;
@@ -65,7 +69,9 @@ pub fn diff(store: &Store, container: &str) -> Result<i32> {
     let lowers: Vec<PathBuf> = c.layers.iter().rev().map(|l| store.layer_dir(l)).collect();
     let in_lower = |p: &Path| {
         let rel = p.strip_prefix("/").unwrap_or(p);
-        lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+        lowers
+            .iter()
+            .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
     };
     let upper = store.container_dir(&c.id).join("upper");
     for (kind, path) in changes_list::list(&upper, &in_lower)? {
@@ -93,7 +99,10 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<i32> {
         let size = if h.empty_layer().unwrap_or(false) {
             0
         } else {
-            layers.next().and_then(|d| store.layer_size(&d)).unwrap_or(0)
+            layers
+                .next()
+                .and_then(|d| store.layer_size(&d))
+                .unwrap_or(0)
         };
         rows.push((i, h, size));
     }
@@ -101,7 +110,11 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<i32> {
     let mut table = vec![];
     for (i, h, size) in rows.into_iter().rev() {
         let id = if i == last {
-            if args.no_trunc { rec.config.to_string() } else { rec.config.short().to_string() }
+            if args.no_trunc {
+                rec.config.to_string()
+            } else {
+                rec.config.short().to_string()
+            }
         } else {
             "<missing>".to_string()
         };
@@ -119,10 +132,19 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<i32> {
         if !args.no_trunc && by.chars().count() > 45 {
             by = format!("{}…", by.chars().take(44).collect::<String>());
         }
-        table.push([id, created, by, human_size(size), h.comment().clone().unwrap_or_default()]);
+        table.push([
+            id,
+            created,
+            by,
+            human_size(size),
+            h.comment().clone().unwrap_or_default(),
+        ]);
     }
     if !args.quiet {
-        super::ps::print_table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &table);
+        super::ps::print_table(
+            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            &table,
+        );
     }
     Ok(0)
 }

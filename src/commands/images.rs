@@ -41,7 +41,10 @@ fn glob(pattern: &str, text: &str) -> bool {
             _ => false,
         }
     }
-    go(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
+    go(
+        &pattern.chars().collect::<Vec<_>>(),
+        &text.chars().collect::<Vec<_>>(),
+    )
 }
 
 /// Whether `repo:tag` is what `wanted` (`REPO` or `REPO:TAG`, globs allowed) asks for.
@@ -51,7 +54,9 @@ fn reference_matches(wanted: &str, repo: &str, tag: &str) -> bool {
         _ => (wanted, None),
     };
     let repo_ok = glob(want_repo, repo)
-        || repo.strip_prefix("docker.io/library/").is_some_and(|r| glob(want_repo, r));
+        || repo
+            .strip_prefix("docker.io/library/")
+            .is_some_and(|r| glob(want_repo, r));
     repo_ok && want_tag.is_none_or(|t| glob(t, tag))
 }
 

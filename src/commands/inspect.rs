@@ -55,16 +55,25 @@ fn port_map(ports: &[crate::network::ports::PortMapping]) -> Value {
 fn network_settings(c: &ContainerRecord, running: bool) -> Value {
     let n = &c.network;
     let live = running && n.ip.is_some();
-    let text = |v: Option<std::net::Ipv4Addr>| if live { v.map(|i| i.to_string()).unwrap_or_default() } else { String::new() };
+    let text = |v: Option<std::net::Ipv4Addr>| {
+        if live {
+            v.map(|i| i.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
     let mut networks = serde_json::Map::new();
     if let crate::spec::NetworkMode::Bridge(name) = &c.host_config.network_mode {
-        networks.insert(name.clone(), json!({
-            "IPAddress": text(n.ip),
-            "IPPrefixLen": if live { n.prefix } else { 0 },
-            "Gateway": text(n.gateway),
-            "MacAddress": if live { n.mac.clone() } else { String::new() },
-            "Aliases": c.host_config.network.aliases,
-        }));
+        networks.insert(
+            name.clone(),
+            json!({
+                "IPAddress": text(n.ip),
+                "IPPrefixLen": if live { n.prefix } else { 0 },
+                "Gateway": text(n.gateway),
+                "MacAddress": if live { n.mac.clone() } else { String::new() },
+                "Aliases": c.host_config.network.aliases,
+            }),
+        );
     }
     json!({
         "IPAddress": text(n.ip),

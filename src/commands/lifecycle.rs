@@ -6,8 +6,8 @@
 
 use crate::cgroups::{self, ContainerCgroup, Limits};
 use crate::launcher::{self, supervise, StartOptions, Started};
-use crate::spec::plan;
 use crate::network;
+use crate::spec::plan;
 use crate::spec::NetworkMode;
 use crate::state::{self, ContainerRecord, Status};
 use crate::store::Store;
@@ -22,8 +22,8 @@ use super::ExitCode;
 /// The spec in a container's bundle, with its rootfs resolved against the bundle.
 pub fn read_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let mut spec = Spec::load(&path)
-        .with_context(|| format!("read the bundle's spec {}", path.display()))?;
+    let mut spec =
+        Spec::load(&path).with_context(|| format!("read the bundle's spec {}", path.display()))?;
     if let Some(root) = spec.root().clone() {
         if root.path().is_relative() {
             let mut root = root;
@@ -46,7 +46,11 @@ pub struct Running {
 
 /// Starts the container from its bundle and marks it running. On error nothing of it
 /// runs (the caller records the failure and tears down).
-pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions) -> Result<Running> {
+pub fn start(
+    store: &Store,
+    record: &mut ContainerRecord,
+    options: &StartOptions,
+) -> Result<Running> {
     let dir = store.container_dir(&record.id);
     // Only now, with the command accepted: Docker creates a missing -v source directory.
     for b in &record.host_config.binds {
@@ -88,7 +92,8 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
                 let a = network::attach(store, record, name, &record.host_config.network, pid)
                     .map_err(|e| e.to_string())?;
                 let peers = peers_of(store, &record.id, &a.settings);
-                write_etc_files(&dir, record, Some(&a.settings), &peers).map_err(|e| e.to_string())?;
+                write_etc_files(&dir, record, Some(&a.settings), &peers)
+                    .map_err(|e| e.to_string())?;
                 attachment = Some(a);
             }
             Ok(())
@@ -101,7 +106,10 @@ pub fn start(store: &Store, record: &mut ContainerRecord, options: &StartOptions
     let pid = started.pid.as_raw();
     let pid_start = state::process_start_time(pid).unwrap_or(0);
     let restarts = record.state.restart_count;
-    let settings = attachment.as_ref().map(|a| a.settings.clone()).unwrap_or_default();
+    let settings = attachment
+        .as_ref()
+        .map(|a| a.settings.clone())
+        .unwrap_or_default();
     *record = store.update_container(&record.id, |r| {
         r.network = settings.clone();
         r.state.status = Status::Running;
@@ -136,7 +144,10 @@ fn join_other_network(store: &Store, spec: &mut Spec) -> Result<()> {
     };
     let c = store.lookup_container(&other)?;
     if !c.is_running() {
-        anyhow::bail!("--network container:{}: that container is not running (start it first)", c.name);
+        anyhow::bail!(
+            "--network container:{}: that container is not running (start it first)",
+            c.name
+        );
     }
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -145,7 +156,10 @@ fn join_other_network(store: &Store, spec: &mut Spec) -> Result<()> {
             ns.set_path(Some(format!("/proc/{}/ns/net", c.state.pid).into()));
         }
     }
-    if !namespaces.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network) {
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+    {
         let mut ns = oci_spec::runtime::LinuxNamespace::default();
         ns.set_typ(oci_spec::runtime::LinuxNamespaceType::Network);
         ns.set_path(Some(format!("/proc/{}/ns/net", c.state.pid).into()));
@@ -158,7 +172,9 @@ fn join_other_network(store: &Store, spec: &mut Spec) -> Result<()> {
 
 /// The other containers on a named network, as /etc/hosts entries (names and aliases).
 fn peers_of(store: &Store, id: &str, settings: &network::Settings) -> Vec<network::hosts::Entry> {
-    let Ok(def) = network::find(store, &settings.network) else { return vec![] };
+    let Ok(def) = network::find(store, &settings.network) else {
+        return vec![];
+    };
     if !def.resolves_names() {
         return vec![];
     }
@@ -174,7 +190,9 @@ fn peers_of(store: &Store, id: &str, settings: &network::Settings) -> Vec<networ
 
 /// Rewrites the /etc/hosts of every other running container on this one's named network.
 fn refresh_peers(store: &Store, record: &ContainerRecord) {
-    let NetworkMode::Bridge(name) = &record.host_config.network_mode else { return };
+    let NetworkMode::Bridge(name) = &record.host_config.network_mode else {
+        return;
+    };
     if network::find(store, name).map_or(true, |d| !d.resolves_names()) {
         return;
     }
@@ -182,9 +200,16 @@ fn refresh_peers(store: &Store, record: &ContainerRecord) {
         if id == record.id {
             continue;
         }
-        let Ok(peer) = store.lookup_container(&id) else { continue };
+        let Ok(peer) = store.lookup_container(&id) else {
+            continue;
+        };
         let peers = peers_of(store, &peer.id, &peer.network);
-        let _ = write_etc_files(&store.container_dir(&peer.id), &peer, Some(&peer.network), &peers);
+        let _ = write_etc_files(
+            &store.container_dir(&peer.id),
+            &peer,
+            Some(&peer.network),
+            &peers,
+        );
     }
 }
 
@@ -263,7 +288,10 @@ fn write_etc_files(
     let request = &record.host_config.network;
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let (hosts_text, resolv) = match &record.host_config.network_mode {
-        NetworkMode::Host => (fs::read_to_string("/etc/hosts").unwrap_or_default(), host_resolv),
+        NetworkMode::Host => (
+            fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            host_resolv,
+        ),
         mode => {
             let own = match net.and_then(|n| n.ip) {
                 Some(ip) => {
@@ -284,7 +312,10 @@ fn write_etc_files(
             } else {
                 host_resolv
             };
-            (hosts::hosts_file(Some(&own), peers, &request.extra_hosts), resolv)
+            (
+                hosts::hosts_file(Some(&own), peers, &request.extra_hosts),
+                resolv,
+            )
         }
     };
     write_in_place(&dir.join("hosts"), &hosts_text)?;
@@ -294,6 +325,10 @@ fn write_etc_files(
 
 fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
     f.write_all(text.as_bytes())
 }

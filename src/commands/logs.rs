@@ -13,12 +13,13 @@ use std::time::Duration;
 pub fn logs(store: &Store, args: &LogsArgs) -> Result<i32> {
     let c = store.lookup_container(&args.container)?;
     let path = store.container_dir(&c.id).join(LOG_FILE);
-    let tail = match args.tail.as_str() {
-        "all" | "-1" => None,
-        n => Some(n.parse::<usize>().map_err(|_| {
-            anyhow::anyhow!("--tail {n}: expected a number of lines or \"all\"")
-        })?),
-    };
+    let tail =
+        match args.tail.as_str() {
+            "all" | "-1" => None,
+            n => Some(n.parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("--tail {n}: expected a number of lines or \"all\"")
+            })?),
+        };
     let since = match &args.since {
         Some(s) => Some(logs::parse_since(s, now_secs()).ok_or_else(|| {
             anyhow::anyhow!("--since {s}: expected RFC 3339 (2026-12-04T10:00:00Z), seconds, or a duration like 10m")
@@ -26,7 +27,10 @@ pub fn logs(store: &Store, args: &LogsArgs) -> Result<i32> {
         None => None,
     };
     let (entries, mut offset) = logs::read_from(&path, 0)?;
-    print(logs::select(entries, &Filter { tail, since }), args.timestamps)?;
+    print(
+        logs::select(entries, &Filter { tail, since }),
+        args.timestamps,
+    )?;
     if !args.follow {
         return Ok(0);
     }

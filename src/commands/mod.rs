@@ -53,13 +53,19 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Version => {
             println!("hako version {}", env!("CARGO_PKG_VERSION"));
             println!(" OCI runtime spec: 1.0.2 (config.json bundles, runc's command line planned)");
-            println!(" Kernel:           {}", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim());
+            println!(
+                " Kernel:           {}",
+                std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .unwrap_or_default()
+                    .trim()
+            );
             println!(" Data root:        {}", root.display());
             Ok(0)
         }
         Command::Completion { shell } => {
             use clap::CommandFactory;
-            let shell: clap_complete::Shell = shell.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let shell: clap_complete::Shell =
+                shell.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "hako", &mut script);
             output::write_stdout(&script)?;

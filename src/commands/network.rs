@@ -32,7 +32,14 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
             }
             let rows: Vec<[String; 4]> = defs
                 .iter()
-                .map(|d| [d.id[..12].to_string(), d.name.clone(), "bridge".into(), d.subnet.to_string()])
+                .map(|d| {
+                    [
+                        d.id[..12].to_string(),
+                        d.name.clone(),
+                        "bridge".into(),
+                        d.subnet.to_string(),
+                    ]
+                })
                 .collect();
             print_table(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"], &rows);
         }
@@ -42,7 +49,10 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
                 let d = network::find(store, name)?;
                 let mut containers = serde_json::Map::new();
                 for (id, cname, ip, _) in network::members(store, &d.name) {
-                    containers.insert(id, json!({"Name": cname, "IPv4Address": format!("{ip}/{}", d.subnet.prefix)}));
+                    containers.insert(
+                        id,
+                        json!({"Name": cname, "IPv4Address": format!("{ip}/{}", d.subnet.prefix)}),
+                    );
                 }
                 out.push(json!({
                     "Name": d.name, "Id": d.id, "Created": d.created, "Driver": "bridge",
@@ -60,7 +70,11 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
             }
         }
         NetworkCommand::Prune { force } => {
-            if !force && !super::prune::confirm("This will remove all custom networks not used by at least one container.") {
+            if !force
+                && !super::prune::confirm(
+                    "This will remove all custom networks not used by at least one container.",
+                )
+            {
                 return Ok(0);
             }
             for link in network::cleanup(store)? {
@@ -94,7 +108,10 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
 pub fn port(store: &Store, args: &PortArgs) -> Result<i32> {
     let c = store.lookup_container(&args.container)?;
     if !c.is_running() {
-        bail!("container {} is not running: its ports are published only while it runs", c.short_id());
+        bail!(
+            "container {} is not running: its ports are published only while it runs",
+            c.short_id()
+        );
     }
     let wanted = args.port.as_deref().map(|p| {
         let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
@@ -109,7 +126,11 @@ pub fn port(store: &Store, args: &PortArgs) -> Result<i32> {
             continue;
         }
         found = true;
-        let host = format!("{}:{}", m.host_ip.map_or("0.0.0.0".into(), |i| i.to_string()), m.host_port);
+        let host = format!(
+            "{}:{}",
+            m.host_ip.map_or("0.0.0.0".into(), |i| i.to_string()),
+            m.host_port
+        );
         if wanted.is_some() {
             println!("{host}");
         } else {
@@ -117,7 +138,10 @@ pub fn port(store: &Store, args: &PortArgs) -> Result<i32> {
         }
     }
     if let (Some((p, proto)), false) = (&wanted, found) {
-        bail!("no public port '{p}/{proto}' published for {}", args.container);
+        bail!(
+            "no public port '{p}/{proto}' published for {}",
+            args.container
+        );
     }
     Ok(0)
 }

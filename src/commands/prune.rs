@@ -1,12 +1,12 @@
 //! `hako image prune`, `hako system prune`, `hako system df`: cleanup with Docker's output.
 
-use crate::units::human_size;
 use super::ps::print_table;
 use crate::cli::PruneArgs;
 use crate::reference::Reference;
 use crate::store::gc::disk_usage;
 use crate::store::images::ImageRecord;
 use crate::store::Store;
+use crate::units::human_size;
 use anyhow::Result;
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};

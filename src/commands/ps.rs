@@ -58,21 +58,29 @@ impl Filters {
     }
 
     fn matches(&self, c: &ContainerRecord) -> bool {
-        let keys: std::collections::BTreeSet<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: std::collections::BTreeSet<&str> =
+            self.0.iter().map(|(k, _)| k.as_str()).collect();
         keys.into_iter().all(|key| {
-            self.0.iter().filter(|(k, _)| k == key).any(|(_, v)| match key {
-                "id" => c.id.starts_with(v.as_str()),
-                "name" => c.name.contains(v.as_str()),
-                "status" => state_word(c) == v,
-                "exited" => c.state.status == Status::Exited && c.state.exit_code.to_string() == *v,
-                "ancestor" => c.image_name == *v || c.image.to_string().contains(v.as_str()),
-                _ => false,
-            })
+            self.0
+                .iter()
+                .filter(|(k, _)| k == key)
+                .any(|(_, v)| match key {
+                    "id" => c.id.starts_with(v.as_str()),
+                    "name" => c.name.contains(v.as_str()),
+                    "status" => state_word(c) == v,
+                    "exited" => {
+                        c.state.status == Status::Exited && c.state.exit_code.to_string() == *v
+                    }
+                    "ancestor" => c.image_name == *v || c.image.to_string().contains(v.as_str()),
+                    _ => false,
+                })
         })
     }
 
     fn shows_stopped(&self) -> bool {
-        self.0.iter().any(|(k, v)| k == "exited" || (k == "status" && v != "running"))
+        self.0
+            .iter()
+            .any(|(k, v)| k == "exited" || (k == "status" && v != "running"))
     }
 }
 
@@ -118,7 +126,9 @@ fn upper_size(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             match e.metadata() {
                 Ok(m) if m.is_dir() => stack.push(e.path()),
@@ -147,7 +157,11 @@ const HEADERS: &[(&str, &str)] = &[
 
 pub fn ps(store: &Store, args: &PsArgs) -> Result<i32> {
     let filters = Filters::parse(&args.filter)?;
-    let format = args.format.as_deref().map(|f| Format::parse(f, HEADERS)).transpose()?;
+    let format = args
+        .format
+        .as_deref()
+        .map(|f| Format::parse(f, HEADERS))
+        .transpose()?;
     // Newest first; -n and -l look at every container, whatever its state.
     let limit = if args.latest { Some(1) } else { args.last };
     let show_all = args.all || limit.is_some() || filters.shows_stopped();
@@ -174,12 +188,27 @@ pub fn ps(store: &Store, args: &PsArgs) -> Result<i32> {
         print!("{}", f.render_all(&rows)?);
         return Ok(0);
     }
-    let mut columns = vec!["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"];
+    let mut columns = vec![
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
     if args.size {
         columns.push("Size");
     }
-    let table: String = columns.iter().map(|c| format!("{{{{.{c}}}}}")).collect::<Vec<_>>().join("\t");
-    print!("{}", Format::parse(&format!("table {table}"), HEADERS)?.render_all(&rows)?);
+    let table: String = columns
+        .iter()
+        .map(|c| format!("{{{{.{c}}}}}"))
+        .collect::<Vec<_>>()
+        .join("\t");
+    print!(
+        "{}",
+        Format::parse(&format!("table {table}"), HEADERS)?.render_all(&rows)?
+    );
     Ok(0)
 }
 

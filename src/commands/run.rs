@@ -59,7 +59,6 @@ pub fn create_verb(store: &Store, args: RunArgs, registries: &RegistryConfig) ->
 
 /// Flags → image → spec and record, written as the container's bundle.
 fn create(store: &Store, args: &RunArgs, registries: &RegistryConfig) -> Result<ContainerRecord> {
-    let args = args;
     let options = check_flags(store, args).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
@@ -115,7 +114,11 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<RunOptions> {
             (!args.network_alias.is_empty(), "--network-alias"),
         ];
         if let Some((_, flag)) = extras.iter().find(|(given, _)| *given) {
-            bail!("{flag} needs a bridge network; --network {} has none{}", args.network, if has_own { "" } else { " of its own" });
+            bail!(
+                "{flag} needs a bridge network; --network {} has none{}",
+                args.network,
+                if has_own { "" } else { " of its own" }
+            );
         }
     }
     let mut no_new_privileges = false;
@@ -279,8 +282,15 @@ fn network_request(args: &RunArgs, img: &oci_spec::image::Config) -> crate::netw
         for exposed in img.exposed_ports().clone().unwrap_or_default() {
             let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
             let Ok(port) = port.parse() else { continue };
-            let proto = if proto == "udp" { Proto::Udp } else { Proto::Tcp };
-            if !ports.iter().any(|p| p.container_port == port && p.proto == proto) {
+            let proto = if proto == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
+            if !ports
+                .iter()
+                .any(|p| p.container_port == port && p.proto == proto)
+            {
                 ports.push(PortMapping {
                     host_ip: None,
                     host_port: 0,

@@ -88,7 +88,8 @@ fn wait_stopped(store: &Store, id: &str, within: Duration) -> Option<ContainerRe
         let Ok(c) = store.lookup_container(id) else {
             return None; // removed (--rm): stopped for good
         };
-        if !c.is_running() && c.state.status != Status::Running && c.state.status != Status::Paused {
+        if !c.is_running() && c.state.status != Status::Running && c.state.status != Status::Paused
+        {
             return Some(c);
         }
         // Exited without a keeper to record it (its keeper was killed): that is stopped too.
@@ -152,7 +153,10 @@ pub fn kill_verb(store: &Store, args: &KillArgs) -> Result<i32> {
     for_each(&args.containers, |name| {
         let c = store.lookup_container(name)?;
         if !c.is_running() {
-            bail!("cannot kill container {name}: container {} is not running", c.short_id());
+            bail!(
+                "cannot kill container {name}: container {} is not running",
+                c.short_id()
+            );
         }
         if sig == Signal::SIGKILL || sig == Signal::SIGTERM {
             // A user's kill is a stop for --restart unless-stopped, as in Docker.
@@ -203,7 +207,10 @@ pub fn pause(store: &Store, args: &ContainersArgs, freeze: bool) -> Result<i32> 
 
 pub fn rename(store: &Store, args: &RenameArgs) -> Result<i32> {
     if !crate::state::valid_name(&args.new_name) {
-        bail!("invalid container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", args.new_name);
+        bail!(
+            "invalid container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            args.new_name
+        );
     }
     store.rename_container(&args.container, &args.new_name)?;
     Ok(0)

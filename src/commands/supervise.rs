@@ -25,8 +25,8 @@ pub const LOG_FILE: &str = "container.log";
 /// Starts the keeper for `id` and waits until the container runs (or failed to start:
 /// then the error and Docker's exit code come back here).
 pub fn spawn_keeper(store: &Store, id: &str) -> Result<()> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .context("create the keeper's pipe")?;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("create the keeper's pipe")?;
     let exe = std::env::current_exe().context("find the hako binary")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--root")
@@ -87,15 +87,20 @@ pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
         };
         if let Some(mut n) = notify.take() {
             // It never ran: tell `run -d` why, with the exit code it should give.
-            let e = result.as_ref().err().map(super::describe).unwrap_or_default();
+            let e = result
+                .as_ref()
+                .err()
+                .map(super::describe)
+                .unwrap_or_default();
             let _ = writeln!(n, "err {code} {e}");
         }
         let stopped_by_user = dir.join(STOP_MARKER).exists();
         let restart = started
-            && record
-                .host_config
-                .restart
-                .should_restart(code, record.state.restart_count, stopped_by_user);
+            && record.host_config.restart.should_restart(
+                code,
+                record.state.restart_count,
+                stopped_by_user,
+            );
         if !restart {
             for p in lifecycle::finish(store, &mut record, &result) {
                 eprintln!("hako: cleanup: {p}");
@@ -108,7 +113,9 @@ pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
         }
         record.state.restart_count += 1;
         // Docker's back-off is longer; a short pause keeps a crash loop from spinning.
-        std::thread::sleep(std::time::Duration::from_millis(100 * record.state.restart_count.min(10) as u64));
+        std::thread::sleep(std::time::Duration::from_millis(
+            100 * record.state.restart_count.min(10) as u64,
+        ));
     }
 }
 
@@ -150,10 +157,19 @@ fn run_once(
             pty: None,
         }
     };
-    let code = supervise::keep(running.started.pid, &mut running.signals, outputs, |is_err, bytes| {
-        let stream = if is_err { Stream::Stderr } else { Stream::Stdout };
-        let _ = log.write(stream, bytes);
-    })
+    let code = supervise::keep(
+        running.started.pid,
+        &mut running.signals,
+        outputs,
+        |is_err, bytes| {
+            let stream = if is_err {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            let _ = log.write(stream, bytes);
+        },
+    )
     .context("keep the container")?;
     let _ = log.flush();
     Ok(code)

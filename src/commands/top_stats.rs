@@ -27,7 +27,10 @@ pub fn top(store: &Store, args: &TopArgs) -> Result<i32> {
                 .unwrap_or_default()
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string();
+        let cmd = String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .trim()
+            .to_string();
         rows.push([field("Uid:"), pid.to_string(), field("PPid:"), cmd]);
     }
     print_table(&["UID", "PID", "PPID", "CMD"], &rows);
@@ -55,7 +58,15 @@ pub fn stats(store: &Store, args: &StatsArgs) -> Result<i32> {
             print!("\x1b[2J\x1b[H");
         }
         print_table(
-            &["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"],
+            &[
+                "CONTAINER ID",
+                "NAME",
+                "CPU %",
+                "MEM USAGE / LIMIT",
+                "MEM %",
+                "BLOCK I/O",
+                "PIDS",
+            ],
             &rows,
         );
         if args.no_stream {
@@ -98,7 +109,11 @@ fn sample(containers: &[ContainerRecord]) -> Vec<[String; 7]> {
                 format!("{cpu:.2}%"),
                 format!("{} / {}", human_size(now.memory_bytes), human_size(limit)),
                 format!("{mem_pct:.2}%"),
-                format!("{} / {}", human_size(now.block_read), human_size(now.block_write)),
+                format!(
+                    "{} / {}",
+                    human_size(now.block_read),
+                    human_size(now.block_write)
+                ),
                 now.pids.to_string(),
             ]
         })

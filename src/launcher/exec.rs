@@ -11,6 +11,7 @@
 //!   recv() ◄──────── Pty / Failed / EOF ─────  terminal, then become_process → execve
 //! ```
 
+use super::identity;
 use super::init::{self, StartOptions};
 use super::sync::{self, Message};
 use super::{clone, describe_clone_flags, LaunchError, Started};
@@ -75,17 +76,25 @@ pub fn exec(
     let parent_fd = parent_end.raw_fd();
     let child = || {
         let _ = nix::unistd::close(parent_fd);
-        let result = enter(&LinuxSys, pidfd.as_fd(), in_child, process, &child_end, options);
+        let result = enter(
+            &LinuxSys,
+            pidfd.as_fd(),
+            in_child,
+            process,
+            &child_end,
+            options,
+        );
         init::report_and_exit(&child_end, result)
     };
     // SAFETY: single-threaded here; the child ends in execve or _exit.
-    let cloned = unsafe { clone::clone_child(CloneFlags::empty(), cgroup, child) }.map_err(
-        |errno| LaunchError::Clone {
-            flags: describe_clone_flags(CloneFlags::empty()),
-            errno,
-            hint: "",
-        },
-    )?;
+    let cloned =
+        unsafe { clone::clone_child(CloneFlags::empty(), cgroup, child) }.map_err(|errno| {
+            LaunchError::Clone {
+                flags: describe_clone_flags(CloneFlags::empty()),
+                errno,
+                hint: "",
+            }
+        })?;
     let (pid, in_cgroup) = match cloned {
         clone::Cloned::InCgroup(pid) => (pid, true),
         clone::Cloned::Outside(pid) => (pid, false),
@@ -145,8 +154,7 @@ fn enter(
     sys.setns(pidfd, namespaces).map_err(|e| fail(&e))?;
     init::attach_terminal(sys, process.terminal, channel, options)?;
     let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
-    let supervised: Option<&dyn Fn(&dyn Sys) -> bool> =
-        options.die_with_parent.then_some(&supervised);
+    let supervised: identity::Supervised = options.die_with_parent.then_some(&supervised);
     init::become_process(sys, process, options.preserve_fds, supervised)
 }
 
@@ -173,7 +181,14 @@ mod tests {
             args: vec!["true".into()],
             terminal: false,
         };
-        let err = exec(&target, &process, &StartOptions::default(), None, |_| Ok(())).unwrap_err();
+        let err = exec(
+            &target,
+            &process,
+            &StartOptions::default(),
+            None,
+            |_| Ok(()),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("is not running"), "{err}");
     }
 }

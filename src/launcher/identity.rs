@@ -26,10 +26,13 @@ pub fn apply_rlimits(sys: &dyn Sys, process: &ProcessPlan) -> Result<(), String>
 /// does for `--user`. With `supervised` (a process that dies with hako), the switch
 /// clears the parent-death signal, which is set again here and then checked with it:
 /// it says whether hako is still there.
+/// Whether hako (the parent that supervises this process) is still there.
+pub type Supervised<'a> = Option<&'a dyn Fn(&dyn Sys) -> bool>;
+
 pub fn switch_identity(
     sys: &dyn Sys,
     process: &ProcessPlan,
-    supervised: Option<&dyn Fn(&dyn Sys) -> bool>,
+    supervised: Supervised,
 ) -> Result<(), String> {
     let caps = &process.caps;
     // Only what this process still holds can be kept (capabilities the kernel does not

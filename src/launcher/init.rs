@@ -98,8 +98,7 @@ fn setup(
         wait_for_start(&fifo).map_err(setup_err)?;
     }
     let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
-    let supervised: Option<&dyn Fn(&dyn Sys) -> bool> =
-        options.die_with_parent.then_some(&supervised);
+    let supervised: identity::Supervised = options.die_with_parent.then_some(&supervised);
     become_process(sys, &plan.process, options.preserve_fds, supervised)
 }
 
@@ -113,11 +112,13 @@ pub fn prepare_container(
 ) -> Result<(), Failure> {
     // Only now: a cgroup namespace is rooted at the cgroup we are in when we create it.
     if plan.namespaces.contains(CloneFlags::CLONE_NEWCGROUP) {
-        sys.unshare(CloneFlags::CLONE_NEWCGROUP).map_err(setup_err)?;
+        sys.unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(setup_err)?;
     }
     // `--network container:NAME`: that container's network namespace, not a new one.
     if let Some(path) = &plan.join_network {
-        let ns = std::fs::File::open(path).map_err(|e| setup_err(format!("{}: {e}", path.display())))?;
+        let ns =
+            std::fs::File::open(path).map_err(|e| setup_err(format!("{}: {e}", path.display())))?;
         sys.setns(std::os::fd::AsFd::as_fd(&ns), CloneFlags::CLONE_NEWNET)
             .map_err(setup_err)?;
     }
@@ -177,7 +178,7 @@ pub fn become_process(
     sys: &dyn Sys,
     process: &ProcessPlan,
     preserve_fds: u32,
-    supervised: Option<&dyn Fn(&dyn Sys) -> bool>,
+    supervised: identity::Supervised,
 ) -> Result<(), Failure> {
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which may go below.
     identity::apply_rlimits(sys, process).map_err(setup_err)?;
@@ -304,7 +305,9 @@ fn exec(sys: &dyn Sys, program: &str, process: &ProcessPlan) -> Result<(), Failu
         .iter()
         .map(|e| c(e))
         .collect::<Result<Vec<_>, _>>()?;
-    trace::note("exec", "execve", || format!("{program:?}, {:?}", process.args));
+    trace::note("exec", "execve", || {
+        format!("{program:?}, {:?}", process.args)
+    });
     match sys.execve(&path, &argv, &envp) {
         Ok(()) => Ok(()),
         Err(crate::sys::SysError::Path { errno, .. }) => {
@@ -314,7 +317,11 @@ fn exec(sys: &dyn Sys, program: &str, process: &ProcessPlan) -> Result<(), Failu
             };
             Err((
                 kind,
-                format!("exec: \"{}\": {}", process.args[0], errno.desc().to_lowercase()),
+                format!(
+                    "exec: \"{}\": {}",
+                    process.args[0],
+                    errno.desc().to_lowercase()
+                ),
             ))
         }
         Err(e) => Err(setup_err(e)),

@@ -68,7 +68,10 @@ fn a_default_process_is_made_in_this_order() {
             set("Permitted", &["CAP_CHOWN", "CAP_KILL"]),
             Call::Chdir("/tmp".into()),
             Call::CloseFdsFrom(3),
-            Call::Execve("/bin/sh".into(), vec!["/bin/sh".into(), "-c".into(), "true".into()]),
+            Call::Execve(
+                "/bin/sh".into(),
+                vec!["/bin/sh".into(), "-c".into(), "true".into()]
+            ),
         ]
     );
     // Every capability outside the bounding set is dropped before the uid switch.
@@ -108,8 +111,13 @@ fn a_parent_that_died_during_the_switch_stops_the_start() {
     let sys = FakeSys::default();
     let parent = 4242;
     sys.ppids.replace(vec![1]); // reparented to init: hako is gone
-    let err = become_process(&sys, &process(1000), 0, Some(&|s: &dyn Sys| s.getppid() == parent))
-        .unwrap_err();
+    let err = become_process(
+        &sys,
+        &process(1000),
+        0,
+        Some(&|s: &dyn Sys| s.getppid() == parent),
+    )
+    .unwrap_err();
     assert!(err.1.contains("hako exited"), "{err:?}");
     assert!(!sys.kinds().contains(&"execve"));
 }

@@ -21,12 +21,12 @@ use crate::rootfs::Overlay;
 use crate::spec::plan::LaunchPlan;
 use crate::sys::LinuxSys;
 use crate::trace;
+pub use init::StartOptions;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
-pub use init::StartOptions;
 use sync::{FailureKind, Message};
 
 #[derive(Debug, thiserror::Error)]

@@ -156,7 +156,8 @@ fn create_devices(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), RootfsError> {
     for d in &plan.devices {
         // Inside the rootfs, never through a symlink the image put there.
         let path = secure_join(&plan.rootfs, &d.path)?;
-        if let Some(parent) = path.parent() {
+        // /dev itself is the tmpfs mounted above; only deeper devices need a directory.
+        if let Some(parent) = path.parent().filter(|p| *p != dev) {
             sys.mkdir_all(parent, 0o755)?;
         }
         sys.mknod(&path, d.kind, d.mode, makedev(d.major, d.minor))?;

@@ -196,7 +196,11 @@ pub fn keep(
             break;
         }
         let mut fds = vec![PollFd::new(signals.fd.as_fd(), PollFlags::POLLIN)];
-        fds.extend(sources.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+        fds.extend(
+            sources
+                .iter()
+                .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+        );
         // Once PID 1 has exited, only drain what is left; a grandchild that kept a pipe
         // open cannot hold the keeper forever.
         let timeout = if exit.is_some() {

@@ -23,7 +23,10 @@ impl Kind {
 
 /// Every change under `upper`, sorted by path. `in_lower(path)` says whether the image
 /// (the lower layers) has that path: present there means changed, absent means added.
-pub fn list(upper: &Path, in_lower: &dyn Fn(&Path) -> bool) -> std::io::Result<Vec<(Kind, PathBuf)>> {
+pub fn list(
+    upper: &Path,
+    in_lower: &dyn Fn(&Path) -> bool,
+) -> std::io::Result<Vec<(Kind, PathBuf)>> {
     let mut out = vec![];
     walk(upper, Path::new("/"), in_lower, &mut out)?;
     out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -45,7 +48,11 @@ fn walk(
             out.push((Kind::Deleted, path));
             continue;
         }
-        let kind = if in_lower(&path) { Kind::Changed } else { Kind::Added };
+        let kind = if in_lower(&path) {
+            Kind::Changed
+        } else {
+            Kind::Added
+        };
         out.push((kind, path.clone()));
         // A directory new to the container: everything in it is new too.
         if meta.is_dir() {
@@ -73,6 +80,15 @@ mod tests {
             .into_iter()
             .map(|(k, p)| format!("{} {}", k.letter(), p.display()))
             .collect();
-        assert_eq!(got, ["C /etc", "C /etc/hosts", "A /new", "A /new/dir", "A /new/dir/f"]);
+        assert_eq!(
+            got,
+            [
+                "C /etc",
+                "C /etc/hosts",
+                "A /new",
+                "A /new/dir",
+                "A /new/dir/f"
+            ]
+        );
     }
 }

@@ -31,7 +31,9 @@ pub fn parse_add_host(s: &str) -> Result<String, String> {
         .split_once(':')
         .ok_or_else(|| format!("--add-host {s}: expected HOST:IP"))?;
     if name.is_empty() || ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("--add-host {s}: expected HOST:IP with a valid IP address"));
+        return Err(format!(
+            "--add-host {s}: expected HOST:IP with a valid IP address"
+        ));
     }
     Ok(s.to_string())
 }
@@ -76,9 +78,15 @@ mod tests {
         assert!(h.contains("10.89.0.2\tabc123 web\n"));
         assert!(h.contains("10.89.0.3\tdb database\n"));
         assert!(h.ends_with("10.0.0.1\tgw\n"));
-        let r = resolv_conf("search lan\nnameserver 127.0.0.53\nnameserver 9.9.9.9\n", &[]);
+        let r = resolv_conf(
+            "search lan\nnameserver 127.0.0.53\nnameserver 9.9.9.9\n",
+            &[],
+        );
         assert_eq!(r, "search lan\nnameserver 9.9.9.9\n");
-        assert_eq!(resolv_conf("nameserver 1.1.1.1\n", &["10.0.0.2".into()]), "nameserver 10.0.0.2\n");
+        assert_eq!(
+            resolv_conf("nameserver 1.1.1.1\n", &["10.0.0.2".into()]),
+            "nameserver 10.0.0.2\n"
+        );
         assert!(parse_add_host("x:not-ip").is_err());
     }
 }

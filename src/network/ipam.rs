@@ -19,7 +19,9 @@ impl std::str::FromStr for Subnet {
         let (ip, prefix) = s
             .split_once('/')
             .ok_or_else(|| format!("{s}: expected a CIDR subnet such as 10.89.0.0/24"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{s}: invalid IPv4 address"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("{s}: invalid IPv4 address"))?;
         let prefix: u8 = prefix
             .parse()
             .ok()
@@ -70,11 +72,20 @@ pub fn allocate(
     wanted: Option<Ipv4Addr>,
 ) -> Result<Ipv4Addr, String> {
     if let Some(ip) = wanted {
-        if !subnet.contains(ip) || ip == gateway || u32::from(ip) == subnet.broadcast() || ip == subnet.network {
-            return Err(format!("--ip {ip}: not a usable address of {subnet} (gateway {gateway})"));
+        if !subnet.contains(ip)
+            || ip == gateway
+            || u32::from(ip) == subnet.broadcast()
+            || ip == subnet.network
+        {
+            return Err(format!(
+                "--ip {ip}: not a usable address of {subnet} (gateway {gateway})"
+            ));
         }
         if let Some(owner) = leases.get(&ip) {
-            return Err(format!("--ip {ip}: address already in use by container {}", &owner[..12.min(owner.len())]));
+            return Err(format!(
+                "--ip {ip}: address already in use by container {}",
+                &owner[..12.min(owner.len())]
+            ));
         }
         return Ok(ip);
     }
@@ -100,15 +111,27 @@ mod tests {
         }
         assert_eq!(leases.keys().next().unwrap().to_string(), "10.88.0.2");
         leases.remove(&"10.88.0.3".parse().unwrap());
-        assert_eq!(allocate(&s, gw, &leases, None).unwrap().to_string(), "10.88.0.3");
+        assert_eq!(
+            allocate(&s, gw, &leases, None).unwrap().to_string(),
+            "10.88.0.3"
+        );
         assert!(allocate(&s, gw, &leases, Some("10.88.0.2".parse().unwrap())).is_err());
         assert!(allocate(&s, gw, &leases, Some("10.89.0.2".parse().unwrap())).is_err());
         assert!(allocate(&s, gw, &leases, Some(gw)).is_err());
         let tiny: Subnet = "192.168.7.0/30".parse().unwrap();
         let mut l = Leases::new();
-        l.insert(allocate(&tiny, tiny.first_host(), &l, None).unwrap(), "a".into());
-        assert!(allocate(&tiny, tiny.first_host(), &l, None).is_err(), "/30 has one container address");
-        assert_eq!("10.88.3.7/16".parse::<Subnet>().unwrap().to_string(), "10.88.0.0/16");
+        l.insert(
+            allocate(&tiny, tiny.first_host(), &l, None).unwrap(),
+            "a".into(),
+        );
+        assert!(
+            allocate(&tiny, tiny.first_host(), &l, None).is_err(),
+            "/30 has one container address"
+        );
+        assert_eq!(
+            "10.88.3.7/16".parse::<Subnet>().unwrap().to_string(),
+            "10.88.0.0/16"
+        );
         assert!("10.0.0.0/31".parse::<Subnet>().is_err());
     }
 }

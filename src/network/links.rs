@@ -38,11 +38,12 @@ fn run<T>(work: impl AsyncFnOnce(Handle) -> Result<T, LinkError>) -> Result<T, L
             detail: e.to_string(),
         })?;
     rt.block_on(async {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(|e| LinkError::Netlink {
-            op: "open",
-            name: "netlink socket".into(),
-            detail: e.to_string(),
-        })?;
+        let (connection, handle, _) =
+            rtnetlink::new_connection().map_err(|e| LinkError::Netlink {
+                op: "open",
+                name: "netlink socket".into(),
+                detail: e.to_string(),
+            })?;
         tokio::spawn(connection);
         work(handle).await
     })
@@ -68,14 +69,18 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Li
         match h.link().add(LinkBridge::new(name).build()).execute().await {
             Ok(()) => {}
             // Another hako created it a moment ago.
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => return Ok(false),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
+                return Ok(false)
+            }
             Err(e) => return Err(nl("create bridge", name)(e)),
         }
-        let index = index_of(&h, name).await?.ok_or_else(|| LinkError::Netlink {
-            op: "find",
-            name: name.into(),
-            detail: "gone right after creation".into(),
-        })?;
+        let index = index_of(&h, name)
+            .await?
+            .ok_or_else(|| LinkError::Netlink {
+                op: "find",
+                name: name.into(),
+                detail: "gone right after creation".into(),
+            })?;
         h.address()
             .add(index, gateway.into(), prefix)
             .execute()
@@ -91,7 +96,10 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Li
     if created {
         // The host's loopback may reach published ports (DNAT to the bridge): the kernel
         // must route 127.0.0.1-sourced packets out of this device.
-        let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"), "1");
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+            "1",
+        );
     }
     Ok(())
 }
@@ -99,7 +107,11 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Li
 pub fn delete_link(name: &str) -> Result<(), LinkError> {
     run(async |h: Handle| {
         if let Some(index) = index_of(&h, name).await? {
-            h.link().del(index).execute().await.map_err(nl("delete", name))?;
+            h.link()
+                .del(index)
+                .execute()
+                .await
+                .map_err(nl("delete", name))?;
         }
         Ok(())
     })
@@ -131,73 +143,71 @@ pub struct Inside {
     pub mac: Option<[u8; 6]>,
 }
 
-/// A veth pair: `host` on the bridge, `peer` moved into `pid`'s network namespace and
-/// configured there as eth0 with its address and a default route via the gateway.
-pub fn connect(bridge: &str, host: &str, peer: &str, pid: i32, inside: &Inside) -> Result<(), LinkError> {
-    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| LinkError::Namespace {
-        pid,
-        detail: e.to_string(),
-    })?;
+/// A veth pair made in one request: `host` on the bridge and up, its peer created
+/// directly inside `pid`'s network namespace as eth0 (moving an existing device between
+/// namespaces costs the kernel RCU grace periods; creating it there does not). Then, on a
+/// netlink socket opened inside that namespace: the address, up, the default route.
+pub fn connect(bridge: &str, host: &str, pid: i32, inside: &Inside) -> Result<(), LinkError> {
+    use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+    use rtnetlink::LinkMessageBuilder;
+    let ns_err = |detail: String| LinkError::Namespace { pid, detail };
+    let netns =
+        std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| ns_err(e.to_string()))?;
+    let own = std::fs::File::open("/proc/thread-self/ns/net").map_err(|e| ns_err(e.to_string()))?;
     run(async |h: Handle| {
+        let bridge_index = index_of(&h, bridge)
+            .await?
+            .ok_or_else(|| LinkError::Netlink {
+                op: "find",
+                name: bridge.into(),
+                detail: "no such bridge".into(),
+            })?;
+        let mut peer = LinkUnspec::new_with_name("eth0").setns_by_fd(netns.as_raw_fd());
+        if let Some(mac) = inside.mac {
+            peer = peer.address(mac.to_vec());
+        }
+        let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_string())
+            .controller(bridge_index)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .build();
         h.link()
-            .add(LinkVeth::new(host, peer).build())
+            .add(pair)
             .execute()
             .await
             .map_err(nl("create veth pair", host))?;
-        let bridge_index = index_of(&h, bridge).await?.ok_or_else(|| LinkError::Netlink {
-            op: "find",
-            name: bridge.into(),
-            detail: "no such bridge".into(),
-        })?;
-        let host_index = index_of(&h, host).await?.unwrap_or(0);
-        let peer_index = index_of(&h, peer).await?.unwrap_or(0);
-        h.link()
-            .set(LinkUnspec::new_with_index(peer_index).setns_by_fd(netns.as_raw_fd()).build())
+        // A netlink socket belongs to the namespace it was opened in: open one inside the
+        // container's (this thread only, and back at once).
+        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| ns_err(e.to_string()))?;
+        let opened = rtnetlink::new_connection();
+        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| ns_err(e.to_string()))?;
+        let (connection, inner, _) = opened.map_err(|e| ns_err(e.to_string()))?;
+        tokio::spawn(connection);
+        let index = index_of(&inner, "eth0").await?.unwrap_or(0);
+        inner
+            .address()
+            .add(index, inside.address.into(), inside.prefix)
             .execute()
             .await
-            .map_err(nl("move into the container", peer))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(host_index).controller(bridge_index).up().build())
+            .map_err(nl("add the address to", "eth0"))?;
+        inner
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
             .await
-            .map_err(nl("attach to the bridge", host))
-    })?;
-    // The container's side, from a thread inside its network namespace: namespaces are
-    // per thread, so hako's own stays where it is.
-    let peer = peer.to_string();
-    let (address, prefix, gateway, mac) = (inside.address, inside.prefix, inside.gateway, inside.mac);
-    std::thread::spawn(move || {
-        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::Namespace {
-            pid,
-            detail: e.to_string(),
-        })?;
-        run(async |h: Handle| {
-            let index = index_of(&h, &peer).await?.unwrap_or(0);
-            let mut eth0 = LinkUnspec::new_with_index(index).name("eth0".to_string());
-            if let Some(mac) = mac {
-                eth0 = eth0.address(mac.to_vec());
-            }
-            h.link().set(eth0.build()).execute().await.map_err(nl("rename to eth0", &peer))?;
-            h.address()
-                .add(index, address.into(), prefix)
-                .execute()
-                .await
-                .map_err(nl("add the address to", "eth0"))?;
-            h.link()
-                .set(LinkUnspec::new_with_index(index).up().build())
-                .execute()
-                .await
-                .map_err(nl("bring up", "eth0"))?;
-            h.route()
-                .add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build())
-                .execute()
-                .await
-                .map_err(nl("add the default route via the gateway on", "eth0"))
-        })
+            .map_err(nl("bring up", "eth0"))?;
+        inner
+            .route()
+            .add(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(inside.gateway)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl("add the default route via the gateway on", "eth0"))
     })
-    .join()
-    .map_err(|_| LinkError::Namespace {
-        pid,
-        detail: "the configuring thread panicked".into(),
-    })?
 }

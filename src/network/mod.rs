@@ -40,7 +40,9 @@ impl NetworkDef {
     fn default_bridge() -> NetworkDef {
         NetworkDef {
             name: DEFAULT_NETWORK.into(),
-            id: crate::digest::Digest::of_bytes(b"hako default bridge").hex().to_string(),
+            id: crate::digest::Digest::of_bytes(b"hako default bridge")
+                .hex()
+                .to_string(),
             subnet: "10.88.0.0/16".parse().expect("valid"),
             gateway: Ipv4Addr::new(10, 88, 0, 1),
             bridge: "hako0".into(),
@@ -68,7 +70,9 @@ pub struct Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
-    #[error("network {0} not found (hako network ls lists them; hako network create {0} makes it)")]
+    #[error(
+        "network {0} not found (hako network ls lists them; hako network create {0} makes it)"
+    )]
     NotFound(String),
     #[error("network {0} already exists")]
     Exists(String),
@@ -92,7 +96,10 @@ pub enum NetworkError {
     },
 }
 
-fn io_err<'a>(op: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> NetworkError + 'a {
+fn io_err<'a>(
+    op: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> NetworkError + 'a {
     move |source| NetworkError::Io {
         op,
         path: path.to_path_buf(),
@@ -123,7 +130,9 @@ pub fn list(store: &Store) -> Result<Vec<NetworkDef>, NetworkError> {
     if let Ok(entries) = std::fs::read_dir(dir(store)) {
         for e in entries.flatten() {
             if e.path().extension().is_some_and(|x| x == "json") && e.file_name() != "leases.json" {
-                if let Ok(def) = serde_json::from_slice::<NetworkDef>(&std::fs::read(e.path()).unwrap_or_default()) {
+                if let Ok(def) = serde_json::from_slice::<NetworkDef>(
+                    &std::fs::read(e.path()).unwrap_or_default(),
+                ) {
                     out.push(def);
                 }
             }
@@ -177,11 +186,15 @@ pub fn create(
         None => (89..=255)
             .map(|n| format!("10.{n}.0.0/24").parse::<Subnet>().expect("valid"))
             .find(|s| clash(s).is_none())
-            .ok_or_else(|| NetworkError::Invalid("no free 10.x.0.0/24 subnet left: give --subnet".into()))?,
+            .ok_or_else(|| {
+                NetworkError::Invalid("no free 10.x.0.0/24 subnet left: give --subnet".into())
+            })?,
     };
     let gateway = gateway.unwrap_or_else(|| subnet.first_host());
     if !subnet.contains(gateway) {
-        return Err(NetworkError::Invalid(format!("--gateway {gateway} is not in --subnet {subnet}")));
+        return Err(NetworkError::Invalid(format!(
+            "--gateway {gateway} is not in --subnet {subnet}"
+        )));
     }
     let id = crate::state::random_hex(32);
     let def = NetworkDef {
@@ -193,8 +206,12 @@ pub fn create(
         created: crate::timefmt::now_rfc3339(),
     };
     let path = dir(store).join(format!("{name}.json"));
-    crate::store::write_atomic(store.root(), &path, &serde_json::to_vec_pretty(&def).expect("serialises"))
-        .map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    crate::store::write_atomic(
+        store.root(),
+        &path,
+        &serde_json::to_vec_pretty(&def).expect("serialises"),
+    )
+    .map_err(|e| NetworkError::Invalid(e.to_string()))?;
     Ok(def)
 }
 
@@ -232,13 +249,17 @@ fn host_routes() -> Vec<(Subnet, String)> {
 pub fn remove(store: &Store, name: &str) -> Result<(), NetworkError> {
     let def = find(store, name)?;
     if def.name == DEFAULT_NETWORK {
-        return Err(NetworkError::Invalid("the default bridge network cannot be removed".into()));
+        return Err(NetworkError::Invalid(
+            "the default bridge network cannot be removed".into(),
+        ));
     }
     let _lock = lock(store)?;
     let users: Vec<String> = store
         .containers()?
         .into_iter()
-        .filter(|c| c.host_config.network_mode == crate::spec::NetworkMode::Bridge(def.name.clone()))
+        .filter(|c| {
+            c.host_config.network_mode == crate::spec::NetworkMode::Bridge(def.name.clone())
+        })
         .map(|c| c.name)
         .collect();
     if !users.is_empty() {
@@ -315,8 +336,11 @@ fn read_bridges() -> BTreeMap<String, Subnet> {
 
 fn write_bridges(bridges: &BTreeMap<String, Subnet>) -> Result<(), NetworkError> {
     let tmp = run_dir().join(format!(".bridges.{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(bridges).expect("serialises"))
-        .map_err(io_err("write", &tmp))?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(bridges).expect("serialises"),
+    )
+    .map_err(io_err("write", &tmp))?;
     std::fs::rename(&tmp, bridges_path()).map_err(io_err("rename", &bridges_path()))
 }
 
@@ -327,7 +351,10 @@ fn sync_rules(_store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
     let mut forwards = vec![];
     // Only bridges that still exist: one deleted by hand takes its rules with it.
     for (bridge, subnet) in read_bridges() {
-        if std::path::Path::new("/sys/class/net").join(&bridge).exists() {
+        if std::path::Path::new("/sys/class/net")
+            .join(&bridge)
+            .exists()
+        {
             networks.push(nat::ActiveNetwork { bridge, subnet });
         }
     }
@@ -351,7 +378,12 @@ fn sync_rules(_store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
         // Routing between the bridge and the world (Docker turns it on as well).
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
     }
-    crate::trace::step("network", "nft", || format!("{} port rules, {} networks", forwards.len(), networks.len()), || nat::apply(&rules))?;
+    crate::trace::step(
+        "network",
+        "nft",
+        || format!("{} port rules, {} networks", forwards.len(), networks.len()),
+        || nat::apply(&rules),
+    )?;
     let _ = std::fs::write(&applied, text);
     Ok(())
 }
@@ -379,7 +411,11 @@ fn parse_mac(s: &str) -> Result<[u8; 6], NetworkError> {
         .split(':')
         .map(|p| u8::from_str_radix(p, 16))
         .collect::<Result<_, _>>()
-        .map_err(|_| NetworkError::Invalid(format!("--mac-address {s}: expected six hex bytes, aa:bb:cc:dd:ee:ff")))?;
+        .map_err(|_| {
+            NetworkError::Invalid(format!(
+                "--mac-address {s}: expected six hex bytes, aa:bb:cc:dd:ee:ff"
+            ))
+        })?;
     parts
         .try_into()
         .map_err(|_| NetworkError::Invalid(format!("--mac-address {s}: expected six hex bytes")))
@@ -410,8 +446,12 @@ pub fn attach(
         let _lock = lock(store)?;
         let mut table = read_leases(store);
         let leases = table.entry(def.bridge.clone()).or_default();
-        let taken: Leases = leases.iter().map(|(ip, l)| (*ip, l.container.clone())).collect();
-        let ip = ipam::allocate(&def.subnet, def.gateway, &taken, request.ip).map_err(NetworkError::Invalid)?;
+        let taken: Leases = leases
+            .iter()
+            .map(|(ip, l)| (*ip, l.container.clone()))
+            .collect();
+        let ip = ipam::allocate(&def.subnet, def.gateway, &taken, request.ip)
+            .map_err(NetworkError::Invalid)?;
         leases.insert(
             ip,
             Lease {
@@ -438,12 +478,16 @@ pub fn attach(
     let result = crate::trace::step(
         "network",
         "veth",
-        || format!("hv{short} on {} ↔ eth0 {ip}/{} via {}", def.bridge, def.subnet.prefix, def.gateway),
+        || {
+            format!(
+                "hv{short} on {} ↔ eth0 {ip}/{} via {}",
+                def.bridge, def.subnet.prefix, def.gateway
+            )
+        },
         || {
             links::connect(
                 &def.bridge,
                 &format!("hv{short}"),
-                &format!("hc{short}"),
                 pid,
                 &links::Inside {
                     address: ip,
@@ -463,7 +507,11 @@ pub fn attach(
         ip: Some(ip),
         prefix: def.subnet.prefix,
         gateway: Some(def.gateway),
-        mac: mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+        mac: mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
         ports,
         aliases: request.aliases.clone(),
     };
@@ -507,7 +555,11 @@ pub fn cleanup(store: &Store) -> Result<Vec<String>, NetworkError> {
     // The default bridge and its NAT rules go with their last user (it comes back on the
     // next run); a named network's bridge lives as long as the network.
     let default = NetworkDef::default_bridge();
-    if !table.contains_key(&default.bridge) && std::path::Path::new("/sys/class/net").join(&default.bridge).exists() {
+    if !table.contains_key(&default.bridge)
+        && std::path::Path::new("/sys/class/net")
+            .join(&default.bridge)
+            .exists()
+    {
         links::delete_link(&default.bridge)?;
         let mut bridges = read_bridges();
         bridges.remove(&default.bridge);
@@ -520,9 +572,13 @@ pub fn cleanup(store: &Store) -> Result<Vec<String>, NetworkError> {
 
 /// The containers with an address on `network`, for /etc/hosts: (name, ip, aliases).
 pub fn members(store: &Store, network: &str) -> Vec<(String, String, Ipv4Addr, Vec<String>)> {
-    let Ok(def) = find(store, network) else { return vec![] };
+    let Ok(def) = find(store, network) else {
+        return vec![];
+    };
     let table = read_leases(store);
-    let Some(leases) = table.get(&def.bridge) else { return vec![] };
+    let Some(leases) = table.get(&def.bridge) else {
+        return vec![];
+    };
     leases
         .iter()
         .filter_map(|(ip, l)| {

@@ -3,8 +3,8 @@
 //! containers) and replaced in one transaction, so a crashed hako leaves nothing that the
 //! next change does not correct, and the table goes away with the last user.
 
-use super::ports::{PortMapping, Proto};
 use super::ipam::Subnet;
+use super::ports::{PortMapping, Proto};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 
@@ -41,7 +41,10 @@ fn matches(left: Value, op: &str, right: Value) -> Value {
 pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
     let table = json!({"table": {"family": "ip", "name": TABLE}});
     // Adding first makes the delete valid when the table does not exist yet.
-    let mut cmds = vec![json!({"add": table.clone()}), json!({"delete": table.clone()})];
+    let mut cmds = vec![
+        json!({"add": table.clone()}),
+        json!({"delete": table.clone()}),
+    ];
     if networks.is_empty() && forwards.is_empty() {
         return json!({"nftables": cmds});
     }
@@ -52,21 +55,38 @@ pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
     cmds.push(chain("forward", "filter", "forward", 0));
     cmds.push(json!({"add": {"chain": {"family": "ip", "table": TABLE, "name": "ports"}}}));
     // Traffic for the host's own addresses (any of them, loopback too) may be a port.
-    let to_host = matches(json!({"fib": {"result": "type", "flags": ["daddr"]}}), "==", json!("local"));
+    let to_host = matches(
+        json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+        "==",
+        json!("local"),
+    );
     for hook in ["prerouting", "output"] {
-        cmds.push(rule(hook, vec![to_host.clone(), json!({"jump": {"target": "ports"}})]));
+        cmds.push(rule(
+            hook,
+            vec![to_host.clone(), json!({"jump": {"target": "ports"}})],
+        ));
     }
     for f in forwards {
         let mut expr = vec![];
         if let Some(ip) = f.mapping.host_ip.filter(|ip| !ip.is_unspecified()) {
-            expr.push(matches(json!({"payload": {"protocol": "ip", "field": "daddr"}}), "==", json!(ip.to_string())));
+            expr.push(matches(
+                json!({"payload": {"protocol": "ip", "field": "daddr"}}),
+                "==",
+                json!(ip.to_string()),
+            ));
         }
         let proto = match f.mapping.proto {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
         };
-        expr.push(matches(json!({"payload": {"protocol": proto, "field": "dport"}}), "==", json!(f.mapping.host_port)));
-        expr.push(json!({"dnat": {"addr": f.container_ip.to_string(), "port": f.mapping.container_port}}));
+        expr.push(matches(
+            json!({"payload": {"protocol": proto, "field": "dport"}}),
+            "==",
+            json!(f.mapping.host_port),
+        ));
+        expr.push(
+            json!({"dnat": {"addr": f.container_ip.to_string(), "port": f.mapping.container_port}}),
+        );
         cmds.push(rule("ports", expr));
     }
     for n in networks {
@@ -78,14 +98,20 @@ pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
         let oif = |op: &str| matches(json!({"meta": {"key": "oifname"}}), op, json!(n.bridge));
         let iif = matches(json!({"meta": {"key": "iifname"}}), "==", json!(n.bridge));
         // Out to the world: the host's address instead of the container's.
-        cmds.push(rule("postrouting", vec![from_subnet, oif("!="), json!({"masquerade": null})]));
+        cmds.push(rule(
+            "postrouting",
+            vec![from_subnet, oif("!="), json!({"masquerade": null})],
+        ));
         // The host's loopback reaching a published port: the container answers the bridge.
         let from_loopback = matches(
             json!({"payload": {"protocol": "ip", "field": "saddr"}}),
             "==",
             json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
         );
-        cmds.push(rule("postrouting", vec![from_loopback, oif("=="), json!({"masquerade": null})]));
+        cmds.push(rule(
+            "postrouting",
+            vec![from_loopback, oif("=="), json!({"masquerade": null})],
+        ));
         // Forwarding to and from the bridge, even where another firewall drops by default.
         cmds.push(rule("forward", vec![iif, json!({"accept": null})]));
         cmds.push(rule("forward", vec![oif("=="), json!({"accept": null})]));
@@ -118,9 +144,13 @@ pub fn apply(transaction: &Value) -> Result<(), NatError> {
         .expect("piped")
         .write_all(body.as_bytes())
         .map_err(|e| NatError::Refused(e.to_string()))?;
-    let out = child.wait_with_output().map_err(|e| NatError::Refused(e.to_string()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NatError::Refused(e.to_string()))?;
     if !out.status.success() {
-        return Err(NatError::Refused(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(NatError::Refused(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(())
 }
@@ -144,12 +174,20 @@ mod tests {
             subnet: "10.88.0.0/16".parse().unwrap(),
         };
         let f = Forward {
-            mapping: crate::network::ports::parse("127.0.0.1:8080:80").unwrap().remove(0),
+            mapping: crate::network::ports::parse("127.0.0.1:8080:80")
+                .unwrap()
+                .remove(0),
             container_ip: "10.88.0.2".parse().unwrap(),
         };
         let t = ruleset(&[net], &[f]).to_string();
-        assert!(t.contains(r#"{"dnat":{"addr":"10.88.0.2","port":80}}"#), "{t}");
-        assert!(t.contains(r#""right":8080"#) && t.contains(r#""right":"127.0.0.1""#), "{t}");
+        assert!(
+            t.contains(r#"{"dnat":{"addr":"10.88.0.2","port":80}}"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#""right":8080"#) && t.contains(r#""right":"127.0.0.1""#),
+            "{t}"
+        );
         assert!(t.contains(r#"{"masquerade":null}"#));
         assert!(t.contains(r#""hook":"postrouting""#));
     }

@@ -74,7 +74,11 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
         [c] => (None, None, *c),
         [h, c] => (None, Some(*h), *c),
         [ip, h, c] => (Some(*ip), (!h.is_empty()).then_some(*h), *c),
-        _ => return Err(format!("{spec}: expected [IP:][HOST-PORT:]CONTAINER-PORT[/PROTO]")),
+        _ => {
+            return Err(format!(
+                "{spec}: expected [IP:][HOST-PORT:]CONTAINER-PORT[/PROTO]"
+            ))
+        }
     };
     let host_ip = match ip {
         Some(i) => Some(
@@ -88,7 +92,9 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
         Some(h) => {
             let (h0, h1) = range(h, "host", spec)?;
             if h1 - h0 != c1 - c0 {
-                return Err(format!("{spec}: the host and container port ranges differ in size"));
+                return Err(format!(
+                    "{spec}: the host and container port ranges differ in size"
+                ));
             }
             Some(h0)
         }
@@ -155,10 +161,13 @@ pub fn owner_of(port: u16, proto: Proto) -> Option<String> {
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.flatten() {
             if std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == needle) {
-                let comm = std::fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
+                let comm =
+                    std::fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
                 return Some(format!("{} (pid {pid})", comm.trim()));
             }
         }
@@ -174,13 +183,24 @@ mod tests {
     fn dockers_forms() {
         let m = |s| parse(s).unwrap();
         assert_eq!(m("8080:80")[0].display(), "0.0.0.0:8080->80/tcp");
-        assert_eq!(m("127.0.0.1:5353:53/udp")[0].display(), "127.0.0.1:5353->53/udp");
+        assert_eq!(
+            m("127.0.0.1:5353:53/udp")[0].display(),
+            "127.0.0.1:5353->53/udp"
+        );
         assert_eq!(m("80")[0].host_port, 0);
         assert_eq!(m("127.0.0.1::80")[0].host_port, 0);
         let r = m("8000-8002:9000-9002");
         assert_eq!(r.len(), 3);
         assert_eq!((r[2].host_port, r[2].container_port), (8002, 9002));
-        for bad in ["0:80", "x:80", "80/sctp", "1.2.3:80:80", "8000-8001:80", "9-8:9-8", "a:b:c:d"] {
+        for bad in [
+            "0:80",
+            "x:80",
+            "80/sctp",
+            "1.2.3:80:80",
+            "8000-8001:80",
+            "9-8:9-8",
+            "a:b:c:d",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -97,4 +97,3 @@ pub fn pull_image(
     ));
     Ok(pulled.record)
 }
-

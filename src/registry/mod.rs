@@ -7,8 +7,8 @@
 pub mod auth;
 pub mod client;
 pub mod config;
-pub mod ensure;
 pub mod credential_helper;
+pub mod ensure;
 pub mod manifest;
 pub mod progress;
 pub mod pull;

@@ -53,7 +53,9 @@ pub struct FrontEnd {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrontEndError {
-    #[error("no command specified: the image has no Cmd or Entrypoint; give one after the image name")]
+    #[error(
+        "no command specified: the image has no Cmd or Entrypoint; give one after the image name"
+    )]
     NoCommand,
     #[error("-w {0}: the working directory must be an absolute path")]
     RelativeWorkdir(String),
@@ -225,7 +227,12 @@ mod tests {
         let host = |k: &str| (k == "FROM_HOST").then(|| "h".to_string());
         let env = merge_env(
             vec!["PATH=/x".into(), "A=1".into()],
-            &["A=2".into(), "B=3".into(), "FROM_HOST".into(), "UNSET".into()],
+            &[
+                "A=2".into(),
+                "B=3".into(),
+                "FROM_HOST".into(),
+                "UNSET".into(),
+            ],
             "box",
             "/root",
             true,
@@ -233,13 +240,22 @@ mod tests {
         );
         assert_eq!(
             env,
-            vec!["HOSTNAME=box", "PATH=/x", "TERM=xterm", "A=2", "B=3", "FROM_HOST=h", "HOME=/root"]
+            vec![
+                "HOSTNAME=box",
+                "PATH=/x",
+                "TERM=xterm",
+                "A=2",
+                "B=3",
+                "FROM_HOST=h",
+                "HOME=/root"
+            ]
         );
     }
 
     #[test]
     fn entrypoint_cmd_user_and_limits_land_in_the_spec() {
-        let img = image(r#"{"Entrypoint":["/bin/ep"],"Cmd":["a"],"User":"alice","WorkingDir":"/w"}"#);
+        let img =
+            image(r#"{"Entrypoint":["/bin/ep"],"Cmd":["a"],"User":"alice","WorkingDir":"/w"}"#);
         let opts = RunOptions {
             command: vec!["b".into()],
             limits: Limits {
@@ -255,15 +271,30 @@ mod tests {
         assert_eq!(p.args().as_ref().unwrap(), &["/bin/ep", "b"]);
         assert_eq!((p.user().uid(), p.user().gid()), (1000, 1000));
         assert_eq!(p.cwd().display().to_string(), "/w");
-        assert!(p.env().as_ref().unwrap().contains(&"HOME=/home/alice".to_string()));
+        assert!(p
+            .env()
+            .as_ref()
+            .unwrap()
+            .contains(&"HOME=/home/alice".to_string()));
         assert_eq!(fe.hostname, "0123456789ab");
         let limits = Limits::from_spec(&fe.spec);
         assert_eq!(limits.memory, Some(64 << 20));
         assert_eq!(limits.pids, Some(50));
-        assert_eq!(fe.spec.root().as_ref().unwrap().path().display().to_string(), "merged");
+        assert_eq!(
+            fe.spec
+                .root()
+                .as_ref()
+                .unwrap()
+                .path()
+                .display()
+                .to_string(),
+            "merged"
+        );
         let mounts = fe.spec.mounts().as_ref().unwrap();
-        assert!(mounts.iter().any(|m| m.destination().display().to_string() == "/etc/hosts"
-            && m.source().as_ref().unwrap().starts_with(place().bundle)));
+        assert!(mounts
+            .iter()
+            .any(|m| m.destination().display().to_string() == "/etc/hosts"
+                && m.source().as_ref().unwrap().starts_with(place().bundle)));
     }
 
     #[test]
@@ -285,7 +316,14 @@ mod tests {
     fn refusals() {
         let empty = image("{}");
         assert!(matches!(
-            from_image(&empty, &RunOptions::default(), None, None, &|_| None, &place()),
+            from_image(
+                &empty,
+                &RunOptions::default(),
+                None,
+                None,
+                &|_| None,
+                &place()
+            ),
             Err(FrontEndError::NoCommand)
         ));
         let opts = RunOptions {

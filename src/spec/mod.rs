@@ -84,7 +84,10 @@ pub const VOLUMES_ANNOTATION: &str = "io.hako.volumes";
 
 fn annotations(cfg: &RunConfig) -> Result<serde_json::Value, serde_json::Error> {
     let mut a = serde_json::Map::new();
-    a.insert(VOLUMES_ANNOTATION.into(), serde_json::to_string(&cfg.volumes)?.into());
+    a.insert(
+        VOLUMES_ANNOTATION.into(),
+        serde_json::to_string(&cfg.volumes)?.into(),
+    );
     if let NetworkMode::Container(id) = &cfg.network {
         a.insert(NETNS_OF_ANNOTATION.into(), id.clone().into());
     }

@@ -89,18 +89,25 @@ pub struct DeviceNode {
 
 /// The devices every container has (OCI runtime spec, "Default Devices").
 pub fn default_devices() -> Vec<DeviceNode> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .iter()
-        .map(|(name, major, minor)| DeviceNode {
-            path: PathBuf::from("/dev").join(name),
-            kind: nix::sys::stat::SFlag::S_IFCHR,
-            major: *major,
-            minor: *minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .iter()
+    .map(|(name, major, minor)| DeviceNode {
+        path: PathBuf::from("/dev").join(name),
+        kind: nix::sys::stat::SFlag::S_IFCHR,
+        major: *major,
+        minor: *minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -279,7 +286,9 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             // Joining another's network namespace (`--network container:NAME`); the other
             // kinds by path come with the runc command line.
             if ns.typ() != LinuxNamespaceType::Network {
-                return Err(PlanError::Unsupported("joining a namespace other than the network's by path"));
+                return Err(PlanError::Unsupported(
+                    "joining a namespace other than the network's by path",
+                ));
             }
             join_network = Some(path.clone());
             namespaces.remove(CloneFlags::CLONE_NEWNET);
@@ -422,7 +431,9 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     let mapped = linux.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
     if mapped {
-        return Err(Unsupported("linux.uidMappings/gidMappings (user namespaces)"));
+        return Err(Unsupported(
+            "linux.uidMappings/gidMappings (user namespaces)",
+        ));
     }
     if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
         return Err(Unsupported("linux.sysctl"));
@@ -457,7 +468,9 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         }
         if let Some(m) = r.memory() {
             if m.reservation().is_some() || m.kernel().is_some() || m.kernel_tcp().is_some() {
-                return Err(Unsupported("linux.resources.memory reservation/kernel limits"));
+                return Err(Unsupported(
+                    "linux.resources.memory reservation/kernel limits",
+                ));
             }
         }
         if let Some(c) = r.cpu() {
@@ -602,7 +615,8 @@ mod tests {
             ("crun", include_str!("fixtures/crun-spec.json")),
         ] {
             let spec: Spec = serde_json::from_str(json).unwrap();
-            let plan = compile(&spec, HostCgroupLayout::V2).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let plan =
+                compile(&spec, HostCgroupLayout::V2).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(plan.hostname.as_deref(), Some(name));
             assert_eq!(plan.process.args, ["sh"]);
             assert!(plan.process.terminal);
@@ -611,7 +625,9 @@ mod tests {
             assert_eq!(plan.rootfs, PathBuf::from("rootfs"));
             // runc's default: the three capabilities of its example spec.
             assert_eq!(plan.process.caps.bounding.len(), 3, "{name}");
-            assert!(plan.namespaces.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+            assert!(plan
+                .namespaces
+                .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
             assert_eq!(plan.devices.len(), 6, "{name}: the default devices");
             assert_eq!(
                 plan.process.rlimits,
@@ -630,20 +646,40 @@ mod tests {
         let base: serde_json::Value =
             serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
         let cases = [
-            ("/hooks", serde_json::json!({"prestart": [{"path": "/bin/true"}]}), "hooks"),
-            ("/linux/sysctl", serde_json::json!({"net.ipv4.ip_forward": "1"}), "linux.sysctl"),
-            ("/linux/seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}), "linux.seccomp"),
+            (
+                "/hooks",
+                serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
+                "hooks",
+            ),
+            (
+                "/linux/sysctl",
+                serde_json::json!({"net.ipv4.ip_forward": "1"}),
+                "linux.sysctl",
+            ),
+            (
+                "/linux/seccomp",
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+                "linux.seccomp",
+            ),
             (
                 "/linux/uidMappings",
                 serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
                 "uidMappings",
             ),
-            ("/process/oomScoreAdj", serde_json::json!(100), "oomScoreAdj"),
+            (
+                "/process/oomScoreAdj",
+                serde_json::json!(100),
+                "oomScoreAdj",
+            ),
         ];
         for (pointer, value, named) in cases {
             let mut v = base.clone();
             let (parent, key) = pointer.rsplit_once('/').unwrap();
-            let target = if parent.is_empty() { &mut v } else { v.pointer_mut(parent).unwrap() };
+            let target = if parent.is_empty() {
+                &mut v
+            } else {
+                v.pointer_mut(parent).unwrap()
+            };
             target[key] = value;
             let spec: Spec = serde_json::from_value(v).unwrap();
             let err = compile(&spec, HostCgroupLayout::V2).unwrap_err();
@@ -656,7 +692,10 @@ mod tests {
         let mut v = base.clone();
         v["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid".into();
         let spec: Spec = serde_json::from_value(v).unwrap();
-        assert!(matches!(compile(&spec, HostCgroupLayout::V2), Err(PlanError::Unsupported(_))));
+        assert!(matches!(
+            compile(&spec, HostCgroupLayout::V2),
+            Err(PlanError::Unsupported(_))
+        ));
     }
 
     #[test]
@@ -667,11 +706,20 @@ mod tests {
             {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
             {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "uid": 5}
         ]);
-        let plan = compile(&serde_json::from_value(v.clone()).unwrap(), HostCgroupLayout::V2).unwrap();
+        let plan = compile(
+            &serde_json::from_value(v.clone()).unwrap(),
+            HostCgroupLayout::V2,
+        )
+        .unwrap();
         assert_eq!(plan.devices.len(), 7);
-        let null = plan.devices.iter().find(|d| d.path == PathBuf::from("/dev/null")).unwrap();
+        let null = plan
+            .devices
+            .iter()
+            .find(|d| d.path == std::path::Path::new("/dev/null"))
+            .unwrap();
         assert_eq!(null.uid, 5);
-        v["linux"]["devices"] = serde_json::json!([{"path": "/etc/shadow", "type": "c", "major": 1, "minor": 3}]);
+        v["linux"]["devices"] =
+            serde_json::json!([{"path": "/etc/shadow", "type": "c", "major": 1, "minor": 3}]);
         assert!(matches!(
             compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2),
             Err(PlanError::BadDevice { .. })

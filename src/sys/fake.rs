@@ -6,10 +6,10 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
-use std::ffi::{CStr, CString};
-use std::os::fd::BorrowedFd;
 use nix::sys::stat::SFlag;
 use std::cell::RefCell;
+use std::ffi::{CStr, CString};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +112,8 @@ impl FakeSys {
     }
 
     fn call_err(&self, call: Call, op: &'static str) -> Result<(), SysError> {
-        self.record(call).map_err(|errno| SysError::Call { op, errno })
+        self.record(call)
+            .map_err(|errno| SysError::Call { op, errno })
     }
 
     /// Just the mounts, as `fstype target` pairs: the shape most tests assert.
@@ -238,16 +239,28 @@ impl Sys for FakeSys {
     }
 
     fn unshare(&self, flags: CloneFlags) -> Result<(), SysError> {
-        self.call_err(Call::Unshare(crate::launcher::describe_clone_flags(flags)), "unshare")
+        self.call_err(
+            Call::Unshare(crate::launcher::describe_clone_flags(flags)),
+            "unshare",
+        )
     }
     fn setns(&self, _fd: BorrowedFd, flags: CloneFlags) -> Result<(), SysError> {
-        self.call_err(Call::Setns(crate::launcher::describe_clone_flags(flags)), "setns")
+        self.call_err(
+            Call::Setns(crate::launcher::describe_clone_flags(flags)),
+            "setns",
+        )
     }
     fn setrlimit(&self, resource: Resource, soft: u64, hard: u64) -> Result<(), SysError> {
-        self.call_err(Call::Setrlimit(format!("{resource:?}"), soft, hard), "setrlimit")
+        self.call_err(
+            Call::Setrlimit(format!("{resource:?}"), soft, hard),
+            "setrlimit",
+        )
     }
     fn set_parent_death_signal(&self, signal: Signal) -> Result<(), SysError> {
-        self.call_err(Call::ParentDeathSignal(signal.to_string()), "prctl(PR_SET_PDEATHSIG)")
+        self.call_err(
+            Call::ParentDeathSignal(signal.to_string()),
+            "prctl(PR_SET_PDEATHSIG)",
+        )
     }
     fn getppid(&self) -> i32 {
         let mut answers = self.ppids.borrow_mut();
@@ -261,7 +274,10 @@ impl Sys for FakeSys {
         self.call_err(Call::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)")
     }
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
-        self.call_err(Call::DropBounding(cap.to_string()), "drop from the bounding set")
+        self.call_err(
+            Call::DropBounding(cap.to_string()),
+            "drop from the bounding set",
+        )
     }
     fn set_caps(&self, set: CapSet, caps: &CapsHashSet) -> Result<(), SysError> {
         let mut names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
@@ -281,7 +297,10 @@ impl Sys for FakeSys {
         self.call_err(Call::CloseFdsFrom(first), "close_range")
     }
     fn execve(&self, path: &CStr, argv: &[CString], _envp: &[CString]) -> Result<(), SysError> {
-        let args = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let path = path.to_string_lossy().into_owned();
         self.record(Call::Execve(path.clone(), args))
             .map_err(|errno| SysError::Path {

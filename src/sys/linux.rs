@@ -2,14 +2,14 @@
 
 use super::{describe_flags, Sys, SysError};
 use crate::trace;
+use caps::{CapSet, Capability, CapsHashSet};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{Mode, SFlag};
-use nix::unistd::{fchdir, pivot_root};
-use caps::{CapSet, Capability, CapsHashSet};
 use nix::sched::CloneFlags;
 use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{fchdir, pivot_root};
 use nix::unistd::{Gid, Uid};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -48,7 +48,10 @@ fn cloexec_by_walking(first: u32) -> nix::Result<()> {
         .collect();
     for fd in fds {
         // The directory's own descriptor is gone by now: EBADF is fine.
-        match nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)) {
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        ) {
             Ok(_) | Err(nix::Error::EBADF) => {}
             Err(e) => return Err(e),
         }
@@ -244,7 +247,13 @@ impl Sys for LinuxSys {
         trace::step(
             "namespaces",
             "setns",
-            || format!("fd {}, {}", fd.as_raw_fd(), crate::launcher::describe_clone_flags(flags)),
+            || {
+                format!(
+                    "fd {}, {}",
+                    fd.as_raw_fd(),
+                    crate::launcher::describe_clone_flags(flags)
+                )
+            },
             || nix::sched::setns(fd, flags),
         )
         .map_err(call_err("setns"))
