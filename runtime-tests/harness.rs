@@ -197,3 +197,15 @@ pub fn type_into_pty(root: &Path, image: &str, args: &str, typed: &str) -> Strin
         .unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Polls `f` until it holds; fails the test with `what` after 15 s.
+pub fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let began = std::time::Instant::now();
+    while !f() {
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -1,15 +1,7 @@
 //! Detached containers and the verbs that drive them, as a Docker user types them.
 
 use crate::harness::*;
-use std::time::{Duration, Instant};
-
-fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let began = Instant::now();
-    while !f() {
-        assert!(began.elapsed() < within, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use std::time::Duration;
 
 fn status(root: &std::path::Path, name: &str) -> String {
     inspect_field(root, name, "/State/Status")
@@ -44,7 +36,7 @@ fn detached_container_outlives_its_command_and_logs_both_streams() {
     // `run -d` printed the full ID and returned while the container runs on.
     assert_eq!(id.trim().len(), 64, "{id}");
     assert_eq!(status(r, "ticker"), "running");
-    until("three lines of output", Duration::from_secs(10), || {
+    until("three lines of output", || {
         stdout(&hako(r, &["logs", "ticker"])).lines().count() >= 3
     });
     let logs = hako(r, &["logs", "ticker"]);
@@ -241,7 +233,7 @@ fn stop_signals_and_start_on_the_same_changes() {
     // The stop signal reaches a PID 1 that handles it.
     // (The trap must be set before the signal comes: the test waits for "ready".)
     let ready = |name: &str| {
-        until("the trap", Duration::from_secs(10), || {
+        until("the trap", || {
             stdout(&hako(r, &["logs", name])).contains("ready")
         })
     };
@@ -367,7 +359,7 @@ fn restart_policies() {
         ),
         "run -d",
     );
-    until("two restarts and the end", Duration::from_secs(20), || {
+    until("two restarts and the end", || {
         status(r, "flaky") == "exited" && inspect_field(r, "flaky", "/RestartCount") == 2
     });
     ok(
@@ -388,16 +380,12 @@ fn restart_policies() {
         ),
         "run -d",
     );
-    until(
-        "a restart of an always container",
-        Duration::from_secs(20),
-        || {
-            inspect_field(r, "loop", "/RestartCount")
-                .as_u64()
-                .unwrap_or(0)
-                >= 2
-        },
-    );
+    until("a restart of an always container", || {
+        inspect_field(r, "loop", "/RestartCount")
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
+    });
     ok(hako(r, &["stop", "-t", "1", "loop"]), "stop");
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(
@@ -444,7 +432,7 @@ fn pause_freezes_every_process() {
             .parse::<u64>()
             .unwrap_or(0)
     };
-    until("the counter to move", Duration::from_secs(5), || n() > 2);
+    until("the counter to move", || n() > 2);
     ok(hako(r, &["pause", "counter"]), "pause");
     assert_eq!(status(r, "counter"), "paused");
     assert_eq!(inspect_field(r, "counter", "/State/Paused"), true);
@@ -455,9 +443,7 @@ fn pause_freezes_every_process() {
     let o = hako(r, &["exec", "counter", "true"]);
     assert!(stderr(&o).contains("paused"), "{}", stderr(&o));
     ok(hako(r, &["unpause", "counter"]), "unpause");
-    until("the counter to move again", Duration::from_secs(5), || {
-        n() > frozen + 2
-    });
+    until("the counter to move again", || n() > frozen + 2);
     ok(hako(r, &["stop", "-t", "0", "counter"]), "stop");
 }
 
@@ -480,11 +466,9 @@ fn crashes_leave_the_truth_behind() {
     );
     let pid = inspect_field(r, "victim", "/State/Pid").as_i64().unwrap();
     shell(&format!("kill -9 {pid}"));
-    until(
-        "the keeper to record the kill",
-        Duration::from_secs(10),
-        || status(r, "victim") == "exited",
-    );
+    until("the keeper to record the kill", || {
+        status(r, "victim") == "exited"
+    });
     assert_eq!(inspect_field(r, "victim", "/State/ExitCode"), 137);
     // The keeper killed: the container goes with it, and nothing shows as running.
     ok(
@@ -500,14 +484,10 @@ fn crashes_leave_the_truth_behind() {
         .to_string();
     assert!(shell(&format!("cat /proc/{keeper}/comm")).contains("hako-keeper"));
     shell(&format!("kill -9 {keeper}"));
-    until(
-        "the container to die with its keeper",
-        Duration::from_secs(10),
-        || {
-            !std::path::Path::new(&format!("/proc/{pid}")).exists()
-                || shell(&format!("cat /proc/{pid}/stat")).contains(") Z ")
-        },
-    );
+    until("the container to die with its keeper", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || shell(&format!("cat /proc/{pid}/stat")).contains(") Z ")
+    });
     assert!(!ok(hako(r, &["ps"]), "ps").contains("orphan"));
     ok(hako(r, &["rm", "-f", "orphan", "victim"]), "rm -f");
     assert_eq!(ok(hako(r, &["ps", "-aq"]), "ps -aq").trim(), "");

@@ -2,18 +2,6 @@
 //! goes only to loopback and to the containers and bridges these tests create.
 
 use crate::harness::*;
-use std::time::{Duration, Instant};
-
-fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let began = Instant::now();
-    while !f() {
-        assert!(
-            began.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn http_get(addr: &str) -> String {
     let o = std::process::Command::new("curl")

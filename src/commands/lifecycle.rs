@@ -213,6 +213,27 @@ fn refresh_peers(store: &Store, record: &ContainerRecord) {
     }
 }
 
+/// A container in the foreground (`run` without -d, `start -a`): start it, relay the
+/// terminal and signals until it exits, record the end. Returns its exit code.
+pub fn run_foreground(
+    store: &Store,
+    record: &mut ContainerRecord,
+    options: &StartOptions,
+) -> Result<i32> {
+    let result = start(store, record, options).and_then(|mut running| {
+        supervise::supervise(
+            running.started.pid,
+            &mut running.signals,
+            running.started.pty_master.take(),
+        )
+        .context("wait for the container")
+    });
+    for p in finish(store, record, &result) {
+        eprintln!("hako: cleanup: {p}");
+    }
+    result
+}
+
 /// Records how the container ended (exit code, OOM, time) and releases what it held while
 /// running (its cgroup). Returns every problem, having tried every step.
 pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>) -> Vec<String> {

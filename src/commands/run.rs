@@ -8,7 +8,7 @@ use super::{lifecycle, ExitCode};
 use crate::cgroups::Limits;
 use crate::cli::RunArgs;
 use crate::image::Image;
-use crate::launcher::{supervise, StartOptions};
+use crate::launcher::StartOptions;
 use crate::registry::config::RegistryConfig;
 use crate::registry::ensure;
 use crate::spec::frontend::{self, ContainerPlace, RunOptions};
@@ -36,18 +36,7 @@ pub fn run(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<
         start_fifo: None,
         stdio: None,
     };
-    let result = lifecycle::start(store, &mut record, &start).and_then(|mut running| {
-        supervise::supervise(
-            running.started.pid,
-            &mut running.signals,
-            running.started.pty_master.take(),
-        )
-        .context("wait for the container")
-    });
-    for p in lifecycle::finish(store, &mut record, &result) {
-        eprintln!("hako: cleanup: {p}");
-    }
-    result
+    lifecycle::run_foreground(store, &mut record, &start)
 }
 
 /// `hako create`: the container's bundle and record, ready for `start`.

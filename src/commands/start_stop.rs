@@ -5,7 +5,7 @@ use super::supervise::{spawn_keeper, STOP_MARKER};
 use super::{lifecycle, ExitCode};
 use crate::cgroups::{self, ContainerCgroup};
 use crate::cli::{ContainersArgs, KillArgs, RenameArgs, StartArgs, StopArgs};
-use crate::launcher::{supervise, StartOptions};
+use crate::launcher::StartOptions;
 use crate::state::{ContainerRecord, Status};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -58,18 +58,7 @@ fn start_attached(store: &Store, name: &str, interactive: bool) -> Result<i32> {
         die_with_parent: true,
         ..StartOptions::default()
     };
-    let result = lifecycle::start(store, &mut record, &options).and_then(|mut running| {
-        supervise::supervise(
-            running.started.pid,
-            &mut running.signals,
-            running.started.pty_master.take(),
-        )
-        .context("wait for the container")
-    });
-    for p in lifecycle::finish(store, &mut record, &result) {
-        eprintln!("hako: cleanup: {p}");
-    }
-    result
+    lifecycle::run_foreground(store, &mut record, &options)
 }
 
 /// The signal `stop` sends first: the flag, else the container's (`--stop-signal` or the

@@ -13,7 +13,7 @@
 
 use super::identity;
 use super::init::{self, StartOptions};
-use super::sync::{self, Message};
+use super::sync;
 use super::{clone, describe_clone_flags, LaunchError, Started};
 use crate::spec::plan::ProcessPlan;
 use crate::sys::{LinuxSys, Sys};
@@ -110,24 +110,7 @@ pub fn exec(
             return Err(LaunchError::Prepare(e));
         }
     }
-    parent_end.send_go().map_err(LaunchError::Channel)?;
-    let mut pty_master = None;
-    loop {
-        match parent_end.recv() {
-            Ok(None) => break,
-            Ok(Some(Message::Pty(fd))) => pty_master = Some(fd),
-            Ok(Some(Message::Failed(kind, message))) => {
-                let _ = waitpid(pid, None);
-                return Err(LaunchError::Child { kind, message });
-            }
-            Ok(Some(Message::Go)) => {}
-            Err(e) => {
-                abort(pid);
-                return Err(LaunchError::Channel(e));
-            }
-        }
-    }
-    Ok(Started { pid, pty_master })
+    super::release_and_wait(&parent_end, pid)
 }
 
 /// The child's side: into the container, then the second half of init.

@@ -148,6 +148,15 @@ pub fn spawn(
         abort(pid);
         return Err(LaunchError::Prepare(e));
     }
+    release_and_wait(&parent_end, pid)
+}
+
+/// Sends the go-ahead, then waits until the child has exec'd (its end of the channel
+/// closes) or reported why not; collects the pty master on the way.
+pub(crate) fn release_and_wait(
+    parent_end: &sync::Channel,
+    pid: Pid,
+) -> Result<Started, LaunchError> {
     parent_end.send_go().map_err(LaunchError::Channel)?;
     let mut pty_master = None;
     loop {
@@ -160,7 +169,8 @@ pub fn spawn(
             }
             Ok(Some(Message::Go)) => {}
             Err(e) => {
-                abort(pid);
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
                 return Err(LaunchError::Channel(e));
             }
         }
