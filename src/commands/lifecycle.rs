@@ -285,7 +285,9 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
 /// failure is returned.
 pub fn teardown(store: &Store, record: &ContainerRecord) -> Vec<String> {
     let mut problems = vec![];
-    network::release(store, &record.id);
+    if matches!(record.host_config.network_mode, NetworkMode::Bridge(_)) {
+        network::release(store, &record.id);
+    }
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
     if let Err(e) = cgroup.delete() {
         problems.push(e.to_string());
