@@ -90,10 +90,12 @@ if want lifecycle; then
     pid=$($HAKO --root "$root" inspect -f '{{.State.Pid}}' bench-exec)
     keeper=$(awk '{print $4}' /proc/$pid/stat)
     rss=$(awk '/^VmRSS/ {print $2}' /proc/$keeper/status)
-    # What each further container costs: the keeper's private pages (USS). The rest of its
-    # RSS is the hako binary and libc, shared by every keeper and hako process.
-    uss=$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' /proc/$keeper/smaps_rollup)
-    echo "keeper per container: ${uss} kB private (USS), ${rss} kB RSS of which the rest is the shared binary"
+    # What each further container costs: the keeper's own written pages (Private_Dirty:
+    # heap, stack, relocated data). The rest of its RSS is the hako binary and libc in the
+    # page cache, shared by every keeper (clean, file-backed, reclaimable).
+    dirty=$(awk '/^Private_Dirty:/ {print $2}' /proc/$keeper/smaps_rollup)
+    pss=$(awk '/^Pss:/ {print $2}' /proc/$keeper/smaps_rollup)
+    echo "keeper per container: ${dirty} kB private dirty, PSS ${pss} kB, RSS ${rss} kB (the rest is the shared binary)"
     echo "  (target <= 2 MB a container; conmon 2 MB RSS, containerd-shim 13 MB RSS)"
     $HAKO --root "$root" rm -f bench-exec >/dev/null
 fi
@@ -101,14 +103,14 @@ fi
 if want network; then
     echo
     echo "== bridge networking: start-up cost, and 1 GB through a published port vs to the container's IP"
-    cmds=(-n "--network none" "$HAKO --root $root run --rm --network none busybox true"
-          -n "--network bridge" "$HAKO --root $root run --rm --network bridge busybox true")
+    cmds=(-n "hako none" "$HAKO --root $root run --rm --network none busybox true"
+          -n "hako bridge" "$HAKO --root $root run --rm --network bridge busybox true")
     if have_podman; then
         cmds+=(-n "podman none" "$PODMAN run --rm --network none busybox true"
                -n "podman bridge" "$PODMAN run --rm --network bridge busybox true")
     fi
     hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-40}" --export-json "$work/net.json" "${cmds[@]}" 2>&1 | grep -E 'Time|Benchmark' || true
-    n=$(median "$work/net.json" "--network none"); b=$(median "$work/net.json" "--network bridge")
+    n=$(median "$work/net.json" "hako none"); b=$(median "$work/net.json" "hako bridge")
     echo "bridge adds $(python3 -c "print(f'{($b-$n)*1000:.1f}')") ms to hako run --rm true   (target <= 10 ms)"
     if pn=$(median "$work/net.json" "podman none" 2>/dev/null); then
         pb=$(median "$work/net.json" "podman bridge")
