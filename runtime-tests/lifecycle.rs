@@ -599,3 +599,64 @@ fn cp_diff_and_history() {
         "{hist}"
     );
 }
+
+/// `attach` to a detached container: its output and input, its exit code, and the
+/// detach keys that leave it running.
+#[test]
+fn attach_relays_and_detaches() {
+    if !require_root("attach") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-di",
+                "--name",
+                "reader",
+                "busybox",
+                "sh",
+                "-c",
+                "read l; echo \"got $l\"; echo \"err $l\" >&2; exit 3",
+            ],
+        ),
+        "run -di",
+    );
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.5; echo hello; sleep 3) | timeout -k 5 20 {HAKO} --root {} attach reader",
+            r.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "got hello\n");
+    assert_eq!(stderr(&o), "err hello\n");
+    // A shell on a pty: type into it, then Ctrl-P Ctrl-Q leaves it running.
+    ok(
+        hako(r, &["run", "-dit", "--name", "shell", "busybox", "sh"]),
+        "run -dit",
+    );
+    let cmd = format!("{HAKO} --root {} attach shell", r.display());
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; printf 'echo fromtty-$((40+2))\\r'; sleep 0.5; printf '\\020\\021'; sleep 1) | timeout -k 5 20 script -qec \"{cmd}\" /dev/null; echo rc=$?"
+        ))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("fromtty-42") && out.contains("rc=0"), "{out}");
+    assert_eq!(inspect_field(r, "shell", "/State/Status"), "running");
+    let o = hako(r, &["attach", "reader"]);
+    assert!(
+        stderr(&o).contains("cannot attach to a stopped container"),
+        "{}",
+        stderr(&o)
+    );
+    ok(hako(r, &["rm", "-f", "shell", "reader"]), "rm");
+}

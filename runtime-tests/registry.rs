@@ -479,6 +479,16 @@ fn push_is_read_back_by_skopeo_with_mounts_and_chunks() {
     ok(hako(r, &["tag", &name, &other]), "tag");
     let mounted = ok(hako(r, &["push", &other]), "push to another repository");
     assert!(mounted.contains("Mounted from me/app"), "{mounted}");
+    // The pushed image keeps its ID under its compressed manifest: never a <none> row
+    // beside its names, and prune never reports deleting an image that has a name.
+    let images = ok(hako(r, &["images"]), "images");
+    assert!(!images.contains("<none>"), "{images}");
+    let pruned = ok(hako(r, &["image", "prune", "-f"]), "image prune");
+    assert!(!pruned.contains("deleted:"), "{pruned}");
+    ok(
+        hako(r, &["run", "--rm", &name, "cat", "/mark"]),
+        "run after prune",
+    );
 
     let inspect = Command::new("skopeo")
         .args([

@@ -190,3 +190,14 @@ pub struct PortArgs {
     /// PRIVATE_PORT[/PROTO]
     pub port: Option<String>,
 }
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    pub container: String,
+}

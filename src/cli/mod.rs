@@ -52,6 +52,8 @@ pub enum Command {
     Unpause(ContainersArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Attach the terminal to a running (detached) container
+    Attach(AttachArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
     /// Display the running processes of a container
@@ -466,7 +468,6 @@ const PLANNED: &[(&str, &str)] = &[
     ("compose", "build and compose"),
     ("volume", "build and compose (named volumes)"),
     ("builder", "build and compose"),
-    ("attach", "lifecycle (attach to a detached container)"),
     ("update", "the runc command line (update --resources)"),
     ("events", "the runc command line (events)"),
 ];

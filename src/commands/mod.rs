@@ -1,5 +1,6 @@
 //! One file per verb: each combines the modules below it and adds context to errors.
 
+mod attach;
 mod commit_export;
 mod exec;
 mod files;
@@ -98,6 +99,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Unpause(args) => start_stop::pause(&store, &args, false),
                 Command::Rename(args) => start_stop::rename(&store, &args),
                 Command::Exec(args) => exec::exec_verb(&store, &args),
+                Command::Attach(args) => attach::attach(&store, &args),
                 Command::Cp(args) => files::cp(&store, &args),
                 Command::Network { command } => network::network(&store, &command),
                 Command::Port(args) => network::port(&store, &args),

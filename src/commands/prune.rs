@@ -28,10 +28,18 @@ pub fn confirm(warning: &str) -> bool {
 /// Images no container uses; only dangling ones unless `all`.
 fn unused_images(store: &Store, all: bool) -> Result<Vec<ImageRecord>> {
     let used: HashSet<_> = store.containers()?.into_iter().map(|c| c.image).collect();
-    Ok(store
-        .images()?
+    let images = store.images()?;
+    // An ID with a name somewhere (a pushed image keeps it under its compressed manifest)
+    // is not dangling: its nameless record is that named image, not one to prune.
+    let named: HashSet<_> = images
+        .iter()
+        .filter(|i| !i.names.is_empty())
+        .map(|i| i.config.clone())
+        .collect();
+    Ok(images
         .into_iter()
-        .filter(|i| !used.contains(&i.config) && (all || i.names.is_empty()))
+        .filter(|i| !used.contains(&i.config))
+        .filter(|i| all || (i.names.is_empty() && !named.contains(&i.config)))
         .collect())
 }
 

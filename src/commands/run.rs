@@ -87,7 +87,11 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<RunOptions> {
     if args.rm && args.restart != crate::state::RestartPolicy::No {
         bail!("conflicting options: --restart and --rm (a container removed when it exits cannot be restarted)");
     }
-    if args.tty && args.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    if args.tty
+        && args.interactive
+        && !args.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
         eprintln!("hako: warning: -t asks for a terminal, but stdin is not one (a pipe or file); the container gets a pty all the same");
     }
     if let Some(sig) = &args.stop_signal {

@@ -102,6 +102,7 @@ pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
                 stopped_by_user,
             );
         if !restart {
+            let _ = std::fs::remove_file(attach_socket(&record.id));
             for p in lifecycle::finish(store, &mut record, &result) {
                 eprintln!("hako: cleanup: {p}");
             }
@@ -127,28 +128,46 @@ fn run_once(
     notify: &mut Option<std::fs::File>,
 ) -> Result<i32> {
     let mut log = logs::Writer::open(&dir.join(LOG_FILE)).context("open the container's log")?;
-    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
     let tty = record.config.tty;
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // `-i`: a pipe the container reads and `hako attach` writes into; else /dev/null.
+    let (in_r, in_w): (OwnedFd, Option<OwnedFd>) = if record.config.open_stdin && !tty {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        (r, Some(w))
+    } else {
+        (
+            std::fs::File::open("/dev/null")
+                .context("open /dev/null")?
+                .into(),
+            None,
+        )
+    };
+    let listener = attach_listener(&record.id)?;
     let options = StartOptions {
-        interactive: false,
+        interactive: record.config.open_stdin,
         preserve_fds: 0,
         die_with_parent: true,
         start_fifo: None,
-        stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
+        stdio: Some([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
     };
     let mut running = lifecycle::start(store, record, &options)?;
     // Only the container holds the write ends now: its exit closes them.
-    drop((out_w, err_w, null));
+    drop((out_w, err_w, in_r));
     if let Some(mut n) = notify.take() {
         let _ = n.write_all(b"ok\n");
     }
+    let pty = running.started.pty_master.take();
+    // With -t, input goes to the pty (a second descriptor of the same master).
+    let stdin = match &pty {
+        Some(master) => Some(master.try_clone().context("duplicate the pty master")?),
+        None => in_w,
+    };
     let outputs = if tty {
         Outputs {
             stdout: None,
             stderr: None,
-            pty: running.started.pty_master.take(),
+            pty,
         }
     } else {
         Outputs {
@@ -161,6 +180,7 @@ fn run_once(
         running.started.pid,
         &mut running.signals,
         outputs,
+        Some(supervise::AttachPoint { listener, stdin }),
         |is_err, bytes| {
             let stream = if is_err {
                 Stream::Stderr
@@ -173,6 +193,26 @@ fn run_once(
     .context("keep the container")?;
     let _ = log.flush();
     Ok(code)
+}
+
+/// Where `hako attach` finds a container's keeper (host-wide, short enough for a socket
+/// path whatever the data root).
+pub fn attach_socket(id: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/hako/attach").join(format!("{id}.sock"))
+}
+
+fn attach_listener(id: &str) -> Result<std::os::unix::net::UnixListener> {
+    let path = attach_socket(id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    // A keeper killed earlier left its socket: this one replaces it.
+    let _ = std::fs::remove_file(&path);
+    let l = std::os::unix::net::UnixListener::bind(&path)
+        .with_context(|| format!("listen on {}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    Ok(l)
 }
 
 fn set_process_name(name: &str) {

@@ -173,15 +173,26 @@ pub struct Outputs {
     pub pty: Option<OwnedFd>,
 }
 
-/// Keeps a detached container: its output goes to `sink(is_stderr, bytes)`, signals sent
-/// to the keeper go to PID 1, and it returns PID 1's exit code once PID 1 has exited and
-/// its output is drained.
+/// `hako attach`'s way in: a unix socket the keeper listens on. Each attached client gets
+/// the output as frames (`[stream: 1 byte][length: 4 bytes, big-endian][bytes]`, stream 1
+/// stdout, 2 stderr) and may send raw input, which goes to the container's stdin (the
+/// pty, or the pipe a `-i` container reads).
+pub struct AttachPoint {
+    pub listener: std::os::unix::net::UnixListener,
+    pub stdin: Option<OwnedFd>,
+}
+
+/// Keeps a detached container: its output goes to `sink(is_stderr, bytes)` and to every
+/// attached client, signals sent to the keeper go to PID 1, and it returns PID 1's exit
+/// code once PID 1 has exited and its output is drained.
 pub fn keep(
     pid: Pid,
     signals: &mut Signals,
     outputs: Outputs,
+    attach: Option<AttachPoint>,
     mut sink: impl FnMut(bool, &[u8]),
 ) -> nix::Result<i32> {
+    use std::io::{Read, Write};
     let mut sources: Vec<(OwnedFd, bool)> = vec![];
     if let Some(fd) = outputs.stdout.or(outputs.pty) {
         sources.push((fd, false));
@@ -189,6 +200,7 @@ pub fn keep(
     if let Some(fd) = outputs.stderr {
         sources.push((fd, true));
     }
+    let mut clients: Vec<std::os::unix::net::UnixStream> = vec![];
     let mut buf = vec![0u8; 64 * 1024];
     let mut exit = None;
     loop {
@@ -200,6 +212,14 @@ pub fn keep(
             sources
                 .iter()
                 .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+        );
+        if let Some(a) = &attach {
+            fds.push(PollFd::new(a.listener.as_fd(), PollFlags::POLLIN));
+        }
+        fds.extend(
+            clients
+                .iter()
+                .map(|c| PollFd::new(c.as_fd(), PollFlags::POLLIN)),
         );
         // Once PID 1 has exited, only drain what is left; a grandchild that kept a pipe
         // open cannot hold the keeper forever.
@@ -243,9 +263,43 @@ pub fn keep(
             }
             match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(nix::Error::EIO) => closed.push(i),
-                Ok(n) => sink(*is_stderr, &buf[..n]),
+                Ok(n) => {
+                    sink(*is_stderr, &buf[..n]);
+                    let mut frame = vec![if *is_stderr { 2 } else { 1 }];
+                    frame.extend_from_slice(&(n as u32).to_be_bytes());
+                    frame.extend_from_slice(&buf[..n]);
+                    // A client that cannot keep up (or is gone) is dropped, never waited on.
+                    clients.retain_mut(|c| c.write_all(&frame).is_ok());
+                }
                 Err(nix::Error::EINTR | nix::Error::EAGAIN) => {}
                 Err(_) => closed.push(i),
+            }
+        }
+        let mut at = 1 + sources.len();
+        if let Some(a) = &attach {
+            if ready[at] {
+                if let Ok((c, _)) = a.listener.accept() {
+                    let _ = c.set_write_timeout(Some(std::time::Duration::from_millis(200)));
+                    clients.push(c);
+                }
+            }
+            at += 1;
+            let mut gone = vec![];
+            for (i, c) in clients.iter_mut().enumerate() {
+                if !ready.get(at + i).copied().unwrap_or(false) {
+                    continue;
+                }
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => gone.push(i),
+                    Ok(n) => {
+                        if let Some(stdin) = &a.stdin {
+                            write_all(stdin.as_raw_fd(), &buf[..n]);
+                        }
+                    }
+                }
+            }
+            for i in gone.into_iter().rev() {
+                clients.remove(i);
             }
         }
         for i in closed.into_iter().rev() {
