@@ -512,3 +512,106 @@ fn network_modes() {
         stderr(&o)
     );
 }
+
+/// `network connect` gives a running container one more interface on another network,
+/// where names resolve both ways; `disconnect` takes it away again.
+#[test]
+fn connect_and_disconnect() {
+    if !require_root("network connect") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    ok(
+        hako(
+            r,
+            &["network", "create", "--subnet", "10.201.9.0/24", "side"],
+        ),
+        "network create",
+    );
+    ok(
+        hako(
+            r,
+            &["run", "-d", "--name", "roamer", "busybox", "sleep", "300"],
+        ),
+        "roamer",
+    );
+    ok(
+        hako(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "local",
+                "--network",
+                "side",
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        ),
+        "local",
+    );
+    ok(
+        hako(
+            r,
+            &[
+                "network", "connect", "--alias", "wanderer", "side", "roamer",
+            ],
+        ),
+        "connect",
+    );
+    let addrs = ok(
+        hako(r, &["exec", "roamer", "ip", "-4", "-o", "addr"]),
+        "addrs",
+    );
+    assert!(
+        addrs.contains("eth1") && addrs.contains("10.201.9."),
+        "{addrs}"
+    );
+    // Its default route stays on the network it started on.
+    let route = ok(hako(r, &["exec", "roamer", "ip", "route"]), "route");
+    assert!(
+        route.starts_with("default via 10.88.0.1 dev eth0"),
+        "{route}"
+    );
+    ok(
+        hako(r, &["exec", "roamer", "ping", "-c1", "-W2", "local"]),
+        "roamer → local",
+    );
+    ok(
+        hako(r, &["exec", "local", "ping", "-c1", "-W2", "wanderer"]),
+        "local → roamer by alias",
+    );
+    let nets = ok(
+        hako(
+            r,
+            &[
+                "inspect",
+                "-f",
+                "{{json .NetworkSettings.Networks}}",
+                "roamer",
+            ],
+        ),
+        "inspect",
+    );
+    assert!(
+        nets.contains("\"side\"") && nets.contains("10.201.9."),
+        "{nets}"
+    );
+    let o = hako(r, &["network", "connect", "side", "roamer"]);
+    assert!(stderr(&o).contains("already connected"), "{}", stderr(&o));
+    ok(
+        hako(r, &["network", "disconnect", "side", "roamer"]),
+        "disconnect",
+    );
+    let links = ok(
+        hako(r, &["exec", "roamer", "ls", "/sys/class/net"]),
+        "links",
+    );
+    assert!(!links.contains("eth1"), "{links}");
+    assert!(!ok(hako(r, &["exec", "local", "cat", "/etc/hosts"]), "hosts").contains("wanderer"));
+    ok(hako(r, &["rm", "-f", "roamer", "local"]), "rm");
+    ok(hako(r, &["network", "rm", "side"]), "network rm");
+}

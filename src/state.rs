@@ -163,6 +163,9 @@ pub struct ContainerRecord {
     /// What it got on its network while it runs (address, ports).
     #[serde(default)]
     pub network: crate::network::Settings,
+    /// Networks joined while running (`hako network connect`): eth1, eth2…
+    #[serde(default)]
+    pub extra_networks: Vec<crate::network::Settings>,
 }
 
 #[cfg(test)]

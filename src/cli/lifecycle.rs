@@ -176,6 +176,16 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Connect a running container to a network (one more interface)
+    Connect {
+        /// Add a network-scoped alias for the container
+        #[arg(long)]
+        alias: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network it was connected to
+    Disconnect { network: String, container: String },
     /// Remove all unused networks (and what a crashed hako left behind)
     Prune {
         /// Do not prompt for confirmation

@@ -75,6 +75,18 @@ fn network_settings(c: &ContainerRecord, running: bool) -> Value {
             }),
         );
     }
+    for extra in c.extra_networks.iter().filter(|_| running) {
+        networks.insert(
+            extra.network.clone(),
+            json!({
+                "IPAddress": extra.ip.map(|i| i.to_string()).unwrap_or_default(),
+                "IPPrefixLen": extra.prefix,
+                "Gateway": extra.gateway.map(|i| i.to_string()).unwrap_or_default(),
+                "MacAddress": extra.mac,
+                "Aliases": extra.aliases,
+            }),
+        );
+    }
     json!({
         "IPAddress": text(n.ip),
         "IPPrefixLen": if live { n.prefix } else { 0 },

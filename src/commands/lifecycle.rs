@@ -188,28 +188,47 @@ fn peers_of(store: &Store, id: &str, settings: &network::Settings) -> Vec<networ
         .collect()
 }
 
-/// Rewrites the /etc/hosts of every other running container on this one's named network.
-fn refresh_peers(store: &Store, record: &ContainerRecord) {
-    let NetworkMode::Bridge(name) = &record.host_config.network_mode else {
-        return;
-    };
-    if network::find(store, name).map_or(true, |d| !d.resolves_names()) {
+/// The other containers on every named network this one is on (started on, or connected).
+fn all_peers(store: &Store, record: &ContainerRecord) -> Vec<network::hosts::Entry> {
+    std::iter::once(&record.network)
+        .chain(&record.extra_networks)
+        .flat_map(|s| peers_of(store, &record.id, s))
+        .collect()
+}
+
+/// Rewrites the /etc/hosts of every other running container on `network`.
+pub(crate) fn refresh_network(store: &Store, network: &str, except: &str) {
+    if network::find(store, network).map_or(true, |d| !d.resolves_names()) {
         return;
     }
-    for (id, ..) in network::members(store, name) {
-        if id == record.id {
+    for (id, ..) in network::members(store, network) {
+        if id == except {
             continue;
         }
         let Ok(peer) = store.lookup_container(&id) else {
             continue;
         };
-        let peers = peers_of(store, &peer.id, &peer.network);
-        let _ = write_etc_files(
-            &store.container_dir(&peer.id),
-            &peer,
-            Some(&peer.network),
-            &peers,
-        );
+        refresh_own(store, &peer);
+    }
+}
+
+/// Rewrites one running container's /etc/hosts from what its networks hold now.
+pub(crate) fn refresh_own(store: &Store, record: &ContainerRecord) {
+    let peers = all_peers(store, record);
+    let _ = write_etc_files(
+        &store.container_dir(&record.id),
+        record,
+        Some(&record.network),
+        &peers,
+    );
+}
+
+/// Rewrites the /etc/hosts of every other running container on this one's networks.
+fn refresh_peers(store: &Store, record: &ContainerRecord) {
+    for s in std::iter::once(&record.network).chain(&record.extra_networks) {
+        if !s.network.is_empty() {
+            refresh_network(store, &s.network, &record.id);
+        }
     }
 }
 
@@ -239,9 +258,15 @@ pub fn run_foreground(
 pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>) -> Vec<String> {
     let mut problems = vec![];
     // Its address and rules go now; the veth went with its network namespace.
-    if matches!(record.host_config.network_mode, NetworkMode::Bridge(_)) {
+    // Afresh: `network connect` (another process) may have added interfaces meanwhile.
+    let fresh = store
+        .lookup_container(&record.id)
+        .unwrap_or_else(|_| record.clone());
+    if matches!(record.host_config.network_mode, NetworkMode::Bridge(_))
+        || !fresh.extra_networks.is_empty()
+    {
         network::release(store, &record.id);
-        refresh_peers(store, record);
+        refresh_peers(store, &fresh);
     }
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
     let oom_killed = cgroup.oom_killed();
@@ -253,6 +278,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
         Err(e) => (super::exit_code_for(e), super::describe(e)),
     };
     record.network = Default::default();
+    record.extra_networks.clear();
     let ended = |s: &mut state::RunState| {
         s.status = Status::Exited;
         s.pid = 0;
@@ -270,6 +296,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
         match store.update_container(&record.id, |r| {
             ended(&mut r.state);
             r.network = Default::default();
+            r.extra_networks.clear();
         }) {
             Ok(fresh) => *record = fresh,
             // Removed by `rm -f` meanwhile: nothing is lost.

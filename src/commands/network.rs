@@ -69,6 +69,41 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
                 println!("{name}");
             }
         }
+        NetworkCommand::Connect {
+            alias,
+            network: net,
+            container,
+        } => {
+            let c = store.lookup_container(container)?;
+            let settings = network::connect(store, &c, net, alias)?;
+            let name = settings.network.clone();
+            let updated = store.update_container(&c.id, |r| r.extra_networks.push(settings))?;
+            // Its own /etc/hosts learns the new network's names, and they learn its name.
+            super::lifecycle::refresh_own(store, &updated);
+            super::lifecycle::refresh_network(store, &name, &c.id);
+        }
+        NetworkCommand::Disconnect {
+            network: net,
+            container,
+        } => {
+            let c = store.lookup_container(container)?;
+            let def = network::find(store, net)?;
+            let Some(settings) = c.extra_networks.iter().find(|s| s.network == def.name) else {
+                if c.network.network == def.name {
+                    bail!("container {container} was started on network {}: it stays on it while it runs (stop it, or start it with another --network)", def.name);
+                }
+                bail!(
+                    "container {container} is not connected to network {}",
+                    def.name
+                );
+            };
+            network::disconnect(store, &c, settings)?;
+            let updated = store.update_container(&c.id, |r| {
+                r.extra_networks.retain(|s| s.network != def.name)
+            })?;
+            super::lifecycle::refresh_own(store, &updated);
+            super::lifecycle::refresh_network(store, &def.name, &c.id);
+        }
         NetworkCommand::Prune { force } => {
             if !force
                 && !super::prune::confirm(

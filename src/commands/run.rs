@@ -263,6 +263,7 @@ fn prepare(
             keeper_pid: 0,
         },
         network: Default::default(),
+        extra_networks: vec![],
     };
     Ok((record, fe.spec))
 }

@@ -137,10 +137,14 @@ pub fn links_named(prefix: &str) -> Result<Vec<String>, LinkError> {
 
 /// What the container's end of the pair gets.
 pub struct Inside {
+    /// eth0 for the network it starts on, eth1… for `network connect`.
+    pub name: String,
     pub address: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub mac: Option<[u8; 6]>,
+    /// Only the first network gives the default route, as in Docker.
+    pub default_route: bool,
 }
 
 /// A veth pair made in one request: `host` on the bridge and up, its peer created
@@ -162,7 +166,7 @@ pub fn connect(bridge: &str, host: &str, pid: i32, inside: &Inside) -> Result<()
                 name: bridge.into(),
                 detail: "no such bridge".into(),
             })?;
-        let mut peer = LinkUnspec::new_with_name("eth0").setns_by_fd(netns.as_raw_fd());
+        let mut peer = LinkUnspec::new_with_name(&inside.name).setns_by_fd(netns.as_raw_fd());
         if let Some(mac) = inside.mac {
             peer = peer.address(mac.to_vec());
         }
@@ -186,19 +190,23 @@ pub fn connect(bridge: &str, host: &str, pid: i32, inside: &Inside) -> Result<()
             .map_err(|e| ns_err(e.to_string()))?;
         let (connection, inner, _) = opened.map_err(|e| ns_err(e.to_string()))?;
         tokio::spawn(connection);
-        let index = index_of(&inner, "eth0").await?.unwrap_or(0);
+        let name = inside.name.as_str();
+        let index = index_of(&inner, name).await?.unwrap_or(0);
         inner
             .address()
             .add(index, inside.address.into(), inside.prefix)
             .execute()
             .await
-            .map_err(nl("add the address to", "eth0"))?;
+            .map_err(nl("add the address to", name))?;
         inner
             .link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
             .await
-            .map_err(nl("bring up", "eth0"))?;
+            .map_err(nl("bring up", name))?;
+        if !inside.default_route {
+            return Ok(());
+        }
         inner
             .route()
             .add(
@@ -208,6 +216,6 @@ pub fn connect(bridge: &str, host: &str, pid: i32, inside: &Inside) -> Result<()
             )
             .execute()
             .await
-            .map_err(nl("add the default route via the gateway on", "eth0"))
+            .map_err(nl("add the default route via the gateway on", name))
     })
 }

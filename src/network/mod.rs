@@ -66,6 +66,9 @@ pub struct Settings {
     pub mac: String,
     pub ports: Vec<PortMapping>,
     pub aliases: Vec<String>,
+    /// The host end of its veth pair.
+    #[serde(default)]
+    pub interface: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -436,6 +439,89 @@ pub fn attach(
     request: &Request,
     pid: i32,
 ) -> Result<Attachment, NetworkError> {
+    let iface = Interface {
+        name: "eth0".into(),
+        host_link: format!("hv{}", &c.id[..10]),
+        holder: std::process::id() as i32,
+        default_route: true,
+    };
+    attach_interface(store, c, network, request, pid, &iface)
+}
+
+/// One interface of a container on one network.
+struct Interface {
+    name: String,
+    host_link: String,
+    /// The process whose life the lease follows.
+    holder: i32,
+    default_route: bool,
+}
+
+/// `hako network connect`: one more interface (eth1, eth2…) in a running container, its
+/// lease held by the container's keeper.
+pub fn connect(
+    store: &Store,
+    c: &ContainerRecord,
+    network: &str,
+    aliases: &[String],
+) -> Result<Settings, NetworkError> {
+    if !c.host_config.network_mode.own_namespace() || !c.is_running() {
+        return Err(NetworkError::Invalid(format!(
+            "container {} must be running with a network namespace of its own (not host or container:)",
+            c.name
+        )));
+    }
+    let def = find(store, network)?;
+    let on = |s: &Settings| s.network == def.name;
+    if on(&c.network) || c.extra_networks.iter().any(on) {
+        return Err(NetworkError::Invalid(format!(
+            "container {} is already connected to network {}",
+            c.name, def.name
+        )));
+    }
+    let n = c.extra_networks.len() + 1;
+    let iface = Interface {
+        name: format!("eth{n}"),
+        host_link: format!("hx{}{n:02}", &c.id[..8]),
+        holder: c.state.keeper_pid,
+        default_route: false,
+    };
+    let request = Request {
+        aliases: aliases.to_vec(),
+        ..Request::default()
+    };
+    let mut a = attach_interface(store, c, &def.name, &request, c.state.pid, &iface)?;
+    a.settings.interface = iface.host_link;
+    Ok(a.settings)
+}
+
+/// `hako network disconnect`: the interface goes (deleting the host end of a veth pair
+/// deletes both), and its address with it.
+pub fn disconnect(
+    store: &Store,
+    c: &ContainerRecord,
+    settings: &Settings,
+) -> Result<(), NetworkError> {
+    let def = find(store, &settings.network)?;
+    links::delete_link(&settings.interface)?;
+    let _lock = lock(store)?;
+    let mut table = read_leases(store);
+    if let (Some(leases), Some(ip)) = (table.get_mut(&def.bridge), settings.ip) {
+        leases.retain(|lip, l| !(l.container == c.id && *lip == ip));
+    }
+    table.retain(|_, l| !l.is_empty());
+    write_leases(store, &table)?;
+    sync_rules(store, &table)
+}
+
+fn attach_interface(
+    store: &Store,
+    c: &ContainerRecord,
+    network: &str,
+    request: &Request,
+    pid: i32,
+    iface: &Interface,
+) -> Result<Attachment, NetworkError> {
     let def = find(store, network)?;
     let mut reservations = vec![];
     let mut ports = request.ports.clone();
@@ -456,7 +542,7 @@ pub fn attach(
             ip,
             Lease {
                 container: c.id.clone(),
-                holder: std::process::id() as i32,
+                holder: iface.holder,
                 subnet: def.subnet,
                 ports: ports.clone(),
             },
@@ -474,32 +560,38 @@ pub fn attach(
         Some(m) => parse_mac(m)?,
         None => mac_for(ip),
     };
-    let short = &c.id[..10];
     let result = crate::trace::step(
         "network",
         "veth",
         || {
             format!(
-                "hv{short} on {} ↔ eth0 {ip}/{} via {}",
-                def.bridge, def.subnet.prefix, def.gateway
+                "{} on {} ↔ {} {ip}/{} via {}",
+                iface.host_link, def.bridge, iface.name, def.subnet.prefix, def.gateway
             )
         },
         || {
             links::connect(
                 &def.bridge,
-                &format!("hv{short}"),
+                &iface.host_link,
                 pid,
                 &links::Inside {
+                    name: iface.name.clone(),
                     address: ip,
                     prefix: def.subnet.prefix,
                     gateway: def.gateway,
                     mac: Some(mac),
+                    default_route: iface.default_route,
                 },
             )
         },
     );
     if let Err(e) = result {
-        release(store, &c.id);
+        let _lock = lock(store);
+        let mut table = read_leases(store);
+        if let Some(leases) = table.get_mut(&def.bridge) {
+            leases.remove(&ip);
+        }
+        let _ = write_leases(store, &table);
         return Err(e.into());
     }
     let settings = Settings {
@@ -514,6 +606,7 @@ pub fn attach(
             .join(":"),
         ports,
         aliases: request.aliases.clone(),
+        interface: iface.host_link.clone(),
     };
     Ok(Attachment {
         settings,
@@ -583,7 +676,12 @@ pub fn members(store: &Store, network: &str) -> Vec<(String, String, Ipv4Addr, V
         .iter()
         .filter_map(|(ip, l)| {
             let c = store.lookup_container(&l.container).ok()?;
-            Some((c.id.clone(), c.name.clone(), *ip, c.network.aliases.clone()))
+            let aliases = std::iter::once(&c.network)
+                .chain(&c.extra_networks)
+                .find(|s| s.network == def.name)
+                .map(|s| s.aliases.clone())
+                .unwrap_or_default();
+            Some((c.id.clone(), c.name.clone(), *ip, aliases))
         })
         .collect()
 }
