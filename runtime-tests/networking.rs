@@ -488,6 +488,45 @@ fn network_modes() {
     );
     assert_eq!(joined.trim().split('/').next().unwrap(), owner_ip.trim());
     ok(hako(root, &["rm", "-f", "netowner"]), "rm");
+    // --ip, --mac-address and --dns as asked; -P publishes what the image exposes.
+    let fixed = sh(
+        &["--ip", "10.88.200.7", "--mac-address", "92:d0:c6:0a:29:33", "--dns", "10.88.0.1"],
+        "ip -4 -o addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/address; grep nameserver /etc/resolv.conf",
+    );
+    assert_eq!(
+        fixed,
+        "10.88.200.7/16\n92:d0:c6:0a:29:33\nnameserver 10.88.0.1\n"
+    );
+    ok(
+        hako(root, &["run", "--name", "exposer", "busybox", "true"]),
+        "run",
+    );
+    ok(
+        hako(
+            root,
+            &["commit", "-c", "EXPOSE 8080/tcp", "exposer", "exposing:1"],
+        ),
+        "commit",
+    );
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "exposed",
+                "-P",
+                "exposing:1",
+                "sleep",
+                "60",
+            ],
+        ),
+        "run -P",
+    );
+    let port = ok(hako(root, &["port", "exposed"]), "port");
+    assert!(port.starts_with("8080/tcp -> 0.0.0.0:"), "{port}");
+    ok(hako(root, &["rm", "-f", "exposed", "exposer"]), "rm");
     let o = hako(
         root,
         &[
