@@ -166,6 +166,16 @@ pub fn connect(bridge: &str, host: &str, pid: i32, inside: &Inside) -> Result<()
                 name: bridge.into(),
                 detail: "no such bridge".into(),
             })?;
+        // The same container's previous pair may still exist: the kernel destroys a
+        // namespace's devices asynchronously after its last process exits, so a quick
+        // restart can come before that. Nothing else uses this name.
+        if let Some(stale) = index_of(&h, host).await? {
+            h.link()
+                .del(stale)
+                .execute()
+                .await
+                .map_err(nl("delete the stale", host))?;
+        }
         let mut peer = LinkUnspec::new_with_name(&inside.name).setns_by_fd(netns.as_raw_fd());
         if let Some(mac) = inside.mac {
             peer = peer.address(mac.to_vec());
