@@ -215,6 +215,12 @@ pub fn create(
         &serde_json::to_vec_pretty(&def).expect("serialises"),
     )
     .map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    // The bridge now, as Docker makes it: its route then tells every later `network
+    // create` (from any data root) that this subnet is taken.
+    links::ensure_bridge(&def.bridge, def.gateway, def.subnet.prefix)?;
+    let mut bridges = read_bridges();
+    bridges.insert(def.bridge.clone(), def.subnet);
+    write_bridges(&bridges)?;
     Ok(def)
 }
 
