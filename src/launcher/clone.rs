@@ -19,6 +19,22 @@ pub enum Cloned {
     Outside(Pid),
 }
 
+impl Cloned {
+    /// The child's pid, and whether it was born in its cgroup.
+    pub fn pid_in_cgroup(self) -> (Pid, bool) {
+        match self {
+            Cloned::InCgroup(pid) => (pid, true),
+            Cloned::Outside(pid) => (pid, false),
+        }
+    }
+}
+
+/// Kills a child that will not be released, and reaps it.
+pub fn abort(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+}
+
 /// Runs `child` in a new process with `flags`, in `cgroup` when given and the kernel can.
 ///
 /// # Safety

@@ -18,9 +18,7 @@ use super::{clone, describe_clone_flags, LaunchError, Started};
 use crate::spec::plan::ProcessPlan;
 use crate::sys::{LinuxSys, Sys};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// The running container to enter: its init's pid and that process's start time, so a
@@ -95,18 +93,11 @@ pub fn exec(
                 hint: "",
             }
         })?;
-    let (pid, in_cgroup) = match cloned {
-        clone::Cloned::InCgroup(pid) => (pid, true),
-        clone::Cloned::Outside(pid) => (pid, false),
-    };
+    let (pid, in_cgroup) = cloned.pid_in_cgroup();
     drop(child_end);
-    let abort = |pid: Pid| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-    };
     if !in_cgroup {
         if let Err(e) = join_cgroup(pid.as_raw()) {
-            abort(pid);
+            clone::abort(pid);
             return Err(LaunchError::Prepare(e));
         }
     }

@@ -23,7 +23,6 @@ use crate::sys::LinuxSys;
 use crate::trace;
 pub use init::StartOptions;
 use nix::sched::CloneFlags;
-use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -134,18 +133,10 @@ pub fn spawn(
             ""
         },
     })?;
-    let (pid, in_cgroup) = match cloned {
-        clone::Cloned::InCgroup(pid) => (pid, true),
-        clone::Cloned::Outside(pid) => (pid, false),
-    };
+    let (pid, in_cgroup) = cloned.pid_in_cgroup();
     drop(child_end);
-
-    let abort = |pid: Pid| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-    };
     if let Err(e) = on_created(pid.as_raw(), in_cgroup) {
-        abort(pid);
+        clone::abort(pid);
         return Err(LaunchError::Prepare(e));
     }
     release_and_wait(&parent_end, pid)
@@ -169,8 +160,7 @@ pub(crate) fn release_and_wait(
             }
             Ok(Some(Message::Go)) => {}
             Err(e) => {
-                let _ = kill(pid, Signal::SIGKILL);
-                let _ = waitpid(pid, None);
+                clone::abort(pid);
                 return Err(LaunchError::Channel(e));
             }
         }
