@@ -22,8 +22,13 @@ use super::ExitCode;
 /// The spec in a container's bundle, with its rootfs resolved against the bundle.
 pub fn read_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let mut spec =
+    let spec =
         Spec::load(&path).with_context(|| format!("read the bundle's spec {}", path.display()))?;
+    Ok(in_bundle(spec, bundle))
+}
+
+/// The spec with its rootfs resolved against the bundle directory, as an OCI runtime does.
+fn in_bundle(mut spec: Spec, bundle: &Path) -> Spec {
     if let Some(root) = spec.root().clone() {
         if root.path().is_relative() {
             let mut root = root;
@@ -31,7 +36,7 @@ pub fn read_bundle(bundle: &Path) -> Result<Spec> {
             spec.set_root(Some(root));
         }
     }
-    Ok(spec)
+    spec
 }
 
 /// A started container: its init's pid and pty, the signals hako relays to it, and its
@@ -46,9 +51,12 @@ pub struct Running {
 
 /// Starts the container from its bundle and marks it running. On error nothing of it
 /// runs (the caller records the failure and tears down).
+/// `spec` is the bundle's, when the caller has just written it (`run`); otherwise it is
+/// read from the bundle.
 pub fn start(
     store: &Store,
     record: &mut ContainerRecord,
+    spec: Option<Spec>,
     options: &StartOptions,
 ) -> Result<Running> {
     let dir = store.container_dir(&record.id);
@@ -60,10 +68,16 @@ pub fn start(
                 .context(ExitCode(125))?;
         }
     }
-    write_etc_files(&dir, record, None, &[])
-        .context("write /etc/hosts, /etc/hostname and /etc/resolv.conf")
-        .context(ExitCode(125))?;
-    let mut spec = read_bundle(&dir).context(ExitCode(125))?;
+    // On a bridge they are written once the address is known (in `on_created` below).
+    if !matches!(record.host_config.network_mode, NetworkMode::Bridge(_)) {
+        write_etc_files(&dir, record, None, &[])
+            .context("write /etc/hosts, /etc/hostname and /etc/resolv.conf")
+            .context(ExitCode(125))?;
+    }
+    let mut spec = match spec {
+        Some(spec) => in_bundle(spec, &dir),
+        None => read_bundle(&dir).context(ExitCode(125))?,
+    };
     join_other_network(store, &mut spec).context(ExitCode(125))?;
     let plan = plan::compile(&spec, cgroups::layout::host_layout()).context(ExitCode(125))?;
     let cgroup = ContainerCgroup::create(
@@ -237,9 +251,10 @@ fn refresh_peers(store: &Store, record: &ContainerRecord) {
 pub fn run_foreground(
     store: &Store,
     record: &mut ContainerRecord,
+    spec: Option<Spec>,
     options: &StartOptions,
 ) -> Result<i32> {
-    let result = start(store, record, options).and_then(|mut running| {
+    let result = start(store, record, spec, options).and_then(|mut running| {
         supervise::supervise(
             running.started.pid,
             &mut running.signals,

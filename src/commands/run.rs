@@ -22,7 +22,7 @@ use std::fs;
 use std::path::PathBuf;
 
 pub fn run(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<i32> {
-    let mut record = create(store, &args, registries)?;
+    let (mut record, spec) = create(store, &args, registries)?;
     if args.detach {
         // The keeper starts it; a failure to start still leaves the container (as Docker).
         super::supervise::spawn_keeper(store, &record.id)?;
@@ -36,18 +36,23 @@ pub fn run(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<
         start_fifo: None,
         stdio: None,
     };
-    lifecycle::run_foreground(store, &mut record, &start)
+    // The spec just written to the bundle, not read back from it.
+    lifecycle::run_foreground(store, &mut record, Some(spec), &start)
 }
 
 /// `hako create`: the container's bundle and record, ready for `start`.
 pub fn create_verb(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<i32> {
-    let record = create(store, &args, registries)?;
+    let (record, _) = create(store, &args, registries)?;
     println!("{}", record.id);
     Ok(0)
 }
 
 /// Flags → image → spec and record, written as the container's bundle.
-fn create(store: &Store, args: &RunArgs, registries: &RegistryConfig) -> Result<ContainerRecord> {
+fn create(
+    store: &Store,
+    args: &RunArgs,
+    registries: &RegistryConfig,
+) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
     let options = check_flags(store, args).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
@@ -66,7 +71,7 @@ fn create(store: &Store, args: &RunArgs, registries: &RegistryConfig) -> Result<
     create_with_unique_name(store, &mut record, &spec, args.name.is_none())
         .context(ExitCode(125))?;
     drop(writer);
-    Ok(record)
+    Ok((record, spec))
 }
 
 /// The flags, checked together: bad input fails here, before any pull or write.

@@ -58,7 +58,7 @@ fn start_attached(store: &Store, name: &str, interactive: bool) -> Result<i32> {
         die_with_parent: true,
         ..StartOptions::default()
     };
-    lifecycle::run_foreground(store, &mut record, &options)
+    lifecycle::run_foreground(store, &mut record, None, &options)
 }
 
 /// The signal `stop` sends first: the flag, else the container's (`--stop-signal` or the

@@ -151,7 +151,7 @@ fn run_once(
         start_fifo: None,
         stdio: Some([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
     };
-    let mut running = lifecycle::start(store, record, &options)?;
+    let mut running = lifecycle::start(store, record, None, &options)?;
     // Only the container holds the write ends now: its exit closes them.
     drop((out_w, err_w, in_r));
     if let Some(mut n) = notify.take() {
