@@ -48,6 +48,24 @@ impl Drop for Signals {
     }
 }
 
+/// Waits for any of `fds`; once PID 1 has exited, only briefly. `false`: nothing more
+/// came after the exit, so the output is drained.
+fn poll_or_drain(fds: &mut [PollFd], exited: bool) -> nix::Result<bool> {
+    let timeout = if exited {
+        PollTimeout::from(100u16)
+    } else {
+        PollTimeout::NONE
+    };
+    loop {
+        match poll(fds, timeout) {
+            Ok(0) if exited => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// How the container's PID 1 ended.
 pub fn exit_code(status: WaitStatus) -> Option<i32> {
     match status {
@@ -81,16 +99,8 @@ pub fn supervise(pid: Pid, signals: &mut Signals, pty_master: Option<OwnedFd>) -
             break;
         }
         // Once PID 1 has exited, only drain what the pty still holds.
-        let timeout = if exit.is_some() {
-            PollTimeout::from(100u16)
-        } else {
-            PollTimeout::NONE
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) if exit.is_some() => break,
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e),
+        if !poll_or_drain(&mut fds, exit.is_some())? {
+            break;
         }
         let ready = |i: usize| {
             fds.get(i)
@@ -223,16 +233,8 @@ pub fn keep(
         );
         // Once PID 1 has exited, only drain what is left; a grandchild that kept a pipe
         // open cannot hold the keeper forever.
-        let timeout = if exit.is_some() {
-            PollTimeout::from(100u16)
-        } else {
-            PollTimeout::NONE
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) if exit.is_some() => break,
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e),
+        if !poll_or_drain(&mut fds, exit.is_some())? {
+            break;
         }
         let ready: Vec<bool> = fds
             .iter()
