@@ -5,12 +5,43 @@
 use crate::units::parse_bytes;
 use std::path::Path;
 
-/// `-v HOST:CONTAINER[:ro|rw]`: a bind mount of a host path.
+/// A bind mount of a host path into the container (`-v HOST:CONTAINER`), or of a named
+/// volume's data directory (`volume` names it, so `volume rm` knows who uses it).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bind {
     pub source: String,
     pub destination: String,
     pub readonly: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+}
+
+/// What one `-v`, `--mount` or `--tmpfs` asks for, before volumes are looked up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountArg {
+    Bind(Bind),
+    /// A named volume (created if missing), or an anonymous one when `name` is `None`.
+    Volume {
+        name: Option<String>,
+        destination: String,
+        readonly: bool,
+    },
+    /// A fresh tmpfs; `options` are mount(8) options (`size=64m`, `mode=1777`, …).
+    Tmpfs {
+        destination: String,
+        options: Vec<String>,
+    },
+}
+
+impl MountArg {
+    pub fn destination(&self) -> &str {
+        match self {
+            MountArg::Bind(b) => &b.destination,
+            MountArg::Volume { destination, .. } | MountArg::Tmpfs { destination, .. } => {
+                destination
+            }
+        }
+    }
 }
 
 /// `--ulimit NAME=SOFT[:HARD]`, with the OCI name (`RLIMIT_NOFILE`).
@@ -41,39 +72,164 @@ pub const RLIMIT_NAMES: &[&str] = &[
     "stack",
 ];
 
-/// `-v`: absolute or `./relative` host path (resolved against the working directory, as
-/// Docker does), absolute container path, optional mode. Pure: creating a missing host
-/// directory happens only once the whole command has been accepted.
-pub fn parse_bind(v: &str) -> Result<Bind, String> {
+/// `-v`: `HOST:CONTAINER[:ro|rw]` (absolute or `./relative` host path, resolved against
+/// the working directory as Docker does), `NAME:CONTAINER[:mode]` (a named volume), or a
+/// lone `CONTAINER` path (an anonymous volume). Pure: creating a missing host directory or
+/// volume happens only once the whole command has been accepted.
+pub fn parse_volume(v: &str) -> Result<MountArg, String> {
     let parts: Vec<&str> = v.split(':').collect();
     let (source, destination, mode) = match parts.as_slice() {
+        [d] => ("", *d, "rw"),
         [s, d] => (*s, *d, "rw"),
         [s, d, m] => (*s, *d, *m),
-        _ => return Err(format!("{v}: expected HOST-PATH:CONTAINER-PATH[:ro|rw]")),
-    };
-    let source = if source.starts_with('/') {
-        source.to_string()
-    } else if source.starts_with("./") || source.starts_with("../") || source == "." {
-        let cwd = std::env::current_dir().map_err(|e| format!("{v}: working directory: {e}"))?;
-        normalize(&cwd.join(source))
-    } else {
-        return Err(format!(
-            "{v}: named volumes are not supported yet; give an absolute host path or one starting with ./"
-        ));
+        _ => {
+            return Err(format!(
+                "{v}: expected [HOST-PATH|VOLUME:]CONTAINER-PATH[:ro|rw]"
+            ))
+        }
     };
     if !destination.starts_with('/') {
         return Err(format!("{v}: the container path must be absolute"));
     }
-    let readonly = match mode {
-        "ro" => true,
-        "rw" | "" => false,
-        other => return Err(format!("{v}: unknown mode {other:?} (use ro or rw)")),
-    };
-    Ok(Bind {
-        source,
-        destination: destination.to_string(),
+    let mut readonly = false;
+    for m in mode.split(',') {
+        match m {
+            "ro" => readonly = true,
+            "rw" | "" | "z" | "Z" | "rprivate" | "private" => {}
+            other => return Err(format!("{v}: unknown mode {other:?} (use ro or rw)")),
+        }
+    }
+    let destination = destination.to_string();
+    if source.is_empty() {
+        return Ok(MountArg::Volume {
+            name: None,
+            destination,
+            readonly,
+        });
+    }
+    if !is_path(source) {
+        if !valid_volume_name(source) {
+            return Err(format!("{v}: {source:?} is neither a path (give /abs or ./rel) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"));
+        }
+        return Ok(MountArg::Volume {
+            name: Some(source.to_string()),
+            destination,
+            readonly,
+        });
+    }
+    Ok(MountArg::Bind(Bind {
+        source: absolute(source, v)?,
+        destination,
         readonly,
+        volume: None,
+    }))
+}
+
+/// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=…]`.
+pub fn parse_mount(v: &str) -> Result<MountArg, String> {
+    let (mut kind, mut source, mut target, mut readonly) = ("volume", None, None, false);
+    let mut tmpfs_options = vec![];
+    for field in v.split(',') {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match key {
+            "type" => {
+                kind = match value {
+                    "bind" => "bind",
+                    "volume" => "volume",
+                    "tmpfs" => "tmpfs",
+                    other => {
+                        return Err(format!(
+                            "--mount {v}: unknown type {other:?} (bind, volume or tmpfs)"
+                        ))
+                    }
+                }
+            }
+            "source" | "src" => source = Some(value.to_string()),
+            "target" | "destination" | "dst" => target = Some(value.to_string()),
+            "readonly" | "ro" => readonly = matches!(value, "" | "true" | "1"),
+            "tmpfs-size" => tmpfs_options.push(format!("size={value}")),
+            "tmpfs-mode" => tmpfs_options.push(format!("mode={value}")),
+            "bind-propagation" | "consistency" | "volume-nocopy" => {}
+            other => return Err(format!("--mount {v}: unknown field {other:?}")),
+        }
+    }
+    let destination = target.ok_or_else(|| format!("--mount {v}: target= is required"))?;
+    if !destination.starts_with('/') {
+        return Err(format!("--mount {v}: the target must be an absolute path"));
+    }
+    match (kind, source) {
+        ("bind", Some(s)) => Ok(MountArg::Bind(Bind {
+            source: absolute(&s, v)?,
+            destination,
+            readonly,
+            volume: None,
+        })),
+        ("bind", None) => Err(format!("--mount {v}: a bind mount needs source=")),
+        ("volume", name) => match name.filter(|n| !n.is_empty()) {
+            Some(n) if !valid_volume_name(&n) => {
+                Err(format!("--mount {v}: invalid volume name {n:?}"))
+            }
+            name => Ok(MountArg::Volume {
+                name,
+                destination,
+                readonly,
+            }),
+        },
+        (_, Some(_)) => Err(format!("--mount {v}: a tmpfs has no source")),
+        (_, None) => {
+            if readonly {
+                tmpfs_options.push("ro".into());
+            }
+            Ok(MountArg::Tmpfs {
+                destination,
+                options: tmpfs_options,
+            })
+        }
+    }
+}
+
+/// `--tmpfs /path[:size=64m,mode=1777]`.
+pub fn parse_tmpfs(v: &str) -> Result<MountArg, String> {
+    let (destination, options) = v.split_once(':').unwrap_or((v, ""));
+    if !destination.starts_with('/') {
+        return Err(format!("--tmpfs {v}: the path must be absolute"));
+    }
+    Ok(MountArg::Tmpfs {
+        destination: destination.to_string(),
+        options: options
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect(),
     })
+}
+
+/// Docker's rule: a source with a `/` or starting with `.` is a path, anything else a name.
+fn is_path(source: &str) -> bool {
+    source.starts_with('/')
+        || source.starts_with('.')
+        || source.starts_with('~')
+        || source.contains('/')
+}
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, Docker's rule for volume names.
+pub fn valid_volume_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn absolute(source: &str, whole: &str) -> Result<String, String> {
+    if source.starts_with('/') {
+        return Ok(normalize(Path::new(source)));
+    }
+    if let Some(rest) = source.strip_prefix("~/") {
+        let home = std::env::var_os("HOME").ok_or_else(|| format!("{whole}: ~ needs HOME set"))?;
+        return Ok(normalize(&Path::new(&home).join(rest)));
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("{whole}: working directory: {e}"))?;
+    Ok(normalize(&cwd.join(source)))
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.
@@ -161,16 +317,59 @@ pub fn parse_preserve_fds(s: &str) -> Result<u32, String> {
 mod tests {
     use super::*;
 
+    fn bind(v: &str) -> Bind {
+        match parse_volume(v).unwrap() {
+            MountArg::Bind(b) => b,
+            other => panic!("{v}: not a bind: {other:?}"),
+        }
+    }
+
     #[test]
-    fn binds() {
-        let b = parse_bind("/tmp:/data:ro").unwrap();
+    fn binds_volumes_and_tmpfs() {
+        let b = bind("/tmp:/data:ro");
         assert!(b.readonly && b.destination == "/data");
-        assert!(parse_bind("vol:/data").is_err());
-        assert!(parse_bind("/tmp:data").is_err());
-        assert!(parse_bind("/tmp:/data:xx").is_err());
+        assert_eq!(
+            parse_volume("vol:/data").unwrap(),
+            MountArg::Volume {
+                name: Some("vol".into()),
+                destination: "/data".into(),
+                readonly: false
+            }
+        );
+        assert!(matches!(
+            parse_volume("/data").unwrap(),
+            MountArg::Volume { name: None, .. }
+        ));
+        assert!(parse_volume("/tmp:data").is_err());
+        assert!(parse_volume("/tmp:/data:xx").is_err());
+        assert!(parse_volume("-bad:/data").is_err());
         let cwd = std::env::current_dir().unwrap();
-        let rel = parse_bind("./sub/../x:/x").unwrap();
-        assert_eq!(rel.source, cwd.join("x").display().to_string());
+        assert_eq!(
+            bind("./sub/../x:/x").source,
+            cwd.join("x").display().to_string()
+        );
+        assert!(matches!(
+            parse_mount("type=bind,src=/tmp,dst=/t,readonly").unwrap(),
+            MountArg::Bind(Bind { readonly: true, .. })
+        ));
+        assert!(matches!(
+            parse_mount("type=volume,source=v1,target=/v").unwrap(),
+            MountArg::Volume { name: Some(_), .. }
+        ));
+        assert_eq!(
+            parse_mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap(),
+            MountArg::Tmpfs {
+                destination: "/t".into(),
+                options: vec!["size=1m".into()]
+            }
+        );
+        assert!(parse_mount("type=bind,target=/t").is_err());
+        assert!(parse_mount("type=nfs,target=/t").is_err());
+        assert_eq!(
+            parse_tmpfs("/run:size=1m,mode=755").unwrap().destination(),
+            "/run"
+        );
+        assert!(parse_tmpfs("run").is_err());
     }
 
     #[test]

@@ -32,3 +32,4 @@ pub mod sys;
 pub mod timefmt;
 pub mod trace;
 pub mod units;
+pub mod volumes;

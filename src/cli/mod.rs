@@ -1,7 +1,9 @@
 //! The command line: clap definitions only. Docker's verbs and flags, as users type them.
 
+mod build;
 mod lifecycle;
 
+pub use build::*;
 pub use lifecycle::*;
 
 use clap::{Args, Parser, Subcommand};
@@ -68,6 +70,20 @@ pub enum Command {
     Diff { container: String },
     /// Show the history of an image
     History(HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Run multi-container applications from a compose file
+    Compose(ComposeArgs),
+    /// Manage the build cache
+    Builder {
+        #[command(subcommand)]
+        command: BuilderCommand,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
     /// Manage networks
     Network {
         #[command(subcommand)]
@@ -284,9 +300,15 @@ pub struct RunArgs {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Bind mount a volume (HOST:CONTAINER[:ro|rw])
-    #[arg(short = 'v', long = "volume", value_parser = crate::flags::parse_bind)]
-    pub volumes: Vec<crate::flags::Bind>,
+    /// Bind mount a host path or a volume ([HOST-PATH|VOLUME:]CONTAINER[:ro|rw])
+    #[arg(short = 'v', long = "volume", value_parser = crate::flags::parse_volume)]
+    pub volumes: Vec<crate::flags::MountArg>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=…,target=…[,readonly])
+    #[arg(long = "mount", value_parser = crate::flags::parse_mount)]
+    pub mounts: Vec<crate::flags::MountArg>,
+    /// Mount a tmpfs directory (/path[:size=64m,mode=1777])
+    #[arg(long = "tmpfs", value_parser = crate::flags::parse_tmpfs)]
+    pub tmpfs: Vec<crate::flags::MountArg>,
     /// Memory limit (e.g. 256m, 1g)
     #[arg(short = 'm', long, value_parser = crate::flags::parse_memory)]
     pub memory: Option<i64>,
@@ -390,6 +412,9 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove the anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -464,10 +489,6 @@ pub struct ImportArgs {
 /// Docker verbs hako does not have yet, and the issue that brings each: said plainly
 /// instead of a "did you mean" pointing at an unrelated verb.
 const PLANNED: &[(&str, &str)] = &[
-    ("build", "build and compose"),
-    ("compose", "build and compose"),
-    ("volume", "build and compose (named volumes)"),
-    ("builder", "build and compose"),
     ("update", "the runc command line (update --resources)"),
     ("events", "the runc command line (events)"),
 ];

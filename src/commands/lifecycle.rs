@@ -306,6 +306,8 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
     ended(&mut record.state);
     if record.host_config.auto_remove {
         problems.extend(teardown(store, record));
+        // `run --rm` takes the anonymous volumes with it, as Docker does.
+        problems.extend(remove_anonymous_volumes(store, record));
     } else if store.container_dir(&record.id).exists() {
         // Afresh from disk: a rename while it ran must not be undone here.
         match store.update_container(&record.id, |r| {
@@ -336,6 +338,30 @@ pub fn teardown(store: &Store, record: &ContainerRecord) -> Vec<String> {
     }
     if let Err(e) = store.remove_container_dir(&record.id) {
         problems.push(e.to_string());
+    }
+    problems
+}
+
+/// `rm -v`: the container's anonymous volumes go too, unless another container mounts one
+/// (`--volumes-from` style sharing); named volumes always stay.
+pub fn remove_anonymous_volumes(store: &Store, record: &ContainerRecord) -> Vec<String> {
+    let Ok(_writer) = store.writer_guard() else {
+        return vec!["take the store's writer lock to remove volumes".into()];
+    };
+    let others = store.containers().unwrap_or_default();
+    let mut problems = vec![];
+    for name in record
+        .host_config
+        .binds
+        .iter()
+        .filter_map(|b| b.volume.as_ref())
+    {
+        let anonymous = crate::volumes::find(store, name).is_ok_and(|v| v.anonymous());
+        if anonymous && crate::volumes::users(&others, name).is_empty() {
+            if let Err(e) = crate::volumes::remove(store, name, false) {
+                problems.push(e.to_string());
+            }
+        }
     }
     problems
 }

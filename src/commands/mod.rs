@@ -21,6 +21,7 @@ mod save;
 mod start_stop;
 mod supervise;
 mod top_stats;
+mod volume;
 
 use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
 use crate::store::Store;
@@ -102,6 +103,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Attach(args) => attach::attach(&store, &args),
                 Command::Cp(args) => files::cp(&store, &args),
                 Command::Network { command } => network::network(&store, &command),
+                Command::Volume { command } => volume::volume(&store, &command),
+                Command::Build(_) | Command::Compose(_) | Command::Builder { .. } => todo!(),
                 Command::Port(args) => network::port(&store, &args),
                 Command::Diff { container } => files::diff(&store, &container),
                 Command::History(args) => files::history(&store, &args),

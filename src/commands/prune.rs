@@ -100,7 +100,7 @@ pub fn system_prune(store: &Store, args: &PruneArgs) -> Result<i32> {
         println!("Deleted Containers:");
         for c in &stopped {
             freed += disk_usage(&store.container_dir(&c.id));
-            super::rm::remove_one(store, &c.id, false)?;
+            super::rm::remove_one(store, &c.id, false, false)?;
             println!("{}", c.id);
         }
         println!();

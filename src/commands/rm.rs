@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 pub fn rm(store: &Store, args: &RmArgs) -> Result<i32> {
     let mut failures = vec![];
     for name in &args.containers {
-        match remove_one(store, name, args.force) {
+        match remove_one(store, name, args.force, args.volumes) {
             Ok(()) => println!("{name}"),
             Err(e) => failures.push(format!("{name}: {}", super::describe(&e))),
         }
@@ -20,7 +20,7 @@ pub fn rm(store: &Store, args: &RmArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn remove_one(store: &Store, name: &str, force: bool) -> Result<()> {
+pub fn remove_one(store: &Store, name: &str, force: bool, volumes: bool) -> Result<()> {
     let c = store.lookup_container(name)?;
     if c.is_running() {
         if !force {
@@ -38,7 +38,10 @@ pub fn remove_one(store: &Store, name: &str, force: bool) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
-    let problems = super::lifecycle::teardown(store, &c);
+    let mut problems = super::lifecycle::teardown(store, &c);
+    if volumes {
+        problems.extend(super::lifecycle::remove_anonymous_volumes(store, &c));
+    }
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
     }

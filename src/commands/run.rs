@@ -7,6 +7,7 @@
 use super::{lifecycle, ExitCode};
 use crate::cgroups::Limits;
 use crate::cli::RunArgs;
+use crate::flags::MountArg;
 use crate::image::Image;
 use crate::launcher::StartOptions;
 use crate::registry::config::RegistryConfig;
@@ -53,7 +54,7 @@ fn create(
     args: &RunArgs,
     registries: &RegistryConfig,
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
-    let options = check_flags(store, args).context(ExitCode(125))?;
+    let (options, volume_requests) = check_flags(store, args).context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;
     // Progress stays quiet unless stdout is a terminal: stdout is the container's.
@@ -67,7 +68,8 @@ fn create(
         quiet,
     )
     .context(ExitCode(125))?;
-    let (mut record, spec) = prepare(store, args, &options, image).context(ExitCode(125))?;
+    let (mut record, spec) =
+        prepare(store, args, options, &volume_requests, image).context(ExitCode(125))?;
     create_with_unique_name(store, &mut record, &spec, args.name.is_none())
         .context(ExitCode(125))?;
     drop(writer);
@@ -88,7 +90,7 @@ fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
     })
 }
 
-fn check_flags(store: &Store, args: &RunArgs) -> Result<RunOptions> {
+fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountArg>)> {
     if args.rm && args.restart != crate::state::RestartPolicy::No {
         bail!("conflicting options: --restart and --rm (a container removed when it exits cannot be restarted)");
     }
@@ -143,7 +145,14 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<RunOptions> {
             bail!("invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
         }
     }
-    Ok(RunOptions {
+    let (binds, tmpfs, volume_requests) = split_mounts(
+        args.volumes
+            .iter()
+            .chain(&args.mounts)
+            .chain(&args.tmpfs)
+            .cloned(),
+    )?;
+    let options = RunOptions {
         entrypoint: args.entrypoint.clone(),
         command: args.command.clone(),
         env: args.env.clone(),
@@ -156,11 +165,93 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<RunOptions> {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         no_new_privileges,
-        binds: args.volumes.clone(),
+        binds,
+        tmpfs,
         network: Some(network),
         ulimits: args.ulimits.clone(),
         limits: limits(args)?,
-    })
+    };
+    Ok((options, volume_requests))
+}
+
+type Tmpfs = Vec<(String, Vec<String>)>;
+
+/// `-v`, `--mount` and `--tmpfs` apart: host binds, tmpfs, and volumes (looked up once the
+/// image is known). Two mounts on one path are refused, as Docker does.
+pub(crate) fn split_mounts(
+    all: impl Iterator<Item = MountArg>,
+) -> Result<(Vec<spec::Bind>, Tmpfs, Vec<MountArg>)> {
+    let (mut binds, mut tmpfs, mut volumes) = (vec![], vec![], vec![]);
+    let mut seen = std::collections::HashSet::new();
+    for m in all {
+        let dest = m.destination().trim_end_matches('/').to_string();
+        if !seen.insert(dest.clone()) {
+            bail!("duplicate mount point: {dest} (each container path takes one -v, --mount or --tmpfs)");
+        }
+        match m {
+            MountArg::Bind(b) => binds.push(b),
+            MountArg::Tmpfs {
+                destination,
+                options,
+            } => tmpfs.push((destination, options)),
+            v @ MountArg::Volume { .. } => volumes.push(v),
+        }
+    }
+    Ok((binds, tmpfs, volumes))
+}
+
+/// Volumes become binds of their data directories: named ones are created if missing,
+/// anonymous ones made for `-v /path` and for each image `VOLUME` no mount covers. A new
+/// volume starts with the image's files at its path (Docker's copy-up). Runs under the
+/// writer lock, so no `volume rm` slips between this and the record naming the volume.
+pub(crate) fn volume_binds(
+    store: &Store,
+    requests: &[MountArg],
+    image_volumes: &[String],
+    taken: &[String],
+    layers_bottom_first: &[PathBuf],
+) -> Result<Vec<spec::Bind>> {
+    let clean = |p: &str| p.trim_end_matches('/').to_string();
+    let mut wanted: Vec<(Option<String>, String, bool)> = requests
+        .iter()
+        .filter_map(|m| match m {
+            MountArg::Volume {
+                name,
+                destination,
+                readonly,
+            } => Some((name.clone(), destination.clone(), *readonly)),
+            _ => None,
+        })
+        .collect();
+    for path in image_volumes {
+        let covered = taken
+            .iter()
+            .chain(wanted.iter().map(|(_, d, _)| d))
+            .any(|d| clean(d) == clean(path));
+        if !covered {
+            wanted.push((None, path.clone(), false));
+        }
+    }
+    let mut binds = vec![];
+    for (name, destination, readonly) in wanted {
+        let fresh = name
+            .as_deref()
+            .is_none_or(|n| crate::volumes::find(store, n).is_err());
+        let volume = crate::volumes::create(store, name.as_deref(), Default::default())?;
+        let data = crate::volumes::data_dir(store, &volume.name);
+        if fresh {
+            crate::volumes::copy_up(layers_bottom_first, &destination, &data).with_context(
+                || format!("copy the image's {destination} into volume {}", volume.name),
+            )?;
+        }
+        binds.push(spec::Bind {
+            source: data.display().to_string(),
+            destination,
+            readonly,
+            volume: Some(volume.name),
+        });
+    }
+    Ok(binds)
 }
 
 fn limits(args: &RunArgs) -> Result<Limits> {
@@ -192,7 +283,8 @@ fn limits(args: &RunArgs) -> Result<Limits> {
 fn prepare(
     store: &Store,
     args: &RunArgs,
-    options: &RunOptions,
+    mut options: RunOptions,
+    volume_requests: &[MountArg],
     image_record: ImageRecord,
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
     let image = Image::load(store, &image_record)?;
@@ -205,6 +297,22 @@ fn prepare(
     })?;
     let lower_dirs: Vec<PathBuf> = layers.iter().rev().map(|l| store.layer_dir(l)).collect();
     let img_cfg = image.config.config().clone().unwrap_or_default();
+    let taken: Vec<String> = options
+        .binds
+        .iter()
+        .map(|b| b.destination.clone())
+        .chain(options.tmpfs.iter().map(|t| t.0.clone()))
+        .collect();
+    let bottom_first: Vec<PathBuf> = lower_dirs.iter().rev().cloned().collect();
+    let volumes = volume_binds(
+        store,
+        volume_requests,
+        img_cfg.volumes().as_deref().unwrap_or_default(),
+        &taken,
+        &bottom_first,
+    )?;
+    options.binds.extend(volumes);
+    let options = &options;
     let id = state::random_hex(32);
     let cgroup_path = format!("hako/{id}");
     let bundle = store.container_dir(&id);

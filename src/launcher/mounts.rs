@@ -233,6 +233,7 @@ mod tests {
             args: vec!["sh".into()],
             cwd: "/".into(),
             binds: vec![Bind {
+                volume: None,
                 source: "/srv".into(),
                 destination: "/data".into(),
                 readonly: true,

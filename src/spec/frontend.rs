@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
     pub binds: Vec<Bind>,
+    /// `--tmpfs` and `--mount type=tmpfs`: (path, mount options).
+    pub tmpfs: Vec<(String, Vec<String>)>,
     pub network: Option<NetworkMode>,
     pub ulimits: Vec<Ulimit>,
     pub limits: Limits,
@@ -121,6 +123,7 @@ pub fn from_image(
     let mut binds = opts.binds.clone();
     for f in ["hosts", "hostname", "resolv.conf"] {
         binds.push(Bind {
+            volume: None,
             source: place.bundle.join(f).display().to_string(),
             destination: format!("/etc/{f}"),
             readonly: false,
@@ -141,6 +144,7 @@ pub fn from_image(
         cap_drop: opts.cap_drop.clone(),
         no_new_privileges: opts.no_new_privileges,
         binds,
+        tmpfs: opts.tmpfs.clone(),
         network: network.clone(),
         rlimits: opts
             .ulimits

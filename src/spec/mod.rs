@@ -67,6 +67,8 @@ pub struct RunConfig {
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
     pub binds: Vec<Bind>,
+    /// (path, mount options) of each tmpfs asked for.
+    pub tmpfs: Vec<(String, Vec<String>)>,
     pub network: NetworkMode,
     /// (type, soft, hard), e.g. ("RLIMIT_NOFILE", 1024, 2048).
     pub rlimits: Vec<(String, u64, u64)>,
@@ -114,6 +116,14 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
             options.push("ro");
         }
         mounts.push(json!({"destination": b.destination, "type": "bind", "source": b.source, "options": options}));
+    }
+    for (path, extra) in &cfg.tmpfs {
+        // Docker's defaults for --tmpfs: no exec, suid or devices unless asked for.
+        let mut options: Vec<&str> = vec!["nosuid", "nodev", "noexec"];
+        options.extend(extra.iter().map(String::as_str));
+        mounts.push(
+            json!({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": options}),
+        );
     }
     let (masked, readonly) = if cfg.privileged {
         (vec![], vec![])

@@ -574,6 +574,7 @@ mod tests {
     fn binds_host_network_and_errors() {
         let mut c = config();
         c.binds.push(crate::spec::Bind {
+            volume: None,
             source: "/srv".into(),
             destination: "/data".into(),
             readonly: true,
