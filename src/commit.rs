@@ -239,7 +239,7 @@ fn committed_env(container_env: &[String], image_env: &[String]) -> Vec<String> 
 }
 
 /// Packs `upper` into an uncompressed layer blob; its digest is its diff_id.
-fn write_layer(
+pub fn write_layer(
     store: &Store,
     upper: &Path,
     opts: &PackOptions,

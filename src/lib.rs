@@ -6,11 +6,13 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod archive;
+pub mod build;
 pub mod cgroups;
 pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod commit;
+pub mod compose;
 pub mod copy;
 pub mod digest;
 pub mod export;

@@ -160,6 +160,81 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf, RootfsErr
     Ok(root.join(resolved))
 }
 
+/// Runs `work` in a forked child that has a mount namespace of its own, with each overlay
+/// mounted on its target there: the host's mount table never sees them, and they vanish
+/// with the child even after a `kill -9` (build's COPY, for instance). The child's error
+/// comes back as text. The caller must be single-threaded, as for any fork.
+pub fn with_private_mounts(
+    overlays: &[(&Overlay, &Path)],
+    work: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    use nix::sched::{unshare, CloneFlags};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, pipe, ForkResult};
+    use std::io::{Read, Write};
+    let (read_end, write_end) = pipe().map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: hako is single-threaded here (documented above); the child only makes
+    // syscalls, runs `work` and leaves with _exit.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(read_end);
+            let result = (|| {
+                unshare(CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("unshare(CLONE_NEWNS): {e} (needs CAP_SYS_ADMIN)"))?;
+                let sys = crate::sys::LinuxSys;
+                sys.mount(
+                    None,
+                    Path::new("/"),
+                    None,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None,
+                )
+                .map_err(|e| e.to_string())?;
+                for (overlay, target) in overlays {
+                    std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
+                    overlay.mount(&sys, target).map_err(|e| e.to_string())?;
+                }
+                sys.chdir(Path::new("/")).map_err(|e| e.to_string())?;
+                work()
+            })();
+            let code = match result {
+                Ok(()) => 0,
+                Err(message) => {
+                    let _ = std::fs::File::from(write_end).write_all(message.as_bytes());
+                    1
+                }
+            };
+            // SAFETY: leaving the forked child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut message = String::new();
+            let _ = std::fs::File::from(read_end).read_to_string(&mut message);
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+                Ok(WaitStatus::Exited(..)) => Err(message),
+                Ok(other) => Err(format!("the mount helper ended abnormally: {other:?}")),
+                Err(e) => Err(format!("wait for the mount helper: {e}")),
+            }
+        }
+    }
+}
+
+/// Reads a file as the container will see it, from unpacked layers (top first): the
+/// topmost layer that has it wins, and a whiteout in a higher layer hides it.
+pub fn read_from_layers(top_first: &[PathBuf], rel: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    for layer in top_first {
+        match std::fs::symlink_metadata(layer.join(rel)) {
+            Ok(m) if m.file_type().is_char_device() => return None,
+            Ok(_) => return std::fs::read_to_string(layer.join(rel)).ok(),
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,6 +121,9 @@ pub struct ContainerConfig {
     pub hostname: String,
     pub tty: bool,
     pub open_stdin: bool,
+    /// The image's labels and `--label`s (compose's project and service among them).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

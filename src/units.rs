@@ -42,6 +42,46 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
     Ok((n * mult as f64) as i64)
 }
 
+/// A Go-style duration (`30s`, `1m30s`, `500ms`, `1h`), as Docker and Compose write them
+/// for healthchecks; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(std::time::Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{s:?}: a number needs a unit (ns, us, ms, s, m, h)"))?;
+        let (num, tail) = rest.split_at(digits);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("{s:?}: not a duration (e.g. 30s, 1m30s, 500ms)"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown unit {other:?} (ns, us, ms, s, m, h)"
+                ))
+            }
+        };
+        total += value * scale;
+        rest = next;
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -372,6 +372,9 @@ pub struct RunArgs {
     /// Security options (no-new-privileges)
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
+    /// Set metadata on the container (KEY=VALUE)
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
     /// The image to run
     pub image: String,
     /// The command and its arguments

@@ -1,7 +1,9 @@
 //! One file per verb: each combines the modules below it and adds context to errors.
 
 mod attach;
+mod build;
 mod commit_export;
+mod compose;
 mod exec;
 mod files;
 pub mod images;
@@ -23,7 +25,7 @@ mod supervise;
 mod top_stats;
 mod volume;
 
-use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
 use crate::store::Store;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -104,7 +106,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Cp(args) => files::cp(&store, &args),
                 Command::Network { command } => network::network(&store, &command),
                 Command::Volume { command } => volume::volume(&store, &command),
-                Command::Build(_) | Command::Compose(_) | Command::Builder { .. } => todo!(),
+                Command::Build(args) => build::build_verb(&store, &args, &registries),
+                Command::Builder { command } => match command {
+                    BuilderCommand::Prune { .. } => build::builder_prune(&store),
+                },
+                Command::Compose(args) => compose::compose(&store, &root, &args, &registries),
                 Command::Port(args) => network::port(&store, &args),
                 Command::Diff { container } => files::diff(&store, &container),
                 Command::History(args) => files::history(&store, &args),

@@ -47,10 +47,12 @@ impl Filters {
         let mut out = vec![];
         for f in raw {
             let Some((k, v)) = f.split_once('=') else {
-                bail!("--filter {f}: expected KEY=VALUE (id, name, status, exited, ancestor)");
+                bail!(
+                    "--filter {f}: expected KEY=VALUE (id, name, status, exited, ancestor, label)"
+                );
             };
-            if !["id", "name", "status", "exited", "ancestor"].contains(&k) {
-                bail!("--filter {f}: invalid filter '{k}' (id, name, status, exited, ancestor)");
+            if !["id", "name", "status", "exited", "ancestor", "label"].contains(&k) {
+                bail!("--filter {f}: invalid filter '{k}' (id, name, status, exited, ancestor, label)");
             }
             out.push((k.to_string(), v.to_string()));
         }
@@ -72,6 +74,10 @@ impl Filters {
                         c.state.status == Status::Exited && c.state.exit_code.to_string() == *v
                     }
                     "ancestor" => c.image_name == *v || c.image.to_string().contains(v.as_str()),
+                    "label" => match v.split_once('=') {
+                        Some((lk, lv)) => c.config.labels.get(lk).map(String::as_str) == Some(lv),
+                        None => c.config.labels.contains_key(v.as_str()),
+                    },
                     _ => false,
                 })
         })
@@ -116,7 +122,7 @@ fn row(store: &Store, c: &ContainerRecord, no_trunc: bool, size: bool) -> Value 
         "State": state_word(c),
         "Size": size_text,
         "Names": c.name,
-        "Labels": "",
+        "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
         "Mounts": c.host_config.binds.iter().map(|b| b.destination.clone()).collect::<Vec<_>>().join(","),
         "Networks": c.host_config.network_mode.name(),
     })

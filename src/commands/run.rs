@@ -19,7 +19,7 @@ use crate::store::images::ImageRecord;
 use crate::store::Store;
 use crate::timefmt::now_rfc3339;
 use anyhow::{bail, Context, Result};
-use std::fs;
+
 use std::path::PathBuf;
 
 pub fn run(store: &Store, args: RunArgs, registries: &RegistryConfig) -> Result<i32> {
@@ -68,17 +68,29 @@ fn create(
         quiet,
     )
     .context(ExitCode(125))?;
-    let (mut record, spec) =
-        prepare(store, args, options, &volume_requests, image).context(ExitCode(125))?;
-    create_with_unique_name(store, &mut record, &spec, args.name.is_none())
-        .context(ExitCode(125))?;
+    let parts = ImageParts::of(store, &image, &args.image).context(ExitCode(125))?;
+    let request = CreateRequest {
+        image_name: args.image.clone(),
+        name: args.name.clone(),
+        options,
+        volume_requests,
+        interactive: args.interactive,
+        auto_remove: args.rm,
+        restart: args.restart.clone(),
+        stop_signal: args.stop_signal.clone(),
+        stop_timeout: args.stop_timeout,
+        network: network_request(args),
+        publish_all: args.publish_all,
+        labels: super::volume::parse_labels(&args.labels)?,
+    };
+    let created = create_container(store, request, parts).context(ExitCode(125))?;
     drop(writer);
-    Ok((record, spec))
+    Ok(created)
 }
 
 /// The flags, checked together: bad input fails here, before any pull or write.
 /// `--network`: none, host, container:NAME, or a network (bridge by default, as root).
-fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
+pub(crate) fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
     Ok(match name {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
@@ -279,22 +291,72 @@ fn limits(args: &RunArgs) -> Result<Limits> {
     Ok(limits)
 }
 
-/// The container's record and spec, decided before anything is written.
+/// Everything a new container needs besides its image: from `run`/`create` flags, a
+/// compose service, or a build step.
+pub(crate) struct CreateRequest {
+    /// The image as the user named it (shown by `ps`).
+    pub image_name: String,
+    pub name: Option<String>,
+    pub options: RunOptions,
+    pub volume_requests: Vec<MountArg>,
+    pub interactive: bool,
+    pub auto_remove: bool,
+    pub restart: crate::state::RestartPolicy,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    pub network: crate::network::Request,
+    /// `-P`: every port the image exposes, on a random host port.
+    pub publish_all: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The image side of a new container: its config and its unpacked layers.
+pub(crate) struct ImageParts {
+    /// The config's digest (the image ID).
+    pub id: crate::digest::Digest,
+    pub config: oci_spec::image::ImageConfiguration,
+    /// Bottom first; every one unpacked in the store.
+    pub layers: Vec<crate::digest::Digest>,
+}
+
+impl ImageParts {
+    /// The parts of a stored image, its layers unpacked if they are not yet.
+    pub fn of(store: &Store, record: &ImageRecord, name: &str) -> Result<ImageParts> {
+        let image = Image::load(store, record)?;
+        image.ensure_layers(store).with_context(|| {
+            format!(
+                "prepare the layers of image {name} (if a blob is missing, load or pull the image again)"
+            )
+        })?;
+        Ok(ImageParts {
+            id: record.config.clone(),
+            layers: image.diff_ids(),
+            config: image.config,
+        })
+    }
+}
+
+/// Creates the container's bundle and record (a unique generated name if none is given).
+/// The caller holds the store's writer lock.
+pub(crate) fn create_container(
+    store: &Store,
+    request: CreateRequest,
+    image: ImageParts,
+) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
+    let generated = request.name.is_none();
+    let (mut record, spec) = prepare(store, request, image)?;
+    create_with_unique_name(store, &mut record, &spec, generated)?;
+    Ok((record, spec))
+}
+
+/// The container's record and spec, decided before anything is written (but volumes).
 fn prepare(
     store: &Store,
-    args: &RunArgs,
-    mut options: RunOptions,
-    volume_requests: &[MountArg],
-    image_record: ImageRecord,
+    request: CreateRequest,
+    image: ImageParts,
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
-    let image = Image::load(store, &image_record)?;
-    let layers = image.diff_ids();
-    image.ensure_layers(store).with_context(|| {
-        format!(
-            "prepare the layers of image {} (if a blob is missing, load or pull the image again)",
-            args.image
-        )
-    })?;
+    let mut options = request.options;
+    let layers = image.layers;
     let lower_dirs: Vec<PathBuf> = layers.iter().rev().map(|l| store.layer_dir(l)).collect();
     let img_cfg = image.config.config().clone().unwrap_or_default();
     let taken: Vec<String> = options
@@ -306,21 +368,20 @@ fn prepare(
     let bottom_first: Vec<PathBuf> = lower_dirs.iter().rev().cloned().collect();
     let volumes = volume_binds(
         store,
-        volume_requests,
+        &request.volume_requests,
         img_cfg.volumes().as_deref().unwrap_or_default(),
         &taken,
         &bottom_first,
     )?;
     options.binds.extend(volumes);
-    let options = &options;
     let id = state::random_hex(32);
     let cgroup_path = format!("hako/{id}");
     let bundle = store.container_dir(&id);
     let fe = frontend::from_image(
         &img_cfg,
-        options,
-        read_from_layers(&lower_dirs, "etc/passwd").as_deref(),
-        read_from_layers(&lower_dirs, "etc/group").as_deref(),
+        &options,
+        crate::rootfs::read_from_layers(&lower_dirs, "etc/passwd").as_deref(),
+        crate::rootfs::read_from_layers(&lower_dirs, "etc/group").as_deref(),
         &|k| std::env::var(k).ok(),
         &ContainerPlace {
             id: &id,
@@ -328,12 +389,18 @@ fn prepare(
             cgroups_path: &cgroup_path,
         },
     )?;
+    let mut labels = img_cfg.labels().clone().unwrap_or_default();
+    labels.extend(request.labels);
+    let mut network = request.network;
+    if request.publish_all {
+        publish_exposed(&mut network.ports, &img_cfg);
+    }
     let record = ContainerRecord {
         id: id.clone(),
-        name: args.name.clone().unwrap_or_else(state::random_name),
+        name: request.name.unwrap_or_else(state::random_name),
         created: now_rfc3339(),
-        image: image_record.config.clone(),
-        image_name: args.image.clone(),
+        image: image.id,
+        image_name: request.image_name,
         layers,
         config: ContainerConfig {
             entrypoint: fe.entrypoint,
@@ -342,25 +409,25 @@ fn prepare(
             working_dir: fe.cwd,
             user: fe.user,
             hostname: fe.hostname,
-            tty: args.tty,
-            open_stdin: args.interactive,
+            tty: options.tty,
+            open_stdin: request.interactive,
+            labels: labels.into_iter().collect(),
         },
         host_config: HostConfig {
             binds: options.binds.clone(),
             limits: options.limits.clone(),
-            cap_add: args.cap_add.clone(),
-            cap_drop: args.cap_drop.clone(),
-            privileged: args.privileged,
-            readonly_rootfs: args.read_only,
+            cap_add: options.cap_add.clone(),
+            cap_drop: options.cap_drop.clone(),
+            privileged: options.privileged,
+            readonly_rootfs: options.read_only,
             network_mode: options.network.clone().unwrap_or_default(),
-            auto_remove: args.rm,
-            restart: args.restart.clone(),
-            stop_signal: args
+            auto_remove: request.auto_remove,
+            restart: request.restart,
+            stop_signal: request
                 .stop_signal
-                .clone()
                 .or_else(|| img_cfg.stop_signal().clone()),
-            stop_timeout: args.stop_timeout,
-            network: network_request(args, &img_cfg),
+            stop_timeout: request.stop_timeout,
+            network,
         },
         cgroup_path,
         state: RunState {
@@ -381,34 +448,38 @@ fn prepare(
     Ok((record, fe.spec))
 }
 
-/// `-p`, `-P` (every port the image exposes, on a random host port), `--ip` and the rest.
-fn network_request(args: &RunArgs, img: &oci_spec::image::Config) -> crate::network::Request {
+/// `-P`: every port the image exposes, on a random host port (unless already published).
+fn publish_exposed(
+    ports: &mut Vec<crate::network::ports::PortMapping>,
+    img: &oci_spec::image::Config,
+) {
     use crate::network::ports::{PortMapping, Proto};
-    let mut ports: Vec<PortMapping> = args.publish.iter().flatten().cloned().collect();
-    if args.publish_all {
-        for exposed in img.exposed_ports().clone().unwrap_or_default() {
-            let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
-            let Ok(port) = port.parse() else { continue };
-            let proto = if proto == "udp" {
-                Proto::Udp
-            } else {
-                Proto::Tcp
-            };
-            if !ports
-                .iter()
-                .any(|p| p.container_port == port && p.proto == proto)
-            {
-                ports.push(PortMapping {
-                    host_ip: None,
-                    host_port: 0,
-                    container_port: port,
-                    proto,
-                });
-            }
+    for exposed in img.exposed_ports().clone().unwrap_or_default() {
+        let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
+        let Ok(port) = port.parse() else { continue };
+        let proto = if proto == "udp" {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        };
+        if !ports
+            .iter()
+            .any(|p| p.container_port == port && p.proto == proto)
+        {
+            ports.push(PortMapping {
+                host_ip: None,
+                host_port: 0,
+                container_port: port,
+                proto,
+            });
         }
     }
+}
+
+/// `-p`, `--ip` and the rest of a bridge attachment.
+fn network_request(args: &RunArgs) -> crate::network::Request {
     crate::network::Request {
-        ports,
+        ports: args.publish.iter().flatten().cloned().collect(),
         ip: args.ip,
         mac: args.mac_address.clone(),
         aliases: args.network_alias.clone(),
@@ -443,18 +514,4 @@ fn create_with_unique_name(
             other => return other,
         }
     }
-}
-
-/// Reads a file as the container will see it: the topmost layer that has it wins, and a
-/// whiteout in a higher layer hides it.
-fn read_from_layers(top_first: &[PathBuf], rel: &str) -> Option<String> {
-    use std::os::unix::fs::FileTypeExt;
-    for layer in top_first {
-        match fs::symlink_metadata(layer.join(rel)) {
-            Ok(m) if m.file_type().is_char_device() => return None,
-            Ok(_) => return fs::read_to_string(layer.join(rel)).ok(),
-            Err(_) => continue,
-        }
-    }
-    None
 }

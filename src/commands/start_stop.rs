@@ -92,7 +92,12 @@ fn wait_stopped(store: &Store, id: &str, within: Duration) -> Option<ContainerRe
     }
 }
 
-fn stop_one(store: &Store, name: &str, time: Option<u64>, signal: Option<&str>) -> Result<()> {
+pub(crate) fn stop_one(
+    store: &Store,
+    name: &str,
+    time: Option<u64>,
+    signal: Option<&str>,
+) -> Result<()> {
     let c = store.lookup_container(name)?;
     let sig = stop_signal(&c, signal)?;
     // Tell the keeper this was a user's stop: no restart (--restart policies).

@@ -56,6 +56,19 @@ impl Store {
         })? {
             refs.layers.extend(c.layers);
         }
+        // The build cache's steps: their layers stay until `builder prune`.
+        for entry in super::build_cache::entries(self) {
+            for l in entry.layers.iter().filter_map(|l| l.blob()) {
+                refs.blobs.insert(l.digest);
+            }
+            refs.layers.extend(
+                entry.config["rootfs"]["diff_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str()?.parse().ok()),
+            );
+        }
         Ok(refs)
     }
 

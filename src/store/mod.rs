@@ -14,6 +14,7 @@
 //! `index.json` happens under an exclusive `flock` on `store.lock`.
 
 pub mod blobs;
+pub mod build_cache;
 pub mod gc;
 pub mod images;
 pub mod layers;

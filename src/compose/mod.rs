@@ -1,0 +1,7 @@
+//! `compose`: a docker-compose.yml read into a resolved project (`model`), with Compose's
+//! interpolation (`interpolate`). The verbs that act on it are in `commands::compose`.
+
+pub mod interpolate;
+pub mod model;
+
+pub use model::{load, Load, Project, Service};
