@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod build_compose;
 mod cli_habits;
 mod commit;
 mod core_isolation;

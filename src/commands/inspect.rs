@@ -181,7 +181,13 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
 }
 
 fn image_json(store: &Store, img: &Image) -> Value {
-    let cfg = serde_json::to_value(&img.config).unwrap_or(Value::Null);
+    // The config as stored: Docker's fields the OCI type lacks (Healthcheck, OnBuild,
+    // Shell) stay visible.
+    let cfg = store
+        .read_blob(&img.record.config)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::to_value(&img.config).unwrap_or(Value::Null));
     let names: Vec<String> = img
         .record
         .names
