@@ -3,13 +3,13 @@
 # ratios (machines are noisy; only ratios from one run mean anything).
 #   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
 #   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle network
-#                commit export pull)
+#                build compose commit export pull)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network commit export pull} "
+only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -146,6 +146,58 @@ PY
 fi
 
 vm=runtime-tests/vm/run-in-vm.sh
+if want build; then
+    echo
+    echo "== rebuild of an unchanged 10-step Dockerfile, every step cached (lower is better)"
+    ctx=$work/build-ctx
+    mkdir -p "$ctx"
+    echo a >"$ctx/a.txt"
+    echo b >"$ctx/b.txt"
+    printf '%s\n' 'FROM busybox' 'ARG V=1' 'ENV A=1' 'RUN echo one > /one' 'COPY a.txt /a.txt' \
+        'RUN cat /a.txt > /two' 'WORKDIR /srv' 'COPY b.txt .' 'LABEL k=v' 'CMD ["cat", "/two"]' >"$ctx/Dockerfile"
+    $HAKO --root "$root" build -q --network none -t bench-build "$ctx" >/dev/null
+    cmds=(-n "hako build (cached)" "$HAKO --root $root build -q --network none -t bench-build $ctx")
+    if have_podman && $PODMAN image exists busybox 2>/dev/null || { have_podman && $HAKO --root "$root" save busybox | $PODMAN load -q >/dev/null 2>&1; }; then
+        if $PODMAN build -q --network none -t bench-build "$ctx" >/dev/null 2>&1; then
+            cmds+=(-n "podman build (cached)" "$PODMAN build -q --network none -t bench-build $ctx")
+        else
+            echo "(podman build cannot run here: not compared)"
+        fi
+    fi
+    hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-40}" --export-json "$work/build.json" "${cmds[@]}" 2>&1 | grep -E 'Time|Benchmark' || true
+    h=$(median "$work/build.json" "hako build (cached)")
+    echo "hako cached rebuild: median $(python3 -c "print(f'{$h*1000:.1f}')") ms (target <= 100 ms)"
+    if p=$(median "$work/build.json" "podman build (cached)" 2>/dev/null); then
+        echo "  ratio hako/podman = $(ratio "$h" "$p")"
+    fi
+fi
+
+if want compose; then
+    echo
+    echo "== compose up -d of three busybox services vs one hako run -d (lower is better)"
+    proj=$work/composebench
+    mkdir -p "$proj"
+    printf '%s\n' 'services:' '  a:' '    image: busybox' '    command: sleep 600' '  b:' '    image: busybox' \
+        '    command: sleep 600' '  c:' '    image: busybox' '    command: sleep 600' >"$proj/compose.yaml"
+    # Containers removed between runs, the project network kept (as run -d keeps its
+    # bridge); the cold case (network made anew after a down) is shown apart.
+    hyperfine -N --warmup 2 --runs "${BENCH_RUNS:-20}" --export-json "$work/compose.json" \
+        --prepare "sh -c '$HAKO --root $root rm -f composebench-a-1 composebench-b-1 composebench-c-1 >/dev/null 2>&1 || true'" \
+        -n "compose up -d (3 services)" "$HAKO --root $root compose -f $proj/compose.yaml up -d" 2>&1 | grep -E 'Time|Benchmark' || true
+    hyperfine -N --warmup 1 --runs 5 --export-json "$work/compose-cold.json" \
+        --prepare "$HAKO --root $root compose -f $proj/compose.yaml down" \
+        -n "compose up -d after down" "$HAKO --root $root compose -f $proj/compose.yaml up -d" 2>&1 | grep -E 'Time|Benchmark' || true
+    $HAKO --root "$root" compose -f "$proj/compose.yaml" down 2>/dev/null
+    hyperfine -N --warmup 2 --runs "${BENCH_RUNS:-20}" --export-json "$work/one.json" \
+        --prepare "sh -c '$HAKO --root $root rm -f bench-one >/dev/null 2>&1 || true'" \
+        -n "run -d" "$HAKO --root $root run -d --name bench-one busybox sleep 600" 2>&1 | grep -E 'Time|Benchmark' || true
+    $HAKO --root "$root" rm -f bench-one >/dev/null 2>&1 || true
+    c=$(median "$work/compose.json" "compose up -d (3 services)")
+    o=$(median "$work/one.json" "run -d")
+    echo "  ratio compose up -d (3) / run -d (1) = $(ratio "$c" "$o")   (target <= 3)"
+    echo "  after down (network made anew): $(ratio "$(median "$work/compose-cold.json" "compose up -d after down")" "$o") x run -d"
+fi
+
 if want run-v2; then
     echo
     echo "== run 'true' in busybox on a cgroup v2 host (the test VM; crun refuses this hybrid one)"

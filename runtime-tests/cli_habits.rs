@@ -9,7 +9,7 @@ fn unknown_verbs_and_flags_are_answered_in_dockers_words() {
     for (args, says) in [
         (vec!["pause2"], "'pause2' is not a hako command."),
         (vec!["logz", "x"], "'logz' is not a hako command."),
-        (vec!["build", "."], "'build' is not built yet"),
+        (vec!["update", "x"], "'update' is not built yet"),
         (
             vec!["run", "--bogus", "busybox"],
             "unknown flag: --bogus\nSee 'hako run --help'.",

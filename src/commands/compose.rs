@@ -688,7 +688,22 @@ fn up(
         images.insert(s.name.clone(), service_image(ctx, s, build)?);
     }
     let mut started = vec![];
+    // Keepers of independent services start side by side; a service with dependencies
+    // waits for everything launched before it.
+    let mut pending: Vec<(String, super::supervise::PendingKeeper)> = vec![];
+    let settle = |pending: &mut Vec<(String, super::supervise::PendingKeeper)>| -> Result<()> {
+        for (name, keeper) in pending.drain(..) {
+            keeper
+                .wait()
+                .with_context(|| format!("start container {name}"))?;
+            eprintln!(" Container {name}  Started");
+        }
+        Ok(())
+    };
     for s in &services {
+        if !s.depends_on.is_empty() {
+            settle(&mut pending)?;
+        }
         wait_for_dependencies(ctx, s)?;
         let image = &images[&s.name];
         let name = container_name(ctx, s);
@@ -710,11 +725,14 @@ fn up(
         if record.is_running() {
             eprintln!(" Container {name}  Running");
         } else {
-            super::supervise::spawn_keeper(ctx.store, &record.id)?;
-            eprintln!(" Container {name}  Started");
+            pending.push((
+                name,
+                super::supervise::launch_keeper(ctx.store, &record.id)?,
+            ));
         }
         started.push(record);
     }
+    settle(&mut pending)?;
     if remove_orphans {
         remove_orphan_containers(ctx)?;
     }

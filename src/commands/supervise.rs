@@ -25,6 +25,19 @@ pub const LOG_FILE: &str = "container.log";
 /// Starts the keeper for `id` and waits until the container runs (or failed to start:
 /// then the error and Docker's exit code come back here).
 pub fn spawn_keeper(store: &Store, id: &str) -> Result<()> {
+    launch_keeper(store, id)?.wait()
+}
+
+/// A keeper started but not yet heard from: several containers start side by side
+/// (`compose up`) when their keepers are launched first and waited for after.
+pub struct PendingKeeper {
+    child: std::process::Child,
+    report: std::fs::File,
+    id: String,
+}
+
+/// Starts the keeper for `id` without waiting for its report.
+pub fn launch_keeper(store: &Store, id: &str) -> Result<PendingKeeper> {
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("create the keeper's pipe")?;
     let exe = std::env::current_exe().context("find the hako binary")?;
@@ -46,24 +59,36 @@ pub fn spawn_keeper(store: &Store, id: &str) -> Result<()> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().context("start the container's keeper")?;
+    let child = cmd.spawn().context("start the container's keeper")?;
     drop(write_end);
-    let mut report = String::new();
-    std::fs::File::from(read_end)
-        .read_to_string(&mut report)
-        .context("read the keeper's report")?;
-    if report.starts_with("ok") {
-        // The keeper lives on; it is not ours to wait for (init reaps it once we exit).
-        std::mem::forget(child);
-        return Ok(());
-    }
-    let _ = child.wait();
-    match report.strip_prefix("err ").and_then(|r| r.split_once(' ')) {
-        Some((code, message)) => {
-            let code: i32 = code.parse().unwrap_or(125);
-            Err(anyhow::anyhow!("{}", message.trim_end()).context(ExitCode(code)))
+    Ok(PendingKeeper {
+        child,
+        report: std::fs::File::from(read_end),
+        id: id.to_string(),
+    })
+}
+
+impl PendingKeeper {
+    /// Waits for the keeper's report: the container runs, or why it does not.
+    pub fn wait(mut self) -> Result<()> {
+        let mut report = String::new();
+        self.report
+            .read_to_string(&mut report)
+            .context("read the keeper's report")?;
+        let id = &self.id;
+        if report.starts_with("ok") {
+            // The keeper lives on; it is not ours to wait for (init reaps it once we exit).
+            std::mem::forget(self.child);
+            return Ok(());
         }
-        None => bail!("the container's keeper ended before starting it (see hako logs {id})"),
+        let _ = self.child.wait();
+        match report.strip_prefix("err ").and_then(|r| r.split_once(' ')) {
+            Some((code, message)) => {
+                let code: i32 = code.parse().unwrap_or(125);
+                Err(anyhow::anyhow!("{}", message.trim_end()).context(ExitCode(code)))
+            }
+            None => bail!("the container's keeper ended before starting it (see hako logs {id})"),
+        }
     }
 }
 
