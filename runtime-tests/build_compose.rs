@@ -524,3 +524,117 @@ fn compose_foreground_and_bad_files() {
         stderr(&bad)
     );
 }
+
+/// The tree a build makes, as independent tools see it: umoci unpacks hako's image to the
+/// same files hako exports; where podman is installed, its build of the same Dockerfile
+/// gives the same files, modes and owners.
+#[test]
+fn built_trees_match_umoci_and_podman() {
+    if !require_root("build runs RUN steps in containers") {
+        return;
+    }
+    if !have("umoci") {
+        skip(
+            "built_trees_match_umoci_and_podman",
+            "requires umoci (apt-get install umoci)",
+        );
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    let work = tempfile::tempdir().unwrap();
+    let c = work.path().join("ctx");
+    write(&c, "files/a.txt", "a\n");
+    write(&c, "files/sub/b.txt", "b\n");
+    write(&c, "one.txt", "one\n");
+    write(
+        &c,
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir -p /data && echo x > /data/x && chmod 600 /data/x\nCOPY files/ /app/\nCOPY --chown=1:2 one.txt /app/one2.txt\nWORKDIR /w\nRUN echo y > y.txt\n",
+    );
+    ok(
+        build(r, &c, &["--network", "none", "-t", "tree:1"]),
+        "build",
+    );
+    let tree_of = |dir: &Path| -> Vec<String> {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("cd \"$1\" && find app data w -printf '%p %m %U:%G %s\\n' | sort")
+            .arg("sh")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().map(String::from).collect()
+    };
+    // hako's own view: export of a container of the image.
+    let id = ok(hako(r, &["create", "tree:1", "true"]), "create")
+        .trim()
+        .to_string();
+    let exported = work.path().join("exported");
+    fs::create_dir_all(&exported).unwrap();
+    shell(&format!(
+        "{HAKO} --root {} export {id} | tar -C {} -xf -",
+        r.display(),
+        exported.display()
+    ));
+    let ours = tree_of(&exported);
+    assert!(
+        ours.iter().any(|l| l.starts_with("app/one2.txt 644 1:2")),
+        "{ours:?}"
+    );
+    assert!(
+        ours.iter().any(|l| l.starts_with("data/x 600 0:0")),
+        "{ours:?}"
+    );
+
+    // umoci: the saved OCI archive unpacks to the same tree.
+    let oci = work.path().join("oci");
+    fs::create_dir_all(&oci).unwrap();
+    shell(&format!(
+        "{HAKO} --root {} save --format oci-archive tree:1 | tar -C {} -xf - && umoci unpack --image {}:1 {}",
+        r.display(),
+        oci.display(),
+        oci.display(),
+        work.path().join("bundle").display()
+    ));
+    assert_eq!(
+        tree_of(&work.path().join("bundle/rootfs")),
+        ours,
+        "umoci's view"
+    );
+
+    if !have("podman") || !have("runc") {
+        eprintln!("podman or runc not installed: the podman comparison is left out");
+        return;
+    }
+    let p = work.path();
+    let conf = p.join("containers.conf");
+    fs::write(&conf, "[engine]\nruntime = \"runc\"\n").unwrap();
+    let podman = format!(
+        "CONTAINERS_CONF={} podman --root {}/ps --runroot {}/pr --storage-driver overlay",
+        conf.display(),
+        p.display(),
+        p.display()
+    );
+    shell(&format!(
+        "{HAKO} --root {} save busybox | {podman} load -q",
+        r.display()
+    ));
+    shell(&format!(
+        "{podman} build -q --network none -t tree:1 {}",
+        c.display()
+    ));
+    let theirs_dir = p.join("podman-export");
+    fs::create_dir_all(&theirs_dir).unwrap();
+    shell(&format!(
+        "cid=$({podman} create tree:1 true) && {podman} export $cid | tar -C {} -xf - && {podman} rm $cid >/dev/null",
+        theirs_dir.display()
+    ));
+    let theirs = tree_of(&theirs_dir);
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{podman} system reset -f >/dev/null 2>&1"))
+        .status();
+    assert_eq!(theirs, ours, "podman build of the same Dockerfile");
+}
