@@ -96,7 +96,7 @@ fn nonsense_flags_are_refused() {
         vec!["run", "--memory", "1k", "busybox", "true"],
         vec!["run", "--cpus", "999", "busybox", "true"],
         vec!["run", "--cap-add", "MAGIC", "busybox", "true"],
-        vec!["run", "-v", "relative:/x", "busybox", "true"],
+        vec!["run", "-v", "relative/path:/x", "busybox", "true"],
         vec!["run", "--network", "bridge0", "busybox", "true"],
         vec!["run", "--pull", "never", "nosuchimage", "true"],
         vec!["run", "Bad:Ref!", "true"],

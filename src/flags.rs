@@ -204,12 +204,15 @@ pub fn parse_tmpfs(v: &str) -> Result<MountArg, String> {
     })
 }
 
-/// Docker's rule: a source with a `/` or starting with `.` is a path, anything else a name.
+/// A host path is absolute, `./`/`../` relative, or `~/`; anything else is a volume name
+/// (and `a/b` is neither: Docker refuses it too).
 fn is_path(source: &str) -> bool {
     source.starts_with('/')
-        || source.starts_with('.')
-        || source.starts_with('~')
-        || source.contains('/')
+        || source.starts_with("./")
+        || source.starts_with("../")
+        || source.starts_with("~/")
+        || source == "."
+        || source == ".."
 }
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, Docker's rule for volume names.
