@@ -15,4 +15,5 @@ mod limits;
 mod networking;
 mod process;
 mod registry;
+mod runc_mode;
 mod trace_lines;

@@ -3,6 +3,24 @@
 use clap::Parser;
 
 fn main() {
+    // runc's command line: invoked as `hako-runc` (or `runc`), or as `hako runc …`.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let as_runc = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n.to_string_lossy().ends_with("runc"));
+    if as_runc || argv.get(1).is_some_and(|a| a == "runc") {
+        let runc_argv = if as_runc { &argv[..] } else { &argv[1..] };
+        let cli = hako::cli::RuncCli::parse_from(runc_argv);
+        let code = match hako::commands::runc::runc(cli.args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("hako-runc: {}", hako::commands::describe(&e));
+                1
+            }
+        };
+        std::process::exit(code);
+    }
     let cli = match hako::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -460,6 +460,14 @@ impl ContainerCgroup {
         self.cg.exists()
     }
 
+    /// The processes in the cgroup (runc's `ps` and `kill --all`).
+    pub fn pids(&self) -> Vec<i32> {
+        if !self.cg.exists() {
+            return vec![];
+        }
+        self.cg.procs().into_iter().map(|p| p.pid as i32).collect()
+    }
+
     /// Kills what is left and removes the cgroup. The container's processes may still be
     /// exiting (the kernel kills a PID namespace's processes when its init dies, but not
     /// synchronously), so EBUSY is retried briefly.

@@ -2,9 +2,11 @@
 
 mod build;
 mod lifecycle;
+mod runc;
 
 pub use build::*;
 pub use lifecycle::*;
+pub use runc::*;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,6 +80,12 @@ pub enum Command {
     Builder {
         #[command(subcommand)]
         command: BuilderCommand,
+    },
+    /// runc's command line (create, start, state, kill, delete, exec…) for OCI bundles
+    #[command(disable_help_flag = true)]
+    Runc {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Manage volumes
     Volume {

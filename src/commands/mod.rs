@@ -19,6 +19,7 @@ mod ps;
 mod registry;
 mod rm;
 mod run;
+pub mod runc;
 mod save;
 mod start_stop;
 mod supervise;
@@ -54,6 +55,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             command: SystemCommand::Info,
         } => info::info(&root),
         Command::Login(args) => registry::login(&args, &registries),
+        Command::Runc { args } => {
+            let argv = std::iter::once("hako runc".to_string()).chain(args);
+            let cli = <crate::cli::RuncCli as clap::Parser>::try_parse_from(argv)
+                .map_err(|e| anyhow::anyhow!("{}", e.render()))?;
+            runc::runc(cli.args)
+        }
         Command::Version => {
             println!("hako version {}", env!("CARGO_PKG_VERSION"));
             println!(" OCI runtime spec: 1.0.2 (config.json bundles, runc's command line planned)");
@@ -128,7 +135,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Import(args) => import_load::import(&store, &args),
                 Command::Pull(args) => registry::pull(&store, &args, &registries),
                 Command::Push(args) => registry::push(&store, &args, &registries),
-                Command::Login(_) | Command::Logout { .. } => unreachable!("handled above"),
+                Command::Login(_) | Command::Logout { .. } | Command::Runc { .. } => {
+                    unreachable!("handled above")
+                }
                 Command::Commit(args) => commit_export::commit(&store, &args),
                 Command::Export(args) => commit_export::export(&store, &args),
                 Command::Save(args) => save::save(&store, &args),

@@ -54,7 +54,12 @@ pub fn report_and_exit(channel: &Channel, result: Result<(), Failure>) -> ! {
         Ok(()) => (FailureKind::Setup, "execve returned".to_string()),
         Err(f) => f,
     };
-    let _ = channel.send_failed(failure.0, &failure.1);
+    if channel.send_failed(failure.0, &failure.1).is_err() {
+        // Nobody is listening any more (after an OCI `start`, the creator is gone): the
+        // process's own stderr is where its runtime's caller looks.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "hako: {}", failure.1);
+    }
     // SAFETY: _exit in a forked child: no atexit handlers or buffered state of the parent.
     unsafe {
         libc::_exit(match failure.0 {
@@ -93,8 +98,11 @@ fn setup(
         None => None,
     };
     prepare_container(sys, plan, overlay, channel, options)?;
-    // `create`: everything is ready; `start` lets us go on from here.
+    // `create`: everything is ready; `start` lets us go on from here. A program that is
+    // not there is reported now, to `create`, as runc does.
     if let Some(fifo) = start_fifo {
+        find_program(&plan.process.args[0], &plan.process.env)?;
+        channel.send_created().map_err(setup_err)?;
         wait_for_start(&fifo).map_err(setup_err)?;
     }
     let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();

@@ -158,6 +158,8 @@ pub(crate) fn release_and_wait(
                 let _ = waitpid(pid, None);
                 return Err(LaunchError::Child { kind, message });
             }
+            // A two-phase create: set up and waiting for `start`.
+            Ok(Some(Message::Created)) => break,
             Ok(Some(Message::Go)) => {}
             Err(e) => {
                 clone::abort(pid);

@@ -36,6 +36,8 @@ pub enum FailureKind {
 #[derive(Debug)]
 pub enum Message {
     Go,
+    /// Everything is set up; the process waits for `start` (OCI create).
+    Created,
     Pty(OwnedFd),
     Failed(FailureKind, String),
 }
@@ -57,6 +59,7 @@ pub fn pair() -> nix::Result<(Channel, Channel)> {
 const TAG_GO: u8 = b'G';
 const TAG_PTY: u8 = b'P';
 const TAG_FAILED: u8 = b'F';
+const TAG_CREATED: u8 = b'C';
 
 impl Channel {
     pub(crate) fn as_fd_ref(&self) -> &OwnedFd {
@@ -65,6 +68,10 @@ impl Channel {
 
     pub fn send_go(&self) -> nix::Result<()> {
         self.send(&[TAG_GO], None)
+    }
+
+    pub fn send_created(&self) -> nix::Result<()> {
+        self.send(&[TAG_CREATED], None)
     }
 
     pub fn send_pty(&self, master: RawFd) -> nix::Result<()> {
@@ -117,6 +124,7 @@ impl Channel {
         }
         Ok(Some(match buf[0] {
             TAG_GO => Message::Go,
+            TAG_CREATED => Message::Created,
             // SAFETY: the kernel just installed this fd for us (SCM_RIGHTS).
             TAG_PTY => {
                 Message::Pty(unsafe { OwnedFd::from_raw_fd(fd.ok_or(nix::Error::EBADMSG)?) })

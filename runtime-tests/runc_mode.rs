@@ -1,0 +1,299 @@
+//! runc's command line: the OCI two-phase lifecycle on a bundle, checked side by side with
+//! runc where it is installed, and Podman driving hako as its OCI runtime.
+
+use crate::harness::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A bundle of the busybox fixture whose process runs `args` (no terminal).
+fn bundle(dir: &Path, args: &[&str]) -> PathBuf {
+    let b = dir.join("bundle");
+    fs::create_dir_all(b.join("rootfs")).unwrap();
+    shell(&format!(
+        "tar -C {r} -xf {} && chmod 755 {r}",
+        shared_root().join("busybox.tar").display(),
+        r = b.join("rootfs").display(),
+    ));
+    let o = Command::new(HAKO)
+        .args(["runc", "spec", "--bundle"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "spec: {}", stderr(&o));
+    let path = b.join("config.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    spec["process"]["args"] = serde_json::json!(args);
+    spec["process"]["terminal"] = serde_json::json!(false);
+    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    b
+}
+
+/// `<runtime> --root STATE args…`: hako's runc mode or runc itself.
+fn rt(runtime: &str, state: &Path, args: &[&str]) -> Output {
+    let mut c = if runtime == "hako" {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "5", "60", HAKO, "runc"]);
+        c
+    } else {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "5", "60", runtime]);
+        c
+    };
+    c.arg("--root").arg(state).args(args);
+    // Files, not pipes: the container inherits the runtime's stdio (as with runc), and a
+    // pipe would stay open as long as the container runs.
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    c.stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap());
+    let status = c.status().unwrap();
+    let read = |mut f: fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = vec![];
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+fn status_of(runtime: &str, state: &Path, id: &str) -> String {
+    let o = rt(runtime, state, &["state", id]);
+    assert!(o.status.success(), "{runtime} state: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+/// create → created, start → running, kill → stopped, delete → gone: the same statuses
+/// and the same refusals from hako and (where installed) runc.
+#[test]
+fn two_phase_lifecycle_matches_runc() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    let mut runtimes = vec!["hako"];
+    if have("runc") {
+        runtimes.push("runc");
+    }
+    for runtime in runtimes {
+        let state = dir.path().join(format!("state-{runtime}"));
+        let id = format!("life-{runtime}-{}", std::process::id());
+        let o = rt(
+            runtime,
+            &state,
+            &[
+                "create",
+                "--bundle",
+                b.to_str().unwrap(),
+                "--pid-file",
+                dir.path().join("pid").to_str().unwrap(),
+                &id,
+            ],
+        );
+        assert!(o.status.success(), "{runtime} create: {}", stderr(&o));
+        assert_eq!(status_of(runtime, &state, &id), "created", "{runtime}");
+        let pid: i32 = fs::read_to_string(dir.path().join("pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Created means set up and waiting: the user's program has not started.
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert_ne!(comm.trim(), "sleep", "{runtime}: not started yet");
+        let dup = rt(
+            runtime,
+            &state,
+            &["create", "--bundle", b.to_str().unwrap(), &id],
+        );
+        assert!(!dup.status.success(), "{runtime}: a second create of {id}");
+        ok(rt(runtime, &state, &["start", &id]), "start");
+        until(&format!("{runtime} running"), || {
+            status_of(runtime, &state, &id) == "running"
+        });
+        let listed = ok(rt(runtime, &state, &["list", "-q"]), "list");
+        assert_eq!(listed.trim(), id, "{runtime}");
+        let busy = rt(runtime, &state, &["delete", &id]);
+        assert!(
+            !busy.status.success(),
+            "{runtime}: delete of a running container"
+        );
+        let ps = ok(rt(runtime, &state, &["ps", "--format", "json", &id]), "ps");
+        let pids: Vec<i32> = serde_json::from_str(ps.trim()).unwrap();
+        assert_eq!(pids, vec![pid], "{runtime}");
+        let exec = ok(
+            rt(runtime, &state, &["exec", &id, "cat", "/proc/1/comm"]),
+            "exec",
+        );
+        assert_eq!(exec.trim(), "sleep", "{runtime}");
+        ok(rt(runtime, &state, &["kill", &id, "KILL"]), "kill");
+        until(&format!("{runtime} stopped"), || {
+            status_of(runtime, &state, &id) == "stopped"
+        });
+        ok(rt(runtime, &state, &["delete", &id]), "delete");
+        let gone = rt(runtime, &state, &["state", &id]);
+        assert!(!gone.status.success(), "{runtime}: state after delete");
+    }
+}
+
+/// `run` waits and returns the process's exit code; `run -d` leaves it running; `exec
+/// --process` reads a process.json; errors name the cause and go to --log as JSON.
+#[test]
+fn run_exec_process_json_and_logged_errors() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let b = bundle(dir.path(), &["sh", "-c", "echo out-of-run; exit 7"]);
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", b.to_str().unwrap(), "r1"],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "out-of-run");
+    assert!(
+        !state.join("r1").exists(),
+        "run removes the state when it ends"
+    );
+
+    let b2 = bundle(&dir.path().join("two"), &["sleep", "30"]);
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["run", "-d", "--bundle", b2.to_str().unwrap(), "r2"],
+        ),
+        "run -d",
+    );
+    assert_eq!(status_of("hako", &state, "r2"), "running");
+    let process = dir.path().join("process.json");
+    fs::write(
+        &process,
+        r#"{"terminal": false, "user": {"uid": 1000, "gid": 1000}, "args": ["sh", "-c", "id -u; echo $GREETING; pwd"], "env": ["PATH=/bin", "GREETING=hi"], "cwd": "/etc"}"#,
+    )
+    .unwrap();
+    let exec = ok(
+        rt(
+            "hako",
+            &state,
+            &["exec", "--process", process.to_str().unwrap(), "r2"],
+        ),
+        "exec --process",
+    );
+    assert_eq!(exec, "1000\nhi\n/etc\n");
+    ok(
+        rt("hako", &state, &["delete", "--force", "r2"]),
+        "delete --force",
+    );
+
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let log = dir.path().join("log.json");
+    let o = rt(
+        "hako",
+        &state,
+        &[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "bad",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("hooks"), "{}", stderr(&o));
+    let line: serde_json::Value =
+        serde_json::from_str(fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("hooks"));
+    assert!(
+        !state.join("bad").exists(),
+        "a failed create leaves no state"
+    );
+}
+
+/// Podman with `--runtime hako-runc`: run, run -d, exec, logs, stop, rm and exit codes, as
+/// with runc.
+#[test]
+fn podman_drives_hako_as_its_runtime() {
+    if !require_root("podman as root") {
+        return;
+    }
+    if !have("podman") || !have("conmon") {
+        eprintln!("podman or conmon not installed: podman as a client is not tested here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let runtime = d.join("hako-runc");
+    std::os::unix::fs::symlink(HAKO, &runtime).unwrap();
+    let conf = d.join("containers.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n"
+        ),
+    )
+    .unwrap();
+    let podman = |args: &[&str]| -> Output {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "5", "60", "podman", "--root"])
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .args(["--storage-driver", "overlay", "--runtime"])
+            .arg(&runtime)
+            .args(args)
+            .env("CONTAINERS_CONF", &conf);
+        c.output().unwrap()
+    };
+    shell(&format!(
+        "{HAKO} --root {} save busybox | CONTAINERS_CONF={} podman --root {} --runroot {} --storage-driver overlay load -q",
+        shared_root().display(),
+        conf.display(),
+        d.join("storage").display(),
+        d.join("run").display()
+    ));
+    // seccomp is hako's next step (the hardening issue); until then the profile is off.
+    let sec = ["--security-opt", "seccomp=unconfined", "--network", "none"];
+    let mut args = vec!["run", "--rm"];
+    args.extend(sec);
+    args.extend(["busybox", "echo", "hello-from-podman"]);
+    let o = podman(&args);
+    assert_eq!(stdout(&o).trim(), "hello-from-podman", "{}", stderr(&o));
+    let mut args = vec!["run", "--rm"];
+    args.extend(sec);
+    args.extend(["busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(podman(&args).status.code(), Some(3));
+    let mut args = vec!["run", "-d", "--name", "pd"];
+    args.extend(sec);
+    args.extend(["busybox", "sh", "-c", "echo started; exec sleep 60"]);
+    let o = podman(&args);
+    assert!(o.status.success(), "run -d: {}", stderr(&o));
+    let e = podman(&["exec", "pd", "cat", "/proc/1/comm"]);
+    assert_eq!(stdout(&e).trim(), "sleep", "{}", stderr(&e));
+    until("podman logs", || {
+        stdout(&podman(&["logs", "pd"])).contains("started")
+    });
+    let o = podman(&["stop", "-t", "5", "pd"]);
+    assert!(o.status.success(), "stop: {}", stderr(&o));
+    let ps = stdout(&podman(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(ps.contains("pd Exited"), "{ps}");
+    let o = podman(&["rm", "pd"]);
+    assert!(o.status.success(), "rm: {}", stderr(&o));
+    let _ = podman(&["system", "reset", "-f"]);
+}

@@ -1,0 +1,582 @@
+//! runc's command line over hako's launcher: the bundle's config.json is compiled into the
+//! same `LaunchPlan` the Docker-style verbs use. `create` leaves the container's init set up
+//! and blocked on `exec.fifo` (the OCI two-phase contract); `start` opens the FIFO. Like
+//! runc, nothing stays resident: the caller (containerd's shim, say) is the parent that
+//! reaps, and the status is read from the process itself.
+
+mod state;
+
+use crate::cgroups::{self, ContainerCgroup, Limits};
+use crate::cli::{CreateArgs, RuncArgs, RuncCommand};
+use crate::launcher::exec::{self as launch_exec, Target};
+use crate::launcher::{self, supervise, StartOptions};
+use crate::spec::plan::{self, LaunchPlan};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+use state::{State, Status};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Runs one runc verb; errors also go to `--log` in the format asked for (containerd reads
+/// them from there).
+pub fn runc(args: RuncArgs) -> Result<i32> {
+    let log = args.log.clone();
+    let json = args.log_format == "json";
+    let result = dispatch(args);
+    if let (Err(e), Some(path)) = (&result, log) {
+        let msg = super::describe(e);
+        let time = crate::timefmt::now_rfc3339();
+        let line = if json {
+            serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+        } else {
+            format!("time=\"{time}\" level=error msg={msg:?}")
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    result
+}
+
+fn state_root(args: &RuncArgs) -> PathBuf {
+    args.root.clone().unwrap_or_else(|| {
+        if nix::unistd::geteuid().is_root() {
+            PathBuf::from("/run/hako-runc")
+        } else {
+            let run = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| "/tmp".into());
+            PathBuf::from(run).join("hako-runc")
+        }
+    })
+}
+
+fn dispatch(args: RuncArgs) -> Result<i32> {
+    let root = state_root(&args);
+    match &args.command {
+        RuncCommand::Spec { bundle, rootless } => spec(bundle.as_deref(), *rootless),
+        RuncCommand::Create(c) => create(&root, &args, c, true, false).map(|_| 0),
+        RuncCommand::Start { id } => start(&root, id),
+        RuncCommand::Run {
+            create: c,
+            detach,
+            keep,
+        } => run(&root, &args, c, *detach, *keep),
+        RuncCommand::State { id } => {
+            let s = state::load(&root, id)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&state::document(&root, &s))?
+            );
+            Ok(0)
+        }
+        RuncCommand::Kill { all, id, signal } => kill_verb(&root, id, signal.as_deref(), *all),
+        RuncCommand::Delete { force, id } => delete(&root, id, *force),
+        RuncCommand::Exec { .. } => exec(&root, &args.command),
+        RuncCommand::Ps { format, id } => ps(&root, id, format),
+        RuncCommand::List { format, quiet } => list(&root, format, *quiet),
+        RuncCommand::Pause { id } => pause(&root, id, true),
+        RuncCommand::Resume { id } => pause(&root, id, false),
+        RuncCommand::Features => {
+            println!("{}", serde_json::to_string_pretty(&features())?);
+            Ok(0)
+        }
+    }
+}
+
+/// `spec`: a config.json for a `rootfs/` beside it, running `sh` on a terminal, with
+/// Docker's default capabilities, masked paths and mounts (hako's front end builds it).
+fn spec(bundle: Option<&Path>, rootless: bool) -> Result<i32> {
+    let dir = bundle.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let path = dir.join("config.json");
+    if path.exists() {
+        bail!("File {} exists. Remove it first", path.display());
+    }
+    let cfg = crate::spec::RunConfig {
+        args: vec!["sh".into()],
+        env: vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            "TERM=xterm".into(),
+        ],
+        cwd: "/".into(),
+        hostname: "hako".into(),
+        terminal: true,
+        readonly_rootfs: true,
+        no_new_privileges: true,
+        network: crate::spec::NetworkMode::None,
+        rlimits: vec![("RLIMIT_NOFILE".into(), 1024, 1024)],
+        ..Default::default()
+    };
+    let mut v = serde_json::to_value(crate::spec::build(&cfg, "rootfs")?)?;
+    if let Some(a) = v.as_object_mut() {
+        a.remove("annotations");
+    }
+    if let Some(l) = v["linux"].as_object_mut() {
+        l.remove("cgroupsPath");
+    }
+    if rootless {
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        v["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
+            ns.retain(|n| n["type"] != "network");
+            ns.push(serde_json::json!({"type": "user"}));
+        }
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&v)?)?;
+    Ok(0)
+}
+
+fn read_spec(bundle: &Path) -> Result<Spec> {
+    super::lifecycle::read_bundle(bundle)
+}
+
+/// `cgroupsPath` as a cgroupfs path; systemd's `slice:prefix:name` becomes
+/// `slice/prefix-name.scope` (there is no systemd to ask here).
+fn cgroup_path(spec: &Spec, id: &str, systemd: bool) -> String {
+    let given = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.display().to_string());
+    match given {
+        Some(p) if systemd && p.split(':').count() == 3 => {
+            let parts: Vec<&str> = p.split(':').collect();
+            let slice = if parts[0].is_empty() {
+                "system.slice"
+            } else {
+                parts[0]
+            };
+            format!("{slice}/{}-{}.scope", parts[1], parts[2])
+        }
+        Some(p) => p.trim_start_matches('/').to_string(),
+        None => format!("hako-runc/{id}"),
+    }
+}
+
+/// Sends the pty master to `--console-socket`, as runc does (SCM_RIGHTS, one message).
+fn send_console(path: &Path, master: &OwnedFd) -> Result<()> {
+    use nix::sys::socket::{
+        connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+        UnixAddr,
+    };
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    connect(sock.as_raw_fd(), &UnixAddr::new(path)?)
+        .with_context(|| format!("connect to the console socket {}", path.display()))?;
+    let fds = [master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .context("send the pty master to the console socket")?;
+    Ok(())
+}
+
+/// What `create` and `run` share: the plan, the cgroup, the launch. With `two_phase`, the
+/// process waits on the FIFO for `start`.
+fn create(
+    root: &Path,
+    args: &RuncArgs,
+    c: &CreateArgs,
+    two_phase: bool,
+    keep_parent: bool,
+) -> Result<(State, launcher::Started)> {
+    state::check_id(&c.id)?;
+    let dir = state::dir(root, &c.id);
+    if dir.exists() {
+        bail!("container with id exists: {}", c.id);
+    }
+    let bundle = c
+        .bundle
+        .canonicalize()
+        .with_context(|| format!("bundle {}", c.bundle.display()))?;
+    let spec = read_spec(&bundle)?;
+    let plan: LaunchPlan = plan::compile(&spec, cgroups::layout::host_layout())?;
+    if plan.process.terminal && c.console_socket.is_none() && two_phase {
+        bail!("cannot allocate tty if runc will detach without setting console socket");
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let result = (|| {
+        let fifo = dir.join(state::FIFO);
+        if two_phase {
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+                .context("create exec.fifo")?;
+        }
+        let cgroup_path = cgroup_path(&spec, &c.id, args.systemd_cgroup);
+        let cgroup = ContainerCgroup::create(
+            cgroups::host_hierarchy(),
+            &cgroup_path,
+            &Limits::from_spec(&spec),
+        )?;
+        let options = StartOptions {
+            interactive: true,
+            preserve_fds: c.preserve_fds,
+            die_with_parent: keep_parent,
+            start_fifo: two_phase.then_some(fifo),
+            stdio: None,
+        };
+        let cgroup_dir = cgroup.clone_target();
+        let started = launcher::spawn(
+            &plan,
+            None,
+            &options,
+            cgroup_dir.as_ref().map(AsFd::as_fd),
+            |pid, in_cgroup| {
+                if !in_cgroup {
+                    cgroup.add_process(pid).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            },
+        );
+        let started = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = cgroup.delete();
+                return Err(anyhow::Error::new(e));
+            }
+        };
+        if let (Some(sock), Some(master)) = (&c.console_socket, &started.pty_master) {
+            send_console(sock, master)?;
+        }
+        let pid = started.pid.as_raw();
+        let st = State {
+            id: c.id.clone(),
+            pid,
+            pid_start: crate::state::process_start_time(pid).unwrap_or(0),
+            bundle: bundle.clone(),
+            rootfs: plan.rootfs.clone(),
+            created: crate::timefmt::now_rfc3339(),
+            cgroup_path,
+            annotations: spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            owner: String::new(),
+            namespaces: plan.namespaces.bits(),
+            paused: false,
+        };
+        state::save(root, &st)?;
+        if let Some(p) = &c.pid_file {
+            std::fs::write(p, pid.to_string()).with_context(|| format!("write {}", p.display()))?;
+        }
+        Ok((st, started))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn start(root: &Path, id: &str) -> Result<i32> {
+    let s = state::load(root, id)?;
+    match state::status(root, &s) {
+        Status::Created => {}
+        other => bail!("cannot start a container that is {}", other.name()),
+    }
+    let fifo = state::dir(root, id).join(state::FIFO);
+    launcher::start_created(&fifo).context("release the container from exec.fifo")?;
+    Ok(0)
+}
+
+fn run(root: &Path, args: &RuncArgs, c: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+    let mut signals = supervise::Signals::block().context("block signals")?;
+    let (st, mut started) = create(root, args, c, false, !detach)?;
+    if detach {
+        return Ok(0);
+    }
+    let pty = if c.console_socket.is_some() {
+        None
+    } else {
+        started.pty_master.take()
+    };
+    let code =
+        supervise::supervise(started.pid, &mut signals, pty).context("wait for the container");
+    if !keep {
+        let _ = remove(root, &st);
+    }
+    code
+}
+
+fn signal_of(s: Option<&str>) -> Result<Signal> {
+    match s {
+        None => Ok(Signal::SIGTERM),
+        Some(s) => Ok(crate::signals::parse(s)?),
+    }
+}
+
+fn kill_verb(root: &Path, id: &str, sig: Option<&str>, all: bool) -> Result<i32> {
+    let s = state::load(root, id)?;
+    let sig = signal_of(sig)?;
+    if state::status(root, &s) == Status::Stopped {
+        bail!("container not running");
+    }
+    if all {
+        for pid in ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).pids() {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+        return Ok(0);
+    }
+    kill(Pid::from_raw(s.pid), sig).with_context(|| format!("kill {} {sig}", s.pid))?;
+    Ok(0)
+}
+
+fn remove(root: &Path, s: &State) -> Result<()> {
+    let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path);
+    let mut problems = vec![];
+    if let Err(e) = cgroup.delete() {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = std::fs::remove_dir_all(state::dir(root, &s.id)) {
+        problems.push(format!("remove the state of {}: {e}", s.id));
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(())
+}
+
+fn delete(root: &Path, id: &str, force: bool) -> Result<i32> {
+    let s = match state::load(root, id) {
+        Ok(s) => s,
+        // runc: deleting what is not there is an error, except with --force.
+        Err(_) if force => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    match state::status(root, &s) {
+        Status::Stopped => {}
+        // A created container never ran the user's program: delete kills it (runc does).
+        Status::Created => {
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+        }
+        other if force => {
+            if other == Status::Paused {
+                let _ = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).thaw();
+            }
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+        }
+        other => bail!(
+            "cannot delete container {id} that is not stopped: {} (stop it, or delete --force)",
+            other.name()
+        ),
+    }
+    // The kill is asynchronous: wait (briefly) for the init to be gone.
+    for _ in 0..500 {
+        if state::status(root, &s) == Status::Stopped {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    remove(root, &s)?;
+    Ok(0)
+}
+
+fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
+    let RuncCommand::Exec {
+        process,
+        detach,
+        pid_file,
+        console_socket,
+        tty,
+        cwd,
+        env,
+        user,
+        preserve_fds,
+        id,
+        command,
+    } = command
+    else {
+        unreachable!("called for exec");
+    };
+    let s = state::load(root, id)?;
+    if state::status(root, &s) != Status::Running {
+        bail!(
+            "cannot exec in a container that is {}",
+            state::status(root, &s).name()
+        );
+    }
+    let mut spec = read_spec(&s.bundle)?;
+    if let Some(p) = process {
+        let text = std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?;
+        let proc: oci_spec::runtime::Process =
+            serde_json::from_str(&text).with_context(|| format!("parse {}", p.display()))?;
+        spec.set_process(Some(proc));
+    }
+    let plan = plan::compile(&spec, cgroups::layout::host_layout())?;
+    let mut proc = plan.process.clone();
+    if process.is_none() {
+        if command.is_empty() {
+            bail!("exec needs a command (or --process process.json)");
+        }
+        proc.args = command.clone();
+        proc.terminal = *tty;
+    }
+    if let Some(w) = cwd {
+        proc.cwd = w.into();
+    }
+    for kv in env {
+        let key = kv.split('=').next().unwrap_or("");
+        proc.env.retain(|e| e.split('=').next() != Some(key));
+        proc.env.push(kv.clone());
+    }
+    if let Some(u) = user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        proc.uid = uid
+            .parse()
+            .map_err(|_| anyhow!("--user {u}: expected UID[:GID]"))?;
+        proc.gid = gid
+            .parse()
+            .map_err(|_| anyhow!("--user {u}: expected UID[:GID]"))?;
+    }
+    if proc.terminal && *detach && console_socket.is_none() {
+        bail!("cannot allocate tty if runc will detach without setting console socket");
+    }
+    let target = Target {
+        pid: s.pid,
+        start_time: s.pid_start,
+        namespaces: nix::sched::CloneFlags::from_bits_truncate(s.namespaces),
+    };
+    let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path);
+    let cgroup_dir = cgroup.clone_target();
+    let mut signals = supervise::Signals::block().context("block signals")?;
+    let options = StartOptions {
+        interactive: true,
+        preserve_fds: *preserve_fds,
+        die_with_parent: !detach,
+        start_fifo: None,
+        stdio: None,
+    };
+    let mut started = launch_exec::exec(
+        &target,
+        &proc,
+        &options,
+        cgroup_dir.as_ref().map(AsFd::as_fd),
+        |pid| cgroup.add_process(pid).map_err(|e| e.to_string()),
+    )?;
+    if let Some(p) = pid_file {
+        std::fs::write(p, started.pid.as_raw().to_string())?;
+    }
+    let pty = match (console_socket, started.pty_master.take()) {
+        (Some(sock), Some(master)) => {
+            send_console(sock, &master)?;
+            None
+        }
+        (_, pty) => pty,
+    };
+    if *detach {
+        return Ok(0);
+    }
+    supervise::supervise(started.pid, &mut signals, pty).context("wait for the process")
+}
+
+fn ps(root: &Path, id: &str, format: &str) -> Result<i32> {
+    let s = state::load(root, id)?;
+    let pids = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).pids();
+    if format == "json" {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(0);
+    }
+    println!("{:>8}  CMD", "PID");
+    for pid in pids {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|c| *c == 0)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        println!("{pid:>8}  {cmd}");
+    }
+    Ok(0)
+}
+
+fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
+    let all = state::list(root);
+    if quiet {
+        all.iter().for_each(|s| println!("{}", s.id));
+    } else if format == "json" {
+        let docs: Vec<_> = all.iter().map(|s| state::document(root, s)).collect();
+        println!("{}", serde_json::to_string(&docs)?);
+    } else {
+        println!(
+            "{:<12} {:<8} {:<10} {:<40} {:<32} OWNER",
+            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+        );
+        for s in &all {
+            let status = state::status(root, s);
+            let pid = if status == Status::Stopped { 0 } else { s.pid };
+            println!(
+                "{:<12} {:<8} {:<10} {:<40} {:<32} {}",
+                s.id,
+                pid,
+                status.name(),
+                s.bundle.display(),
+                s.created,
+                if s.owner.is_empty() { "root" } else { &s.owner }
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn pause(root: &Path, id: &str, freeze: bool) -> Result<i32> {
+    let mut s = state::load(root, id)?;
+    let status = state::status(root, &s);
+    let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path);
+    match (freeze, status) {
+        (true, Status::Running) => cgroup.freeze()?,
+        (false, Status::Paused) => cgroup.thaw()?,
+        (true, other) => bail!("cannot pause a container that is {}", other.name()),
+        (false, other) => bail!("cannot resume a container that is {}", other.name()),
+    }
+    s.paused = freeze;
+    state::save(root, &s)?;
+    Ok(0)
+}
+
+/// The OCI features document: what this runtime honours.
+fn features() -> serde_json::Value {
+    let caps: Vec<String> = caps::all()
+        .into_iter()
+        .map(|c| format!("CAP_{}", c.to_string().trim_start_matches("CAP_")))
+        .collect();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.0.2",
+        "hooks": [],
+        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "remount",
+            "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
+            "noatime", "relatime", "strictatime", "nodiratime", "mand", "nomand"],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+        },
+        "annotations": {"org.opencontainers.runc.version": "hako"},
+    })
+}
