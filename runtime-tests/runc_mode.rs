@@ -244,9 +244,7 @@ fn podman_drives_hako_as_its_runtime() {
     let conf = d.join("containers.conf");
     fs::write(
         &conf,
-        format!(
-            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n"
-        ),
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n",
     )
     .unwrap();
     let podman = |args: &[&str]| -> Output {
