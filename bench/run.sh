@@ -3,13 +3,13 @@
 # ratios (machines are noisy; only ratios from one run mean anything).
 #   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
 #   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle network
-#                build compose commit export pull)
+#                build compose runc-mode commit export pull)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose commit export pull} "
+only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose runc-mode commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -196,6 +196,33 @@ if want compose; then
     o=$(median "$work/one.json" "run -d")
     echo "  ratio compose up -d (3) / run -d (1) = $(ratio "$c" "$o")   (target <= 3)"
     echo "  after down (network made anew): $(ratio "$(median "$work/compose-cold.json" "compose up -d after down")" "$o") x run -d"
+fi
+
+if want runc-mode; then
+    echo
+    echo "== create + start + delete of a busybox bundle, as youki's README measures it (lower is better)"
+    rb=$work/runc-bundle
+    mkdir -p "$rb/rootfs"
+    tar -C "$rb/rootfs" -xf rootfs-fixtures/cache/busybox.tar
+    chmod 755 "$rb/rootfs"
+    $HAKO runc spec --bundle "$rb"
+    python3 -c 'import json,sys; p=sys.argv[1]; c=json.load(open(p)); c["process"]["args"]=["true"]; c["process"]["terminal"]=False; json.dump(c,open(p,"w"))' "$rb/config.json"
+    cycle() { echo "sh -c '$1 create --bundle $rb bench-cycle >/dev/null 2>&1 </dev/null && $1 start bench-cycle && $1 delete -f bench-cycle'"; }
+    cmds=(-n hako "$(cycle "$HAKO runc --root $work/hako-runc-state")")
+    for ref in crun runc; do
+        if ! command -v $ref >/dev/null; then echo "($ref not installed: not compared)"; continue; fi
+        c=$(cycle "$ref --root $work/$ref-state")
+        if ! out=$(eval "$c" 2>&1); then echo "($ref cannot run here: ${out:0:160})"; continue; fi
+        cmds+=(-n "$ref" "$c")
+    done
+    hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-40}" --export-json "$work/runc-mode.json" "${cmds[@]}" 2>&1 | grep -E 'Time|Benchmark' || true
+    h=$(median "$work/runc-mode.json" hako)
+    echo "hako create+start+delete: median $(python3 -c "print(f'{$h*1000:.1f}')") ms"
+    for ref in crun runc; do
+        if r=$(median "$work/runc-mode.json" $ref 2>/dev/null); then
+            echo "  ratio hako/$ref = $(ratio "$h" "$r")   (target: hako <= crun)"
+        fi
+    done
 fi
 
 if want run-v2; then
