@@ -166,6 +166,11 @@ fn run_exec_process_json_and_logged_errors() {
     );
 
     let b2 = bundle(&dir.path().join("two"), &["sleep", "30"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b2.join("config.json")).unwrap()).unwrap();
+    spec["linux"]["sysctl"] =
+        serde_json::json!({"net.ipv4.ip_unprivileged_port_start": "77", "kernel.shmmni": "999"});
+    fs::write(b2.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
     ok(
         rt(
             "hako",
@@ -190,6 +195,38 @@ fn run_exec_process_json_and_logged_errors() {
         "exec --process",
     );
     assert_eq!(exec, "1000\nhi\n/etc\n");
+    let sysctls = ok(
+        rt(
+            "hako",
+            &state,
+            &[
+                "exec",
+                "r2",
+                "cat",
+                "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+                "/proc/sys/kernel/shmmni",
+            ],
+        ),
+        "sysctls inside",
+    );
+    assert_eq!(sysctls, "77\n999\n");
+    // update: new limits on the running container, seen in its cgroup's usage report.
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["update", "--memory", "67108864", "--pids-limit", "40", "r2"],
+        ),
+        "update",
+    );
+    let ev = ok(
+        rt("hako", &state, &["events", "--stats", "r2"]),
+        "events --stats",
+    );
+    let ev: serde_json::Value = serde_json::from_str(ev.trim()).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 67108864u64, "{ev}");
+    assert_eq!(ev["data"]["pids"]["current"], 1, "{ev}");
     ok(
         rt("hako", &state, &["delete", "--force", "r2"]),
         "delete --force",

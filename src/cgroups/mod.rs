@@ -41,9 +41,14 @@ impl Limits {
     /// The limits a runtime spec asks for in `linux.resources`: the bundle is the
     /// contract, so nothing downstream reads the flags.
     pub fn from_spec(spec: &oci_spec::runtime::Spec) -> Limits {
-        let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
-            return Limits::default();
-        };
+        match spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            Some(r) => Limits::from_resources(r),
+            None => Limits::default(),
+        }
+    }
+
+    /// The limits of an OCI `LinuxResources` (a spec's, or runc's `update --resources`).
+    pub fn from_resources(r: &oci_spec::runtime::LinuxResources) -> Limits {
         let memory = r.memory().as_ref();
         let cpu = r.cpu().as_ref();
         Limits {
@@ -458,6 +463,27 @@ impl ContainerCgroup {
 
     pub fn exists(&self) -> bool {
         self.cg.exists()
+    }
+
+    /// New limits for a running container (runc's `update`).
+    pub fn update(&self, limits: &Limits) -> Result<(), CgroupError> {
+        crate::trace::step(
+            "cgroup",
+            "write limits",
+            || {
+                limit_files(limits, self.version)
+                    .iter()
+                    .map(|(f, v)| format!("{f}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+            || self.cg.apply(&resources(limits, self.version)),
+        )
+        .map_err(|source| CgroupError::Apply {
+            path: self.path.clone(),
+            version: self.version,
+            source,
+        })
     }
 
     /// The processes in the cgroup (runc's `ps` and `kill --all`).

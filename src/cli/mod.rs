@@ -383,6 +383,9 @@ pub struct RunArgs {
     /// Set metadata on the container (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     pub labels: Vec<String>,
+    /// Namespaced kernel parameters (e.g. net.ipv4.ip_unprivileged_port_start=0)
+    #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+    pub sysctls: Vec<String>,
     /// The image to run
     pub image: String,
     /// The command and its arguments
@@ -500,8 +503,8 @@ pub struct ImportArgs {
 /// Docker verbs hako does not have yet, and the issue that brings each: said plainly
 /// instead of a "did you mean" pointing at an unrelated verb.
 const PLANNED: &[(&str, &str)] = &[
-    ("update", "the runc command line (update --resources)"),
-    ("events", "the runc command line (events)"),
+    ("update", "a later issue (for OCI bundles, hako runc update works today)"),
+    ("events", "a later issue (for OCI bundles, hako runc events works today)"),
 ];
 
 /// A command line clap refused, as Docker words it: `hako: <what>` on one line, and for

@@ -138,6 +138,38 @@ pub enum RuncCommand {
     Resume { id: String },
     /// Show what this runtime supports (the OCI features document)
     Features,
+    /// Change a running container's resource limits
+    Update {
+        /// A LinuxResources JSON file, or - for stdin
+        #[arg(short = 'r', long)]
+        resources: Option<PathBuf>,
+        /// Memory limit in bytes
+        #[arg(long)]
+        memory: Option<i64>,
+        /// Memory plus swap limit in bytes (-1: unlimited)
+        #[arg(long = "memory-swap", allow_hyphen_values = true)]
+        memory_swap: Option<i64>,
+        /// CPU CFS quota in microseconds (-1: unlimited)
+        #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+        cpu_quota: Option<i64>,
+        /// CPU CFS period in microseconds
+        #[arg(long = "cpu-period")]
+        cpu_period: Option<u64>,
+        /// Maximum number of processes (-1: unlimited)
+        #[arg(long = "pids-limit", allow_hyphen_values = true)]
+        pids_limit: Option<i64>,
+        id: String,
+    },
+    /// Resource usage of a container, as JSON lines
+    Events {
+        /// Print one sample and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between samples
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -644,6 +644,7 @@ fn create_for(
             no_new_privileges: false,
             binds,
             tmpfs,
+            sysctls: vec![],
             network: Some(network),
             ulimits: vec![],
             limits,

@@ -179,6 +179,15 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
         no_new_privileges,
         binds,
         tmpfs,
+        sysctls: args
+            .sysctls
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| anyhow::anyhow!("--sysctl {kv}: expected KEY=VALUE"))
+            })
+            .collect::<Result<_>>()?,
         network: Some(network),
         ulimits: args.ulimits.clone(),
         limits: limits(args)?,

@@ -138,6 +138,11 @@ pub fn prepare_container(
     mounts::prepare_rootfs(sys, plan, overlay).map_err(setup_err)?;
     // Swap roots: from here on "/" is the container's filesystem.
     sys.pivot_root(&plan.rootfs).map_err(setup_err)?;
+    // Sysctls go through the container's /proc, before read-only paths close /proc/sys.
+    for (key, value) in &plan.sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        sys.write_file(&path, value).map_err(setup_err)?;
+    }
     // Masked and read-only paths need the final /proc and /sys, so after the pivot.
     mounts::protect_paths(sys, plan).map_err(setup_err)?;
     // The pty lives in the container's devpts (mounted above), so after the pivot too.

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub binds: Vec<Bind>,
     /// `--tmpfs` and `--mount type=tmpfs`: (path, mount options).
     pub tmpfs: Vec<(String, Vec<String>)>,
+    /// `--sysctl KEY=VALUE`.
+    pub sysctls: Vec<(String, String)>,
     pub network: Option<NetworkMode>,
     pub ulimits: Vec<Ulimit>,
     pub limits: Limits,
@@ -145,6 +147,7 @@ pub fn from_image(
         no_new_privileges: opts.no_new_privileges,
         binds,
         tmpfs: opts.tmpfs.clone(),
+        sysctls: opts.sysctls.clone(),
         network: network.clone(),
         rlimits: opts
             .ulimits

@@ -69,6 +69,7 @@ pub struct RunConfig {
     pub binds: Vec<Bind>,
     /// (path, mount options) of each tmpfs asked for.
     pub tmpfs: Vec<(String, Vec<String>)>,
+    pub sysctls: Vec<(String, String)>,
     pub network: NetworkMode,
     /// (type, soft, hard), e.g. ("RLIMIT_NOFILE", 1024, 2048).
     pub rlimits: Vec<(String, u64, u64)>,
@@ -162,6 +163,7 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
             "cgroupsPath": cfg.cgroups_path,
             "namespaces": namespaces,
             "maskedPaths": masked,
+            "sysctl": cfg.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "readonlyPaths": readonly,
             "resources": {
                 "memory": memory,

@@ -30,6 +30,8 @@ pub enum PlanError {
     Unsupported(&'static str),
     #[error("device {path}: {why}")]
     BadDevice { path: String, why: &'static str },
+    #[error("linux.sysctl {key}: {why}")]
+    BadSysctl { key: String, why: &'static str },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +128,8 @@ pub struct LaunchPlan {
     pub join_network: Option<PathBuf>,
     /// The default devices plus the spec's `linux.devices`.
     pub devices: Vec<DeviceNode>,
+    /// `linux.sysctl`, only keys that belong to one of the container's own namespaces.
+    pub sysctls: Vec<(String, String)>,
     pub process: ProcessPlan,
 }
 
@@ -386,6 +390,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         join_network,
         devices: devices(linux)?,
+        sysctls: sysctls(linux, namespaces)?,
         process: ProcessPlan {
             rlimits,
             caps,
@@ -435,9 +440,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
             "linux.uidMappings/gidMappings (user namespaces)",
         ));
     }
-    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-        return Err(Unsupported("linux.sysctl"));
-    }
     if linux.seccomp().is_some() {
         return Err(Unsupported("linux.seccomp"));
     }
@@ -484,6 +486,58 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         }
     }
     Ok(())
+}
+
+/// runc's rule: a sysctl may be set only where the container has its own namespace for
+/// it (IPC: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*; network: net.*; UTS:
+/// kernel.hostname, kernel.domainname). Anything else would change the host.
+fn sysctls(
+    linux: &oci_spec::runtime::Linux,
+    namespaces: CloneFlags,
+) -> Result<Vec<(String, String)>, PlanError> {
+    let mut out = vec![];
+    for (key, value) in linux.sysctl().clone().unwrap_or_default() {
+        const IPC: &[&str] = &[
+            "kernel.msgmax",
+            "kernel.msgmnb",
+            "kernel.msgmni",
+            "kernel.sem",
+            "kernel.shmall",
+            "kernel.shmmax",
+            "kernel.shmmni",
+            "kernel.shm_rmid_forced",
+        ];
+        let needs = if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+            Some((CloneFlags::CLONE_NEWIPC, "ipc"))
+        } else if key.starts_with("net.") {
+            Some((CloneFlags::CLONE_NEWNET, "network"))
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            Some((CloneFlags::CLONE_NEWUTS, "uts"))
+        } else {
+            None
+        };
+        match needs {
+            Some((flag, _)) if namespaces.contains(flag) => out.push((key, value)),
+            Some((_, ns)) => {
+                return Err(PlanError::BadSysctl {
+                    key,
+                    why: match ns {
+                        "ipc" => "the container has no IPC namespace of its own, so this would change the host's",
+                        "network" => "the container has no network namespace of its own, so this would change the host's",
+                        _ => "the container has no UTS namespace of its own, so this would change the host's",
+                    },
+                })
+            }
+            None => {
+                return Err(PlanError::BadSysctl {
+                    key,
+                    why: "not a namespaced sysctl (only kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.hostname and kernel.domainname can be set per container)",
+                })
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn devices(linux: &oci_spec::runtime::Linux) -> Result<Vec<DeviceNode>, PlanError> {
@@ -643,6 +697,24 @@ mod tests {
 
     /// A field hako does not implement is an error naming it, never silently dropped.
     #[test]
+    fn sysctls_only_in_the_containers_own_namespaces() {
+        let mut c = config();
+        c.sysctls = vec![
+            ("net.ipv4.ip_forward".into(), "1".into()),
+            ("kernel.shmmni".into(), "100".into()),
+        ];
+        c.network = crate::spec::NetworkMode::None;
+        let plan = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap();
+        assert_eq!(plan.sysctls.len(), 2);
+        c.network = crate::spec::NetworkMode::Host;
+        let err = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap_err();
+        assert!(err.to_string().contains("no network namespace"), "{err}");
+        c.sysctls = vec![("vm.swappiness".into(), "1".into())];
+        let err = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap_err();
+        assert!(err.to_string().contains("not a namespaced sysctl"), "{err}");
+    }
+
+    #[test]
     fn unsupported_fields_are_named() {
         let base: serde_json::Value =
             serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
@@ -651,11 +723,6 @@ mod tests {
                 "/hooks",
                 serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
                 "hooks",
-            ),
-            (
-                "/linux/sysctl",
-                serde_json::json!({"net.ipv4.ip_forward": "1"}),
-                "linux.sysctl",
             ),
             (
                 "/linux/seccomp",

@@ -25,6 +25,7 @@ pub enum Call {
     PivotRoot(String),
     Mkdir(String),
     Touch(String),
+    WriteFile(String, String),
     Mknod(String, u64),
     Symlink(String, String),
     Chown(String, u32, u32),
@@ -53,6 +54,7 @@ impl Call {
             Call::PivotRoot(_) => "pivot_root",
             Call::Mkdir(_) => "mkdir",
             Call::Touch(_) => "touch",
+            Call::WriteFile(..) => "write_file",
             Call::Mknod(..) => "mknod",
             Call::Symlink(..) => "symlink",
             Call::Chown(..) => "chown",
@@ -194,6 +196,14 @@ impl Sys for FakeSys {
         self.record(Call::Touch(s(path)))
             .map_err(|errno| SysError::Path {
                 op: "touch",
+                path: s(path),
+                errno,
+            })
+    }
+    fn write_file(&self, path: &Path, value: &str) -> Result<(), SysError> {
+        self.record(Call::WriteFile(s(path), value.to_string()))
+            .map_err(|errno| SysError::Path {
+                op: "write",
                 path: s(path),
                 errno,
             })

@@ -159,6 +159,26 @@ impl Sys for LinuxSys {
             })
     }
 
+    fn write_file(&self, path: &Path, value: &str) -> Result<(), SysError> {
+        trace::step(
+            "sysctl",
+            "write",
+            || format!("{} = {value}", path.display()),
+            || {
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(value.as_bytes()))
+            },
+        )
+        .map_err(|e| SysError::Path {
+            op: "write",
+            path: path.display().to_string(),
+            errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
+    }
+
     fn touch(&self, path: &Path) -> Result<(), SysError> {
         match std::fs::OpenOptions::new()
             .create(true)

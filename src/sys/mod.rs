@@ -56,6 +56,8 @@ pub trait Sys {
     fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), SysError>;
     /// Creates an empty file (a bind-mount target) if nothing is there.
     fn touch(&self, path: &Path) -> Result<(), SysError>;
+    /// Writes a value into an existing file (a sysctl under /proc/sys).
+    fn write_file(&self, path: &Path, value: &str) -> Result<(), SysError>;
     fn mknod(
         &self,
         path: &Path,

@@ -82,6 +82,12 @@ fn dispatch(args: RuncArgs) -> Result<i32> {
         RuncCommand::List { format, quiet } => list(&root, format, *quiet),
         RuncCommand::Pause { id } => pause(&root, id, true),
         RuncCommand::Resume { id } => pause(&root, id, false),
+        RuncCommand::Update { .. } => update(&root, &args.command),
+        RuncCommand::Events {
+            stats,
+            interval,
+            id,
+        } => events(&root, id, *stats, interval),
         RuncCommand::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -554,6 +560,88 @@ fn pause(root: &Path, id: &str, freeze: bool) -> Result<i32> {
     s.paused = freeze;
     state::save(root, &s)?;
     Ok(0)
+}
+
+fn update(root: &Path, command: &RuncCommand) -> Result<i32> {
+    let RuncCommand::Update {
+        resources,
+        memory,
+        memory_swap,
+        cpu_quota,
+        cpu_period,
+        pids_limit,
+        id,
+    } = command
+    else {
+        unreachable!("called for update");
+    };
+    let s = state::load(root, id)?;
+    if state::status(root, &s) == Status::Stopped {
+        bail!("container {id} is not running");
+    }
+    // The JSON first, then the flags over it, as runc does.
+    let mut r: serde_json::Value = match resources.as_deref() {
+        Some(p) => {
+            let text = if p == Path::new("-") {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?
+            };
+            serde_json::from_str(&text)
+                .context("parse the resources (a LinuxResources JSON object)")?
+        }
+        None => serde_json::json!({}),
+    };
+    let mut set = |section: &str, key: &str, value: Option<serde_json::Value>| {
+        if let Some(v) = value {
+            if !r[section].is_object() {
+                r[section] = serde_json::json!({});
+            }
+            r[section][key] = v;
+        }
+    };
+    set("memory", "limit", memory.map(Into::into));
+    set("memory", "swap", memory_swap.map(Into::into));
+    set("cpu", "quota", cpu_quota.map(Into::into));
+    set("cpu", "period", cpu_period.map(Into::into));
+    set("pids", "limit", pids_limit.map(Into::into));
+    let r: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(r).context("the resources are not a LinuxResources object")?;
+    let limits = Limits::from_resources(&r);
+    ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).update(&limits)?;
+    Ok(0)
+}
+
+/// runc's `events`: resource usage as `{"type":"stats","id":…,"data":{…}}` lines, once with
+/// `--stats`, else every interval until the container stops.
+fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<i32> {
+    let every = crate::units::parse_duration(interval).map_err(anyhow::Error::msg)?;
+    let s = state::load(root, id)?;
+    let version = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).version();
+    loop {
+        if state::status(root, &s) == Status::Stopped {
+            bail!("container {id} is not running");
+        }
+        let u = cgroups::stats::usage(version, &s.cgroup_path);
+        let line = serde_json::json!({
+            "type": "stats",
+            "id": id,
+            "data": {
+                "cpu": {"usage": {"total": u.cpu_ns}},
+                "memory": {"usage": {"usage": u.memory_bytes, "limit": u.memory_limit.unwrap_or(u64::MAX)}},
+                "pids": {"current": u.pids},
+                "blkio": {"ioServiceBytesRecursive": [
+                    {"op": "Read", "value": u.block_read},
+                    {"op": "Write", "value": u.block_write},
+                ]},
+            },
+        });
+        println!("{line}");
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(every);
+    }
 }
 
 /// The OCI features document: what this runtime honours.
