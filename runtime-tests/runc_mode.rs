@@ -303,8 +303,8 @@ fn podman_drives_hako_as_its_runtime() {
         d.join("storage").display(),
         d.join("run").display()
     ));
-    // seccomp is hako's next step (the hardening issue); until then the profile is off.
-    let sec = ["--security-opt", "seccomp=unconfined", "--network", "none"];
+    // Podman's own default seccomp profile, compiled and installed by hako.
+    let sec = ["--network", "none"];
     let mut args = vec!["run", "--rm"];
     args.extend(sec);
     args.extend(["busybox", "echo", "hello-from-podman"]);
@@ -321,6 +321,13 @@ fn podman_drives_hako_as_its_runtime() {
     assert!(o.status.success(), "run -d: {}", stderr(&o));
     let e = podman(&["exec", "pd", "cat", "/proc/1/comm"]);
     assert_eq!(stdout(&e).trim(), "sleep", "{}", stderr(&e));
+    let e = podman(&["exec", "pd", "grep", "^Seccomp:", "/proc/1/status"]);
+    assert_eq!(
+        stdout(&e).split_whitespace().last(),
+        Some("2"),
+        "filter mode: {}",
+        stdout(&e)
+    );
     until("podman logs", || {
         stdout(&podman(&["logs", "pd"])).contains("started")
     });
@@ -331,4 +338,58 @@ fn podman_drives_hako_as_its_runtime() {
     let o = podman(&["rm", "pd"]);
     assert!(o.status.success(), "rm: {}", stderr(&o));
     let _ = podman(&["system", "reset", "-f"]);
+}
+
+/// A bundle's seccomp profile is enforced: a blocked call fails with the profile's errno,
+/// the rest works, and an operator hako cannot compile is refused by name.
+#[test]
+fn seccomp_profile_from_the_bundle() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let b = bundle(
+        dir.path(),
+        &[
+            "sh",
+            "-c",
+            "grep ^Seccomp: /proc/self/status; mkdir /tmp/blocked 2>&1; echo still-running",
+        ],
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["root"]["readonly"] = serde_json::json!(false);
+    spec["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+        ]
+    });
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", b.to_str().unwrap(), "sc1"],
+    );
+    let out = stdout(&o);
+    assert!(out.contains("Seccomp:\t2"), "{out} {}", stderr(&o));
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("still-running"), "{out}");
+
+    spec["linux"]["seccomp"]["syscalls"][0]["args"] =
+        serde_json::json!([{"index": 1, "value": 0, "op": "SCMP_CMP_GT"}]);
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", b.to_str().unwrap(), "sc2"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("SCMP_CMP_GT") || stderr(&o).contains("ScmpCmpGt"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -26,6 +26,7 @@ pub mod network;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub mod state;

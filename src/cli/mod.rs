@@ -503,8 +503,14 @@ pub struct ImportArgs {
 /// Docker verbs hako does not have yet, and the issue that brings each: said plainly
 /// instead of a "did you mean" pointing at an unrelated verb.
 const PLANNED: &[(&str, &str)] = &[
-    ("update", "a later issue (for OCI bundles, hako runc update works today)"),
-    ("events", "a later issue (for OCI bundles, hako runc events works today)"),
+    (
+        "update",
+        "a later issue (for OCI bundles, hako runc update works today)",
+    ),
+    (
+        "events",
+        "a later issue (for OCI bundles, hako runc events works today)",
+    ),
 ];
 
 /// A command line clap refused, as Docker words it: `hako: <what>` on one line, and for

@@ -154,6 +154,7 @@ mod tests {
             env: vec![],
             args: vec!["true".into()],
             terminal: false,
+            seccomp: None,
         };
         let err = exec(
             &target,

@@ -195,9 +195,15 @@ pub fn become_process(
 ) -> Result<(), Failure> {
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which may go below.
     identity::apply_rlimits(sys, process).map_err(setup_err)?;
-    // Before giving up privileges: prctl itself needs none, but seccomp (to come) needs it.
+    // Before giving up privileges: prctl itself needs none, but seccomp needs it.
     if process.no_new_privs {
         sys.set_no_new_privs().map_err(setup_err)?;
+    }
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: so now, while we
+    // hold it (the profile must then allow the few calls left before execve, as Docker's
+    // does). With no_new_privs it waits until just before execve, below.
+    if let (Some(filter), false) = (&process.seccomp, process.no_new_privs) {
+        sys.set_seccomp(filter).map_err(setup_err)?;
     }
     // Resolve the program while we may still read every directory.
     let program = find_program(&process.args[0], &process.env)?;
@@ -216,6 +222,10 @@ pub fn become_process(
     // Signals hako blocked to forward them must reach the user's program normally, and
     // dispositions hako changed (Rust ignores SIGPIPE) must be reset: both survive execve.
     reset_signals();
+    // Last, so the filter judges the user's program and not hako's own setup.
+    if let (Some(filter), true) = (&process.seccomp, process.no_new_privs) {
+        sys.set_seccomp(filter).map_err(setup_err)?;
+    }
     exec(sys, &program, process)
 }
 

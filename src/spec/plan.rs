@@ -30,6 +30,8 @@ pub enum PlanError {
     Unsupported(&'static str),
     #[error("device {path}: {why}")]
     BadDevice { path: String, why: &'static str },
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("linux.sysctl {key}: {why}")]
     BadSysctl { key: String, why: &'static str },
 }
@@ -147,6 +149,8 @@ pub struct ProcessPlan {
     pub env: Vec<String>,
     pub args: Vec<String>,
     pub terminal: bool,
+    /// `linux.seccomp`, compiled; installed last before execve.
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// One table for mount options: name → (flag, whether the option clears it).
@@ -402,6 +406,11 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             env: process.env().clone().unwrap_or_default(),
             args,
             terminal: process.terminal().unwrap_or(false),
+            seccomp: linux
+                .seccomp()
+                .as_ref()
+                .map(crate::seccomp::compile)
+                .transpose()?,
         },
     })
 }
@@ -439,9 +448,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         return Err(Unsupported(
             "linux.uidMappings/gidMappings (user namespaces)",
         ));
-    }
-    if linux.seccomp().is_some() {
-        return Err(Unsupported("linux.seccomp"));
     }
     if linux.personality().is_some() {
         return Err(Unsupported("linux.personality"));
@@ -723,11 +729,6 @@ mod tests {
                 "/hooks",
                 serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
                 "hooks",
-            ),
-            (
-                "/linux/seccomp",
-                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-                "linux.seccomp",
             ),
             (
                 "/linux/uidMappings",

@@ -36,6 +36,7 @@ pub enum Call {
     Setrlimit(String, u64, u64),
     ParentDeathSignal(String),
     NoNewPrivs,
+    Seccomp(usize),
     DropBounding(String),
     /// The set and its capabilities, sorted.
     SetCaps(String, Vec<String>),
@@ -65,6 +66,7 @@ impl Call {
             Call::Setrlimit(..) => "setrlimit",
             Call::ParentDeathSignal(_) => "pdeathsig",
             Call::NoNewPrivs => "no_new_privs",
+            Call::Seccomp(_) => "seccomp",
             Call::DropBounding(_) => "drop_bounding",
             Call::SetCaps(..) => "set_caps",
             Call::Setgroups(_) => "setgroups",
@@ -282,6 +284,9 @@ impl Sys for FakeSys {
     }
     fn set_no_new_privs(&self) -> Result<(), SysError> {
         self.call_err(Call::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)")
+    }
+    fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
+        self.call_err(Call::Seccomp(program.0.len()), "seccomp")
     }
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
         self.call_err(

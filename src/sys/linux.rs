@@ -313,6 +313,42 @@ impl Sys for LinuxSys {
         .map_err(call_err("prctl(PR_SET_NO_NEW_PRIVS)"))
     }
 
+    fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "prctl",
+            || {
+                format!(
+                    "PR_SET_SECCOMP, SECCOMP_MODE_FILTER, {} instructions",
+                    program.0.len()
+                )
+            },
+            || {
+                let fprog = libc::sock_fprog {
+                    len: program.0.len() as u16,
+                    // Insn is laid out as struct sock_filter (repr(C)); the kernel copies it.
+                    filter: program.0.as_ptr() as *mut libc::sock_filter,
+                };
+                // SAFETY: fprog points at a live, correctly sized instruction array.
+                let r = unsafe {
+                    libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &fprog as *const libc::sock_fprog as libc::c_ulong,
+                        0,
+                        0,
+                    )
+                };
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(nix::Error::last())
+                }
+            },
+        )
+        .map_err(call_err("prctl(PR_SET_SECCOMP)"))
+    }
+
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
         caps::drop(None, CapSet::Bounding, cap).map_err(|_| SysError::Call {
             op: "drop from the bounding set",

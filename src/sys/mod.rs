@@ -84,6 +84,8 @@ pub trait Sys {
     fn setgroups(&self, gids: &[u32]) -> Result<(), SysError>;
     fn setresgid(&self, gid: u32) -> Result<(), SysError>;
     fn setresuid(&self, uid: u32) -> Result<(), SysError>;
+    /// Installs a seccomp filter (needs no_new_privs or CAP_SYS_ADMIN).
+    fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError>;
     /// Marks every descriptor from `first` up close-on-exec (`close_range(2)`).
     fn close_fds_from(&self, first: u32) -> Result<(), SysError>;
     /// Replaces the process; returns only on failure (the fake records and returns Ok).

@@ -1,0 +1,292 @@
+//! seccomp: an OCI `linux.seccomp` profile compiled into a classic BPF program the kernel
+//! runs on every system call (seccomp(2)). Pure: the launcher installs the program.
+//!
+//! The program checks the architecture (anything but native x86_64, including the x32
+//! ABI, gets the default action), then one small block per (syscall, rule): load the
+//! number, compare, check the argument conditions, return the rule's action. A call no
+//! block matches gets the default action. 64-bit arguments are compared as two 32-bit
+//! halves (seccomp_data holds them little-endian).
+
+mod syscalls_x86_64;
+
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SeccompError {
+    #[error("linux.seccomp: {0} is not supported by hako yet")]
+    Unsupported(String),
+    #[error("linux.seccomp: seccomp filters are built for x86_64 only so far (this is {0})")]
+    Arch(&'static str),
+    #[error("linux.seccomp: the filter has {0} instructions, more than the kernel's 4096")]
+    TooLong(usize),
+    #[error("linux.seccomp: argument index {0} is out of range (0-5)")]
+    BadArg(usize),
+}
+
+/// One BPF instruction, laid out as the kernel's `struct sock_filter`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// A compiled filter, ready for `seccomp(SECCOMP_SET_MODE_FILTER)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program(pub Vec<Insn>);
+
+const LD_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JGE: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const AND: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+const RET: u16 = 0x06; // BPF_RET | BPF_K
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+const OFFSET_NR: u32 = 0;
+const OFFSET_ARCH: u32 = 4;
+const OFFSET_ARGS: u32 = 16;
+
+/// seccomp(2) return values.
+pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub const RET_KILL_THREAD: u32 = 0;
+pub const RET_TRAP: u32 = 0x0003_0000;
+pub const RET_ERRNO: u32 = 0x0005_0000;
+pub const RET_TRACE: u32 = 0x7ff0_0000;
+pub const RET_LOG: u32 = 0x7ffc_0000;
+pub const RET_ALLOW: u32 = 0x7fff_0000;
+
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, SeccompError> {
+    use LinuxSeccompAction::*;
+    Ok(match a {
+        ScmpActKill | ScmpActKillThread => RET_KILL_THREAD,
+        ScmpActKillProcess => RET_KILL_PROCESS,
+        ScmpActTrap => RET_TRAP,
+        // EPERM unless the profile names another errno, as runc does.
+        ScmpActErrno => RET_ERRNO | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
+        ScmpActTrace => RET_TRACE | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
+        ScmpActAllow => RET_ALLOW,
+        ScmpActLog => RET_LOG,
+        ScmpActNotify => return Err(SeccompError::Unsupported("SCMP_ACT_NOTIFY".into())),
+    })
+}
+
+pub fn syscall_number(name: &str) -> Option<u32> {
+    let table = syscalls_x86_64::X86_64;
+    table
+        .binary_search_by(|(n, _)| n.cmp(&name))
+        .ok()
+        .map(|i| table[i].1)
+}
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
+    Insn { code, jt, jf, k }
+}
+
+/// A jump to the end of the block being built, patched once its length is known.
+const TO_END: u8 = 0xff;
+
+pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Err(SeccompError::Arch(std::env::consts::ARCH));
+    }
+    if profile.listener_path().is_some() {
+        return Err(SeccompError::Unsupported(
+            "listenerPath (SCMP_ACT_NOTIFY)".into(),
+        ));
+    }
+    let default = action(profile.default_action(), profile.default_errno_ret())?;
+    let mut prog = vec![
+        insn(LD_ABS, 0, 0, OFFSET_ARCH),
+        insn(JEQ, 1, 0, AUDIT_ARCH_X86_64),
+        insn(RET, 0, 0, default),
+        insn(LD_ABS, 0, 0, OFFSET_NR),
+        insn(JGE, 0, 1, X32_SYSCALL_BIT),
+        insn(RET, 0, 0, default),
+    ];
+    for rule in profile.syscalls().as_deref().unwrap_or_default() {
+        let ret = action(rule.action(), rule.errno_ret())?;
+        if ret == default {
+            continue; // the default already does it
+        }
+        for name in rule.names() {
+            // Names this kernel's table lacks are skipped, as libseccomp does.
+            let Some(nr) = syscall_number(name) else {
+                continue;
+            };
+            prog.extend(block(nr, rule.args().as_deref().unwrap_or_default(), ret)?);
+        }
+    }
+    prog.push(insn(RET, 0, 0, default));
+    if prog.len() > 4096 {
+        return Err(SeccompError::TooLong(prog.len()));
+    }
+    Ok(Program(prog))
+}
+
+/// `nr` with every argument condition true → `ret`; otherwise on to the next block.
+fn block(
+    nr: u32,
+    args: &[oci_spec::runtime::LinuxSeccompArg],
+    ret: u32,
+) -> Result<Vec<Insn>, SeccompError> {
+    let mut b = vec![insn(LD_ABS, 0, 0, OFFSET_NR), insn(JEQ, 0, TO_END, nr)];
+    for a in args {
+        if a.index() > 5 {
+            return Err(SeccompError::BadArg(a.index()));
+        }
+        let lo_at = OFFSET_ARGS + 8 * a.index() as u32;
+        let hi_at = lo_at + 4;
+        let (v_lo, v_hi) = (a.value() as u32, (a.value() >> 32) as u32);
+        match a.op() {
+            LinuxSeccompOperator::ScmpCmpEq => b.extend([
+                insn(LD_ABS, 0, 0, lo_at),
+                insn(JEQ, 0, TO_END, v_lo),
+                insn(LD_ABS, 0, 0, hi_at),
+                insn(JEQ, 0, TO_END, v_hi),
+            ]),
+            // Different in either half passes; equal in both fails.
+            LinuxSeccompOperator::ScmpCmpNe => b.extend([
+                insn(LD_ABS, 0, 0, lo_at),
+                insn(JEQ, 0, 2, v_lo),
+                insn(LD_ABS, 0, 0, hi_at),
+                insn(JEQ, TO_END, 0, v_hi),
+            ]),
+            // (arg & value) == valueTwo
+            LinuxSeccompOperator::ScmpCmpMaskedEq => {
+                let mask = a.value();
+                let want = a.value_two().unwrap_or(0);
+                b.extend([
+                    insn(LD_ABS, 0, 0, lo_at),
+                    insn(AND, 0, 0, mask as u32),
+                    insn(JEQ, 0, TO_END, want as u32),
+                    insn(LD_ABS, 0, 0, hi_at),
+                    insn(AND, 0, 0, (mask >> 32) as u32),
+                    insn(JEQ, 0, TO_END, (want >> 32) as u32),
+                ])
+            }
+            other => {
+                return Err(SeccompError::Unsupported(format!(
+                    "the argument operator {other:?}"
+                )))
+            }
+        }
+    }
+    b.push(insn(RET, 0, 0, ret));
+    // Patch the jumps to the end of the block (the next block's first instruction).
+    let len = b.len();
+    for (i, ins) in b.iter_mut().enumerate() {
+        let to_end = (len - i - 1) as u8;
+        if ins.code == JEQ {
+            if ins.jt == TO_END {
+                ins.jt = to_end;
+            }
+            if ins.jf == TO_END {
+                ins.jf = to_end;
+            }
+        }
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the program as the kernel would for one call (the opcodes `compile` emits).
+    fn run(p: &Program, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = vec![0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
+        let word =
+            |k: u32| u32::from_le_bytes(data[k as usize..k as usize + 4].try_into().unwrap());
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = p.0[pc];
+            pc += 1;
+            match i.code {
+                LD_ABS => acc = word(i.k),
+                AND => acc &= i.k,
+                RET => return i.k,
+                JEQ | JGE => {
+                    let hit = if i.code == JEQ {
+                        acc == i.k
+                    } else {
+                        acc >= i.k
+                    };
+                    pc += if hit { i.jt } else { i.jf } as usize;
+                }
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+    }
+
+    fn profile(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn allow_list_with_errno_default_and_argument_rules() {
+        let p = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read", "write", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0x7E02_0000u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            ]
+        })))
+        .unwrap();
+        let a = AUDIT_ARCH_X86_64;
+        let nr = |n: &str| syscall_number(n).unwrap();
+        let eperm = RET_ERRNO | 1;
+        assert_eq!(run(&p, a, nr("read"), [0; 6]), RET_ALLOW);
+        assert_eq!(run(&p, a, nr("mount"), [0; 6]), eperm);
+        assert_eq!(run(&p, a, nr("personality"), [8, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            run(&p, a, nr("personality"), [8 | (1 << 32), 0, 0, 0, 0, 0]),
+            eperm
+        );
+        assert_eq!(run(&p, a, nr("socket"), [2, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&p, a, nr("socket"), [40, 0, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(&p, a, nr("clone"), [0x11, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            run(&p, a, nr("clone"), [0x1000_0000, 0, 0, 0, 0, 0]),
+            eperm,
+            "CLONE_NEWUSER"
+        );
+        assert_eq!(run(&p, a, nr("clone3"), [0; 6]), RET_ERRNO | 38);
+        assert_eq!(
+            run(&p, 0x4000_0003, 3, [0; 6]),
+            eperm,
+            "i386 gets the default"
+        );
+        assert_eq!(
+            run(&p, a, nr("read") | X32_SYSCALL_BIT, [0; 6]),
+            eperm,
+            "x32"
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let notify = profile(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
+        assert!(compile(&notify).is_err());
+        let gt = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"}]}]}),
+        );
+        assert!(matches!(compile(&gt), Err(SeccompError::Unsupported(_))));
+        assert_eq!(syscall_number("read"), Some(0));
+        assert_eq!(syscall_number("execve"), Some(59));
+    }
+}
