@@ -96,7 +96,8 @@ fn base_image(store: &Store, c: &ContainerRecord) -> Result<Image> {
     Ok(Image::load(store, &record)?)
 }
 
-fn base_layers(base: &Image) -> Result<Vec<LayerBlob>> {
+/// An image's layer blobs, as its manifest lists them (bottom first).
+pub fn base_layers(base: &Image) -> Result<Vec<LayerBlob>> {
     base.manifest
         .layers()
         .iter()

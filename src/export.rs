@@ -10,12 +10,11 @@ use crate::layer::pack::{self, PackOptions, PackReport, Source};
 use crate::layer::tar_writer::TarWriter;
 use crate::state::ContainerRecord;
 use crate::store::Store;
-use crate::sys::{LinuxSys, Sys};
+use crate::sys::LinuxSys;
 use anyhow::{Context, Result};
-use nix::mount::MsFlags;
-use nix::sched::{unshare, CloneFlags};
+
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Writes the container's filesystem to `out` (a file, or a pipe that big files are
 /// spliced into).
@@ -41,20 +40,8 @@ pub fn export(store: &Store, c: &ContainerRecord, out: File) -> Result<(File, Pa
 /// (also `cp` and `diff` of a stopped container).
 pub fn mount_privately(store: &Store, c: &ContainerRecord) -> Result<PathBuf> {
     let sys = LinuxSys;
-    crate::trace::step(
-        "export",
-        "unshare",
-        || "CLONE_NEWNS".into(),
-        || unshare(CloneFlags::CLONE_NEWNS),
-    )
-    .context("enter a private mount namespace (export needs CAP_SYS_ADMIN)")?;
-    sys.mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
+    crate::rootfs::enter_private_mount_namespace(&sys)
+        .context("enter a private mount namespace (export needs CAP_SYS_ADMIN)")?;
     let merged = store.container_dir(&c.id).join("merged");
     std::fs::create_dir_all(&merged)?;
     crate::rootfs::container_overlay(store, c)

@@ -31,6 +31,7 @@ pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod store;
+pub mod substitute;
 pub mod sys;
 pub mod timefmt;
 pub mod trace;

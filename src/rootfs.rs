@@ -160,6 +160,20 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf, RootfsErr
     Ok(root.join(resolved))
 }
 
+/// A mount namespace of this process's own, with nothing propagating to or from the
+/// host's: what is mounted here is seen nowhere else and goes with the process.
+pub fn enter_private_mount_namespace(sys: &dyn Sys) -> Result<(), RootfsError> {
+    sys.unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    sys.mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
+    Ok(())
+}
+
 /// Runs `work` in a forked child that has a mount namespace of its own, with each overlay
 /// mounted on its target there: the host's mount table never sees them, and they vanish
 /// with the child even after a `kill -9` (build's COPY, for instance). The child's error
@@ -168,7 +182,6 @@ pub fn with_private_mounts(
     overlays: &[(&Overlay, &Path)],
     work: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
-    use nix::sched::{unshare, CloneFlags};
     use nix::sys::wait::{waitpid, WaitStatus};
     use nix::unistd::{fork, pipe, ForkResult};
     use std::io::{Read, Write};
@@ -179,17 +192,9 @@ pub fn with_private_mounts(
         ForkResult::Child => {
             drop(read_end);
             let result = (|| {
-                unshare(CloneFlags::CLONE_NEWNS)
-                    .map_err(|e| format!("unshare(CLONE_NEWNS): {e} (needs CAP_SYS_ADMIN)"))?;
                 let sys = crate::sys::LinuxSys;
-                sys.mount(
-                    None,
-                    Path::new("/"),
-                    None,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    None,
-                )
-                .map_err(|e| e.to_string())?;
+                enter_private_mount_namespace(&sys)
+                    .map_err(|e| format!("{e} (a private mount namespace needs CAP_SYS_ADMIN)"))?;
                 for (overlay, target) in overlays {
                     std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
                     overlay.mount(&sys, target).map_err(|e| e.to_string())?;

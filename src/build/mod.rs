@@ -408,18 +408,7 @@ impl Builder<'_> {
     fn image_state(&self, record: &ImageRecord) -> Result<State> {
         let image = crate::image::Image::load(self.store, record)?;
         let config: Value = serde_json::from_slice(&self.store.read_blob(&record.config)?)?;
-        let layers = image
-            .manifest
-            .layers()
-            .iter()
-            .map(|d| {
-                Ok(LayerBlob {
-                    digest: d.digest().to_string().parse()?,
-                    size: d.size(),
-                    media_type: d.media_type().to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let layers = crate::commit::base_layers(&image)?;
         Ok(State {
             created: config["created"]
                 .as_str()

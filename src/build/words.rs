@@ -197,60 +197,16 @@ fn expand_modifier(
     escape: char,
     env: Lookup,
 ) -> Result<String, String> {
-    let word = |w: &str| single(w, escape, env);
-    let set = value.is_some();
-    let nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
-    let v = value.clone().unwrap_or_default();
-    Ok(match rest {
-        "" => v,
-        r if r.starts_with(":-") => {
-            if nonempty {
-                v
-            } else {
-                word(&r[2..])?
-            }
+    use crate::substitute::{apply, SubstError};
+    apply(name, value.as_deref(), rest, &|w| single(w, escape, env)).map_err(|e| match e {
+        Ok(SubstError::Required { name, message }) if message.is_empty() => {
+            format!("{name}: is not allowed to be unset")
         }
-        r if r.starts_with(":+") => {
-            if nonempty {
-                word(&r[2..])?
-            } else {
-                String::new()
-            }
+        Ok(SubstError::Required { name, message }) => format!("{name}: {message}"),
+        Ok(SubstError::BadModifier(r)) => {
+            format!("unsupported modifier ({r}) in substitution of {name}")
         }
-        r if r.starts_with(":?") => {
-            if nonempty {
-                v
-            } else {
-                let msg = word(&r[2..])?;
-                return Err(format!(
-                    "{name}: {}",
-                    if msg.is_empty() {
-                        "is not allowed to be unset"
-                    } else {
-                        &msg
-                    }
-                ));
-            }
-        }
-        r if r.starts_with('-') => {
-            if set {
-                v
-            } else {
-                word(&r[1..])?
-            }
-        }
-        r if r.starts_with('+') => {
-            if set {
-                word(&r[1..])?
-            } else {
-                String::new()
-            }
-        }
-        r => {
-            return Err(format!(
-                "unsupported modifier ({r}) in substitution of {name}"
-            ))
-        }
+        Err(e) => e,
     })
 }
 

@@ -67,56 +67,18 @@ fn braced(body: &str, env: &Env) -> Result<String, String> {
     if name.is_empty() {
         return Err(format!("invalid interpolation format for ${{{body}}}"));
     }
-    let value = env.get(name);
-    let nonempty = value.is_some_and(|v| !v.is_empty());
-    let v = value.cloned().unwrap_or_default();
-    let word = |w: &str| interpolate(w, env);
-    Ok(match rest {
-        "" => v,
-        r if r.starts_with(":-") => {
-            if nonempty {
-                v
-            } else {
-                word(&r[2..])?
-            }
+    use crate::substitute::{apply, SubstError};
+    apply(name, env.get(name).map(String::as_str), rest, &|w| {
+        interpolate(w, env)
+    })
+    .map_err(|e| match e {
+        Ok(SubstError::Required { name, message }) => {
+            format!("required variable {name} is missing a value: {message}")
         }
-        r if r.starts_with(":+") => {
-            if nonempty {
-                word(&r[2..])?
-            } else {
-                String::new()
-            }
+        Ok(SubstError::BadModifier(r)) => {
+            format!("invalid interpolation format for ${{{name}{r}}}")
         }
-        r if r.starts_with(":?") || r.starts_with('?') => {
-            let required_nonempty = r.starts_with(':');
-            let ok = if required_nonempty {
-                nonempty
-            } else {
-                value.is_some()
-            };
-            if !ok {
-                let msg = word(r.trim_start_matches(':').trim_start_matches('?'))?;
-                return Err(format!(
-                    "required variable {name} is missing a value: {msg}"
-                ));
-            }
-            v
-        }
-        r if r.starts_with('-') => {
-            if value.is_some() {
-                v
-            } else {
-                word(&r[1..])?
-            }
-        }
-        r if r.starts_with('+') => {
-            if value.is_some() {
-                word(&r[1..])?
-            } else {
-                String::new()
-            }
-        }
-        r => return Err(format!("invalid interpolation format for ${{{name}{r}}}")),
+        Err(e) => e,
     })
 }
 
