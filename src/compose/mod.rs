@@ -3,5 +3,8 @@
 
 pub mod interpolate;
 pub mod model;
+mod parse;
+mod service;
 
-pub use model::{load, Load, Project, Service};
+pub use model::{Project, Service};
+pub use parse::{load, Load};
