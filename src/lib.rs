@@ -24,6 +24,7 @@ pub mod layer;
 pub mod logs;
 pub mod network;
 pub mod reference;
+pub mod rootless;
 pub mod registry;
 pub mod rootfs;
 pub mod seccomp;

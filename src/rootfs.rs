@@ -21,6 +21,10 @@ pub struct Overlay {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// Mounted by an unprivileged user: overlay keeps its whiteout and opaque markers in
+    /// `user.overlay.*` xattrs (`userxattr`, kernel ≥ 5.11), as rootless unpack writes them.
+    #[serde(default)]
+    pub userxattr: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +46,9 @@ impl Overlay {
             return Err(RootfsError::NoLayers);
         }
         let join = |paths: Vec<String>| paths.join(":");
+        let extra = if self.userxattr { ",userxattr" } else { "" };
         let absolute = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{extra}",
             join(
                 self.lower
                     .iter()
@@ -57,7 +62,7 @@ impl Overlay {
             return Ok((absolute, false));
         }
         let relative = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{extra}",
             join(self.lower.iter().map(|l| l.display().to_string()).collect()),
             self.upper.display(),
             self.work.display()
@@ -103,6 +108,7 @@ pub fn container_overlay(
             .collect(),
         upper: dir.join("upper"),
         work: dir.join("work"),
+        userxattr: crate::rootless::active(),
     }
 }
 
@@ -253,6 +259,7 @@ mod tests {
                 .collect(),
             upper: PathBuf::from("/var/lib/hako/containers/abc/upper"),
             work: PathBuf::from("/var/lib/hako/containers/abc/work"),
+            userxattr: false,
         }
     }
 

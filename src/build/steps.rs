@@ -529,6 +529,7 @@ fn overlay_of(b: &Builder, state: &State, dir: &Path) -> Result<Overlay> {
         lower,
         upper: dir.join("upper"),
         work: dir.join("work"),
+        userxattr: crate::rootless::active(),
     })
 }
 

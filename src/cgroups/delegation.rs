@@ -44,10 +44,11 @@ impl std::fmt::Display for Delegation {
 
 /// The delegation for the calling process, on the v2 tree mounted at `mount`.
 pub fn detect(v2: bool, mount: &Path) -> Delegation {
-    let uid = nix::unistd::geteuid();
-    if uid.is_root() {
+    if !crate::rootless::active() {
         return Delegation::NotNeeded;
     }
+    // Ourselves as this process sees it: the user outside, root inside our namespace.
+    let uid = nix::unistd::geteuid();
     if !v2 {
         return Delegation::V1;
     }
@@ -66,6 +67,38 @@ pub fn detect(v2: bool, mount: &Path) -> Delegation {
             Delegation::Subtree { path, controllers }
         })
         .unwrap_or(Delegation::None { own })
+}
+
+/// Where a new container's cgroup goes, relative to the hierarchy root: `hako/ID` for
+/// root, `<delegated subtree>/hako/ID` for a rootless user with one, and `None` (no
+/// cgroup: the container still runs, without limits) for a user without one. Limits
+/// asked for where no cgroup can hold them are an error naming why, never ignored.
+pub fn container_cgroup_path(id: &str, wants_limits: bool) -> Result<Option<String>, String> {
+    if !crate::rootless::active() {
+        return Ok(Some(format!("hako/{id}")));
+    }
+    let host = super::detect();
+    let delegation = detect(host.version == super::Version::V2, &host.mount);
+    match delegation {
+        Delegation::Subtree { path, controllers } => {
+            let missing: Vec<&str> = ["memory", "pids", "cpu"]
+                .into_iter()
+                .filter(|c| !controllers.iter().any(|x| x == c))
+                .collect();
+            if wants_limits && !missing.is_empty() {
+                return Err(format!(
+                    "--memory/--cpus/--pids-limit: your delegated cgroup {} lacks the {} controller(s) (an admin adds them with Delegate=memory pids cpu in user@.service)",
+                    path.display(),
+                    missing.join(", ")
+                ));
+            }
+            Ok(Some(format!("{}/hako/{id}", rel(&path).display())))
+        }
+        _ if wants_limits => Err(format!(
+            "--memory/--cpus/--pids-limit need a cgroup you may write, and rootless hako has {delegation}; run without limits, or as root"
+        )),
+        _ => Ok(None),
+    }
 }
 
 /// `0::/user.slice/…` from /proc/self/cgroup.

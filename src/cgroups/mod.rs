@@ -111,6 +111,8 @@ pub enum CgroupError {
     },
     #[error("freeze or thaw cgroup {path}: {detail}; commit and export with --pause=false skip freezing")]
     Freeze { path: String, detail: String },
+    #[error("{NO_CGROUP}")]
+    Missing,
     #[error("remove cgroup {path}: {source}")]
     Delete {
         path: String,
@@ -233,11 +235,16 @@ pub fn detect() -> HostCgroups {
     }
 }
 
+const NO_CGROUP: &str = "this rootless container has no cgroup (the user has no delegated cgroup v2 subtree; `hako info` says why)";
+
 /// Controllers a container's cgroup is created in (v1: one directory per hierarchy).
 const CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "freezer", "blkio"];
 
+/// A container's cgroup. A rootless container without a delegated subtree has none
+/// (its path is empty): then adding processes and deleting do nothing, and what needs a
+/// cgroup (pause, update) says so.
 pub struct ContainerCgroup {
-    cg: Cgroup,
+    cg: Option<Cgroup>,
     path: String,
     version: Version,
     /// The cgroup's directory on v2 (one hierarchy, so one directory).
@@ -255,7 +262,12 @@ const V2_CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
 fn create_v2_dir(root: &std::path::Path, path: &str) -> std::io::Result<()> {
     let mut level = root.to_path_buf();
     for part in std::path::Path::new(path).components() {
-        enable_v2_controllers(&level)?;
+        match enable_v2_controllers(&level) {
+            // Rootless: the levels above the user's delegated subtree are not ours, and
+            // already offer what was delegated.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            other => other?,
+        }
         level.push(part);
         match std::fs::create_dir(&level) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -288,6 +300,9 @@ impl ContainerCgroup {
         limits: &Limits,
     ) -> Result<ContainerCgroup, CgroupError> {
         let version = if hier.v2() { Version::V2 } else { Version::V1 };
+        if path.is_empty() {
+            return Ok(ContainerCgroup::none(version));
+        }
         let root = hier.root();
         let cg = crate::trace::step(
             "cgroup",
@@ -314,7 +329,7 @@ impl ContainerCgroup {
             },
         )?;
         let this = ContainerCgroup {
-            cg,
+            cg: Some(cg),
             path: path.to_string(),
             version,
             v2_dir: (version == Version::V2).then(|| root.join(path)),
@@ -334,10 +349,10 @@ impl ContainerCgroup {
                     .collect::<Vec<_>>()
                     .join(" ")
             },
-            || this.cg.apply(&resources(limits, version)),
+            || this.cgroup().apply(&resources(limits, version)),
         )
         .map_err(|source| {
-            let _ = this.cg.delete();
+            let _ = this.cgroup().delete();
             CgroupError::Apply {
                 path: path.into(),
                 version,
@@ -350,6 +365,9 @@ impl ContainerCgroup {
     /// Handle on an existing container cgroup (for `rm`, `inspect`).
     pub fn load(hier: Box<dyn Hierarchy>, path: &str) -> ContainerCgroup {
         let version = if hier.v2() { Version::V2 } else { Version::V1 };
+        if path.is_empty() {
+            return ContainerCgroup::none(version);
+        }
         let v2_dir = (version == Version::V2).then(|| hier.root().join(path));
         let cg = match version {
             Version::V2 => Cgroup::load(hier, path),
@@ -360,11 +378,31 @@ impl ContainerCgroup {
             ),
         };
         ContainerCgroup {
-            cg,
+            cg: Some(cg),
             path: path.to_string(),
             version,
             v2_dir,
         }
+    }
+
+    /// The container has no cgroup (rootless without delegation).
+    fn none(version: Version) -> ContainerCgroup {
+        ContainerCgroup {
+            cg: None,
+            path: String::new(),
+            version,
+            v2_dir: None,
+        }
+    }
+
+    /// Only for containers that have one: every caller checks `self.cg` first.
+    fn cgroup(&self) -> &Cgroup {
+        self.cg.as_ref().expect("a container cgroup")
+    }
+
+    /// Whether the container has a cgroup at all.
+    pub fn present(&self) -> bool {
+        self.cg.is_some()
     }
 
     /// On v2, the cgroup's directory opened for `clone3(CLONE_INTO_CGROUP)`.
@@ -382,11 +420,14 @@ impl ContainerCgroup {
     }
 
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        let Some(cg) = &self.cg else {
+            return Ok(());
+        };
         crate::trace::step(
             "cgroup",
             "write cgroup.procs",
             || format!("{} <- {pid}", self.path),
-            || self.cg.add_task_by_tgid(CgroupPid::from(pid as u64)),
+            || cg.add_task_by_tgid(CgroupPid::from(pid as u64)),
         )
         .map_err(|source| CgroupError::AddTask {
             path: self.path.clone(),
@@ -397,7 +438,10 @@ impl ContainerCgroup {
 
     /// Whether the kernel's OOM killer killed anything in this cgroup.
     pub fn oom_killed(&self) -> bool {
-        let Some(mem) = self.cg.controller_of::<cgroups_rs::memory::MemController>() else {
+        let Some(cg) = &self.cg else {
+            return false;
+        };
+        let Some(mem) = cg.controller_of::<cgroups_rs::memory::MemController>() else {
             return false;
         };
         use cgroups_rs::Controller;
@@ -429,8 +473,10 @@ impl ContainerCgroup {
     fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
         use cgroups_rs::freezer::FreezerController;
         let what = if frozen { "freeze" } else { "thaw" };
-        let ctl = self
-            .cg
+        let Some(cg) = &self.cg else {
+            return Err(CgroupError::Missing);
+        };
+        let ctl = cg
             .controller_of::<FreezerController>()
             .ok_or_else(|| CgroupError::Freeze {
                 path: self.path.clone(),
@@ -462,11 +508,14 @@ impl ContainerCgroup {
     }
 
     pub fn exists(&self) -> bool {
-        self.cg.exists()
+        self.cg.as_ref().is_some_and(|cg| cg.exists())
     }
 
     /// New limits for a running container (runc's `update`).
     pub fn update(&self, limits: &Limits) -> Result<(), CgroupError> {
+        let Some(cg) = &self.cg else {
+            return Err(CgroupError::Missing);
+        };
         crate::trace::step(
             "cgroup",
             "write limits",
@@ -477,7 +526,7 @@ impl ContainerCgroup {
                     .collect::<Vec<_>>()
                     .join(" ")
             },
-            || self.cg.apply(&resources(limits, self.version)),
+            || cg.apply(&resources(limits, self.version)),
         )
         .map_err(|source| CgroupError::Apply {
             path: self.path.clone(),
@@ -488,23 +537,23 @@ impl ContainerCgroup {
 
     /// The processes in the cgroup (runc's `ps` and `kill --all`).
     pub fn pids(&self) -> Vec<i32> {
-        if !self.cg.exists() {
+        let Some(cg) = self.cg.as_ref().filter(|cg| cg.exists()) else {
             return vec![];
-        }
-        self.cg.procs().into_iter().map(|p| p.pid as i32).collect()
+        };
+        cg.procs().into_iter().map(|p| p.pid as i32).collect()
     }
 
     /// Kills what is left and removes the cgroup. The container's processes may still be
     /// exiting (the kernel kills a PID namespace's processes when its init dies, but not
     /// synchronously), so EBUSY is retried briefly.
     pub fn delete(&self) -> Result<(), CgroupError> {
-        if !self.cg.exists() {
+        let Some(cg) = self.cg.as_ref().filter(|cg| cg.exists()) else {
             return Ok(());
-        }
+        };
         let mut last = None;
         for attempt in 0..100 {
             if attempt > 0 {
-                for pid in self.cg.procs() {
+                for pid in cg.procs() {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid.pid as i32),
                         nix::sys::signal::Signal::SIGKILL,
@@ -512,7 +561,7 @@ impl ContainerCgroup {
                 }
                 std::thread::sleep(Duration::from_millis(2 * attempt.min(10)));
             }
-            match self.cg.delete() {
+            match cg.delete() {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
@@ -534,6 +583,10 @@ impl FreezeGuard {
             return Ok(FreezeGuard(None));
         }
         let cg = ContainerCgroup::load(hierarchies::auto(), cgroup_path);
+        if !cg.present() {
+            // Rootless without a cgroup: nothing can freeze it; read it as it runs.
+            return Ok(FreezeGuard(None));
+        }
         cg.freeze()?;
         Ok(FreezeGuard(Some(cg)))
     }

@@ -76,10 +76,15 @@ pub fn build_image(
         progress,
     };
     let network = match args.network.as_str() {
-        "default" | "bridge" if nix::unistd::geteuid().is_root() => {
-            NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into())
+        "default" | "bridge" if crate::rootless::active() => {
+            if crate::network::usermode::available() {
+                NetworkMode::UserMode
+            } else {
+                NetworkMode::None
+            }
         }
-        "default" | "none" => NetworkMode::None,
+        "default" | "bridge" => NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into()),
+        "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
         other => NetworkMode::Bridge(crate::network::find(store, other)?.name),
     };

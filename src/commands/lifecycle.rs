@@ -47,6 +47,9 @@ pub struct Running {
     /// Held, not read: dropping it gives the reserved host ports back.
     #[allow(dead_code)]
     pub network: Option<network::Attachment>,
+    /// Held, not read: slirp4netns serves the container while this lives (rootless).
+    #[allow(dead_code)]
+    pub user_net: Option<network::usermode::UserNet>,
 }
 
 /// Starts the container from its bundle and marks it running. On error nothing of it
@@ -92,6 +95,7 @@ pub fn start(
     let cgroup_dir = cgroup.clone_target();
     let overlay = crate::rootfs::container_overlay(store, record);
     let mut attachment = None;
+    let mut user_net = None;
     let started = launcher::spawn(
         &plan,
         Some(&overlay),
@@ -110,6 +114,13 @@ pub fn start(
                     .map_err(|e| e.to_string())?;
                 attachment = Some(a);
             }
+            if record.host_config.network_mode == NetworkMode::UserMode {
+                let run_dir = crate::rootless::run_dir();
+                let ports = &record.host_config.network.ports;
+                let net = network::usermode::start(pid, &record.id, ports, &run_dir)
+                    .map_err(|e| e.to_string())?;
+                user_net = Some(net);
+            }
             Ok(())
         },
     )
@@ -120,10 +131,11 @@ pub fn start(
     let pid = started.pid.as_raw();
     let pid_start = state::process_start_time(pid).unwrap_or(0);
     let restarts = record.state.restart_count;
-    let settings = attachment
-        .as_ref()
-        .map(|a| a.settings.clone())
-        .unwrap_or_default();
+    let settings = match (&attachment, &user_net) {
+        (Some(a), _) => a.settings.clone(),
+        (None, Some(net)) => network::usermode::settings(net),
+        (None, None) => Default::default(),
+    };
     *record = store.update_container(&record.id, |r| {
         r.network = settings.clone();
         r.state.status = Status::Running;
@@ -143,6 +155,7 @@ pub fn start(
         started,
         signals,
         network: attachment,
+        user_net,
     })
 }
 
@@ -400,6 +413,8 @@ fn write_etc_files(
             };
             let resolv = if matches!(mode, NetworkMode::Bridge(_)) {
                 hosts::resolv_conf(&host_resolv, &request.dns)
+            } else if *mode == NetworkMode::UserMode {
+                network::usermode::resolv_conf(&request.dns)
             } else {
                 host_resolv
             };

@@ -28,7 +28,7 @@ mod volume;
 
 use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
 use crate::store::Store;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// An error that carries the process exit code it should produce (`docker run`'s 125,
@@ -47,6 +47,7 @@ impl std::fmt::Display for ExitCode {
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    let explicit_root = cli.root.is_some();
     let root = data_root(cli.root);
     let registries = crate::registry::config::RegistryConfig::load(&cli.insecure_registries);
     match cli.command {
@@ -91,6 +92,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Logout { server } => registry::logout(server.as_deref()),
         command => {
+            enter_rootless(&root, explicit_root, &command)?;
             let store = Store::open(&root).map_err(|e| {
                 anyhow::anyhow!(e).context(format!(
                     "open the data root {} (set another with --root or HAKO_ROOT)",
@@ -159,18 +161,58 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `/var/lib/hako` as root; `$XDG_DATA_HOME/hako` or `~/.local/share/hako` as a user.
+/// `/var/lib/hako` as root; `$XDG_DATA_HOME/hako` or `~/.local/share/hako` as a user
+/// (a local directory instead when that is on a network filesystem).
 pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
     if let Some(r) = flag {
         return r;
     }
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/var/lib/hako");
+    match crate::rootless::host_user() {
+        Some(user) => crate::rootless::storage::choose_user_root(user.uid).0,
+        None => PathBuf::from("/var/lib/hako"),
     }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("hako");
+}
+
+/// A rootless hako enters its user namespace before it touches the store: a new one,
+/// or for `exec` and `cp` the one a running container lives in.
+fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command) -> Result<()> {
+    use crate::rootless::{self, storage};
+    let Some(user) = rootless::host_user() else {
+        return Ok(());
+    };
+    if rootless::entered() {
+        return Ok(());
     }
-    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".local/share/hako")
+    let fs = storage::network_filesystem(storage::filesystem_magic(root));
+    if let (Some(fs), true) = (fs, explicit_root) {
+        anyhow::bail!(
+            "the data root {} is on {fs}, where overlay and extended attributes do not work for rootless containers; choose a directory on a local disk with --root or HAKO_ROOT",
+            root.display()
+        );
+    }
+    if !explicit_root && !root.exists() {
+        if let (_, Some(note)) = storage::choose_user_root(user.uid) {
+            eprintln!("hako: {note}");
+        }
+    }
+    let container = match command {
+        Command::Exec(args) => Some(args.container.as_str()),
+        Command::Cp(args) => [&args.source, &args.destination]
+            .into_iter()
+            .find_map(|a| a.split_once(':').map(|(c, _)| c))
+            .filter(|c| !c.is_empty() && !c.contains('/')),
+        _ => None,
+    };
+    let join = match container {
+        Some(name) => Store::open(root)
+            .ok()
+            .and_then(|s| s.lookup_container(name).ok())
+            .filter(|c| c.is_running())
+            .map(|c| c.state.pid),
+        None => None,
+    };
+    rootless::enter(root, join).context(ExitCode(125))?;
+    Ok(())
 }
 
 /// The error chain on one line, outermost context first.

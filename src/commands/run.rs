@@ -94,6 +94,13 @@ pub(crate) fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
     Ok(match name {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
+        // Rootless: the bridge needs root; user-mode networking stands in for it.
+        "default" | "bridge" | "slirp4netns" if crate::rootless::active() => {
+            if !crate::network::usermode::available() {
+                return Err(crate::network::usermode::UserNetError::NotInstalled.into());
+            }
+            NetworkMode::UserMode
+        }
         "default" => NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into()),
         other => match other.strip_prefix("container:") {
             Some(c) => NetworkMode::Container(store.lookup_container(c)?.id),
@@ -119,8 +126,9 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
     let network = network_mode(store, &args.network)?;
     let has_own = network.own_namespace();
     if !matches!(network, NetworkMode::Bridge(_)) {
+        let publishes = network != NetworkMode::UserMode;
         let extras = [
-            (!args.publish.is_empty() || args.publish_all, "-p/-P"),
+            (publishes && (!args.publish.is_empty() || args.publish_all), "-p/-P"),
             (args.ip.is_some(), "--ip"),
             (args.mac_address.is_some(), "--mac-address"),
             (!args.network_alias.is_empty(), "--network-alias"),
@@ -297,6 +305,11 @@ fn limits(args: &RunArgs) -> Result<Limits> {
     if let Some(p) = args.pids_limit {
         limits.pids = Some(if p <= 0 { -1 } else { p });
     }
+    // Rootless without a delegated cgroup: refused now, before any pull.
+    if limits != Limits::default() {
+        crate::cgroups::delegation::container_cgroup_path("-", true)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
     Ok(limits)
 }
 
@@ -384,7 +397,10 @@ fn prepare(
     )?;
     options.binds.extend(volumes);
     let id = state::random_hex(32);
-    let cgroup_path = format!("hako/{id}");
+    let wants_limits = options.limits != Default::default();
+    let cgroup_path = crate::cgroups::delegation::container_cgroup_path(&id, wants_limits)
+        .map_err(|e| anyhow::anyhow!(e))?
+        .unwrap_or_default();
     let bundle = store.container_dir(&id);
     let fe = frontend::from_image(
         &img_cfg,

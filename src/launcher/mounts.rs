@@ -160,8 +160,20 @@ fn create_devices(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), RootfsError> {
         if let Some(parent) = path.parent().filter(|p| *p != dev) {
             sys.mkdir_all(parent, 0o755)?;
         }
-        sys.mknod(&path, d.kind, d.mode, makedev(d.major, d.minor))?;
-        sys.chown(&path, d.uid, d.gid)?;
+        match sys.mknod(&path, d.kind, d.mode, makedev(d.major, d.minor)) {
+            Ok(()) => sys.chown(&path, d.uid, d.gid)?,
+            // In a user namespace (rootless) no process may create device nodes: the
+            // host's node is bound over an empty file instead, as other runtimes do.
+            Err(SysError::Path {
+                errno: nix::Error::EPERM,
+                ..
+            }) => {
+                sys.touch(&path)?;
+                let host = d.path.display().to_string();
+                sys.mount(Some(&host), &path, None, MsFlags::MS_BIND, None)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     for (target, link) in DEV_SYMLINKS {
         sys.symlink(target, &dev.join(link))?;

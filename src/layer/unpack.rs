@@ -22,11 +22,23 @@ use tar::EntryType;
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct UnpackOptions {
-    /// Unprivileged: overlay xattrs live in `user.` (kernel ≥ 5.11 `userxattr`), and owners
-    /// that cannot be set are left as they are.
+    /// Unprivileged: overlay xattrs live in `user.` (kernel ≥ 5.11 `userxattr`).
     pub rootless: bool,
+    /// Rootless `--userns=squash`: a file whose owner is outside the user's mapped ids is
+    /// given to root (the user) instead of refusing the layer.
+    pub squash: bool,
+}
+
+/// What this process needs: rootless or not, and the user's `--userns=squash` choice.
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            rootless: crate::rootless::active(),
+            squash: crate::rootless::squash(),
+        }
+    }
 }
 
 impl UnpackOptions {
@@ -43,6 +55,13 @@ impl UnpackOptions {
 pub enum UnpackError {
     #[error("refusing hostile layer entry {entry:?}: {reason}")]
     Hostile { entry: String, reason: &'static str },
+    #[error("layer file {path} belongs to uid {uid} / gid {gid}, outside the {mapped} ids your user namespace maps (ask an admin for a /etc/subuid and /etc/subgid range, or pull with --userns=squash to give such files to you)")]
+    UnmappedOwner {
+        path: String,
+        uid: u32,
+        gid: u32,
+        mapped: u64,
+    },
     #[error("reading layer tar: {0} (is the layer a tar archive, gzip or zstd, and complete?)")]
     Tar(io::Error),
     #[error("{op} {path}: {source}")]
@@ -295,10 +314,10 @@ impl Unpacker<'_> {
             Some(Uid::from_raw(uid)),
             Some(Gid::from_raw(gid)),
         );
-        match owned {
-            Err(_) if self.opts.rootless || !self.am_root => {}
-            other => other.map_err(nix_err("chown", target))?,
-        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        self.settle_owner(owned, target, uid, gid, |u, g| {
+            nix::unistd::fchown(fd, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)))
+        })?;
         // After chown: chown clears setuid/setgid bits.
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io_err("chmod", target))?;
@@ -386,11 +405,45 @@ impl Unpacker<'_> {
             Some(Gid::from_raw(gid)),
             FchownatFlags::AT_SYMLINK_NOFOLLOW,
         );
-        match r {
+        self.settle_owner(r, path, uid, gid, |u, g| {
+            fchownat(
+                None,
+                path,
+                Some(Uid::from_raw(u)),
+                Some(Gid::from_raw(g)),
+                FchownatFlags::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+
+    /// After a chown: a plain unprivileged process keeps its files as its own; inside a
+    /// rootless user namespace an owner the namespace does not map (EINVAL) is refused by
+    /// name, or with `squash` given to root.
+    fn settle_owner(
+        &self,
+        result: nix::Result<()>,
+        path: &Path,
+        uid: u32,
+        gid: u32,
+        set: impl Fn(u32, u32) -> nix::Result<()>,
+    ) -> Result<(), UnpackError> {
+        match result {
             Ok(()) => Ok(()),
-            // Without root (and outside a user namespace mapping those ids) owners cannot
-            // be set; the rootless path keeps the files as ours.
-            Err(_) if self.opts.rootless || !self.am_root => Ok(()),
+            Err(_) if !self.am_root => Ok(()),
+            Err(nix::errno::Errno::EINVAL) if self.opts.rootless && self.opts.squash => {
+                set(0, 0).map_err(nix_err("chown", path))
+            }
+            Err(nix::errno::Errno::EINVAL) if self.opts.rootless => {
+                Err(UnpackError::UnmappedOwner {
+                    path: Path::new("/")
+                        .join(path.strip_prefix(self.dest).unwrap_or(path))
+                        .display()
+                        .to_string(),
+                    uid,
+                    gid,
+                    mapped: crate::rootless::mapped_ids(),
+                })
+            }
             Err(e) => Err(nix_err("chown", path)(e)),
         }
     }

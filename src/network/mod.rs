@@ -13,6 +13,7 @@ pub mod ipam;
 pub mod links;
 pub mod nat;
 pub mod ports;
+pub mod usermode;
 
 use crate::state::{ContainerRecord, StateError};
 use crate::store::lock::FileLock;

@@ -85,7 +85,7 @@ pub fn config_path() -> PathBuf {
     if let Some(p) = std::env::var_os("HAKO_CONFIG") {
         return p.into();
     }
-    if nix::unistd::geteuid().is_root() {
+    if !crate::rootless::active() {
         return "/etc/hako/config.json".into();
     }
     let home = std::env::var_os("HOME").unwrap_or_default();

@@ -24,6 +24,8 @@ pub enum NetworkMode {
     Bridge(String),
     /// The network namespace of this other container (by ID).
     Container(String),
+    /// Own namespace, connected by slirp4netns (rootless: the bridge needs root).
+    UserMode,
 }
 
 impl NetworkMode {
@@ -34,12 +36,16 @@ impl NetworkMode {
             NetworkMode::Host => "host".into(),
             NetworkMode::Bridge(n) => n.clone(),
             NetworkMode::Container(id) => format!("container:{id}"),
+            NetworkMode::UserMode => crate::network::usermode::HELPER.into(),
         }
     }
 
     /// Whether the container has a network namespace of its own.
     pub fn own_namespace(&self) -> bool {
-        matches!(self, NetworkMode::None | NetworkMode::Bridge(_))
+        matches!(
+            self,
+            NetworkMode::None | NetworkMode::Bridge(_) | NetworkMode::UserMode
+        )
     }
 }
 

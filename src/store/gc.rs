@@ -231,7 +231,10 @@ mod tests {
     fn unreferenced_blobs_and_layers_go_referenced_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let opts = UnpackOptions { rootless: true };
+        let opts = UnpackOptions {
+            rootless: true,
+            squash: false,
+        };
         let kept_tar = layer_tar("kept");
         let kept_blob = store.put_blob_bytes(&kept_tar).unwrap();
         let kept_layer = store.unpack_layer(&kept_tar[..], None, &opts).unwrap();
