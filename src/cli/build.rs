@@ -53,6 +53,9 @@ pub enum VolumeCommand {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct BuildArgs {
+    /// Rootless: squash (files owned by ids outside your range become yours)
+    #[arg(long, value_enum, default_value = "host")]
+    pub userns: super::UsernsMode,
     /// Name and optionally a tag (name:tag); may be repeated
     #[arg(short = 't', long = "tag")]
     pub tags: Vec<String>,

@@ -164,7 +164,22 @@ pub struct PullArgs {
     /// Platform of a multi-platform image (os/arch[/variant]); default this machine's
     #[arg(long)]
     pub platform: Option<String>,
+    /// Rootless: squash (files owned by ids outside your range become yours)
+    #[arg(long, value_enum, default_value = "host")]
+    pub userns: UsernsMode,
     pub name: String,
+}
+
+/// `--userns`: how a rootless container's ids relate to the user's.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UsernsMode {
+    /// hako's namespace as it is: root inside is you, other ids your subordinate range
+    #[default]
+    Host,
+    /// Your uid and gid are the same inside (for -v folders); the process runs as you
+    KeepId,
+    /// Layer files owned by ids outside your range are given to you instead of refused
+    Squash,
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +287,9 @@ pub struct RunArgs {
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
+    /// Rootless: keep-id (your uid inside is your uid outside) or squash (see pull)
+    #[arg(long, value_enum, default_value = "host")]
+    pub userns: UsernsMode,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -484,10 +502,16 @@ pub struct LoadArgs {
     /// Suppress the load output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Rootless: squash (files owned by ids outside your range become yours)
+    #[arg(long, value_enum, default_value = "host")]
+    pub userns: UsernsMode,
 }
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
+    /// Rootless: squash (files owned by ids outside your range become yours)
+    #[arg(long, value_enum, default_value = "host")]
+    pub userns: UsernsMode,
     /// Tarball path, or - for STDIN
     pub source: String,
     /// Repository name and tag for the image

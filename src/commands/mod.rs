@@ -176,7 +176,24 @@ pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
 /// A rootless hako enters its user namespace before it touches the store: a new one,
 /// or for `exec` and `cp` the one a running container lives in.
 fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command) -> Result<()> {
+    use crate::cli::UsernsMode;
     use crate::rootless::{self, storage};
+    let userns = match command {
+        Command::Run(a) | Command::Create(a) => a.userns,
+        Command::Pull(a) => a.userns,
+        Command::Load(a) => a.userns,
+        Command::Import(a) => a.userns,
+        Command::Build(a) => a.userns,
+        _ => UsernsMode::Host,
+    };
+    let is_run = matches!(command, Command::Run(_) | Command::Create(_));
+    if userns == UsernsMode::KeepId && !is_run {
+        anyhow::bail!("--userns=keep-id applies to containers (run, create); images take --userns=squash");
+    }
+    if userns != UsernsMode::Host && !rootless::active() {
+        anyhow::bail!("--userns=keep-id and --userns=squash are for rootless hako: root's containers and images use the host's own ids");
+    }
+    rootless::set_squash(userns == UsernsMode::Squash);
     let Some(user) = rootless::host_user() else {
         return Ok(());
     };

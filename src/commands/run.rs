@@ -172,11 +172,17 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
             .chain(&args.tmpfs)
             .cloned(),
     )?;
+    let id_maps = keep_id_maps(args.userns);
     let options = RunOptions {
+        id_maps: id_maps.clone(),
         entrypoint: args.entrypoint.clone(),
         command: args.command.clone(),
         env: args.env.clone(),
-        user: args.user.clone(),
+        // keep-id runs the process as the user, as Podman does, unless -u says otherwise.
+        user: args.user.clone().or_else(|| {
+            let u = crate::rootless::host_user().filter(|_| id_maps.is_some())?;
+            Some(format!("{}:{}", u.uid, u.gid))
+        }),
         workdir: args.workdir.clone(),
         hostname: args.hostname.clone(),
         tty: args.tty,
@@ -281,6 +287,20 @@ pub(crate) fn volume_binds(
         });
     }
     Ok(binds)
+}
+
+/// `--userns=keep-id` (rootless; checked at dispatch): the container's own user namespace
+/// in which the user's uid and gid are their own.
+fn keep_id_maps(mode: crate::cli::UsernsMode) -> Option<crate::spec::plan::IdMaps> {
+    use crate::rootless::idmap::keep_id;
+    let user = crate::rootless::host_user()?;
+    (mode == crate::cli::UsernsMode::KeepId).then(|| {
+        let size = crate::rootless::mapped_ids();
+        crate::spec::plan::IdMaps {
+            uids: keep_id(user.uid, size),
+            gids: keep_id(user.gid, size),
+        }
+    })
 }
 
 fn limits(args: &RunArgs) -> Result<Limits> {

@@ -223,11 +223,19 @@ fn run_once(
 /// Where `hako attach` finds a container's keeper (host-wide, short enough for a socket
 /// path whatever the data root).
 pub fn attach_socket(id: &str) -> std::path::PathBuf {
-    std::path::Path::new("/run/hako/attach").join(format!("{id}.sock"))
+    crate::rootless::run_dir()
+        .join("attach")
+        .join(format!("{id}.sock"))
 }
 
 fn attach_listener(id: &str) -> Result<std::os::unix::net::UnixListener> {
     let path = attach_socket(id);
+    if crate::rootless::active() {
+        // The user's run directory (or its /tmp fallback) must be theirs alone.
+        let run = crate::rootless::run_dir();
+        crate::rootless::storage::ensure_private_dir(&run)
+            .with_context(|| format!("create {}", run.display()))?;
+    }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }

@@ -135,11 +135,43 @@ pub fn spawn(
     })?;
     let (pid, in_cgroup) = cloned.pid_in_cgroup();
     drop(child_end);
+    // The child's user namespace has no ids until its creator writes them; it waits.
+    if let Some(maps) = &plan.id_maps {
+        if let Err(e) = write_id_maps(pid.as_raw(), maps) {
+            clone::abort(pid);
+            return Err(LaunchError::Prepare(e));
+        }
+    }
     if let Err(e) = on_created(pid.as_raw(), in_cgroup) {
         clone::abort(pid);
         return Err(LaunchError::Prepare(e));
     }
     release_and_wait(&parent_end, pid)
+}
+
+/// `/proc/PID/uid_map` and `gid_map` of a child with its own user namespace. The
+/// writer (root, or rootless hako as root of its own namespace) holds CAP_SETUID and
+/// CAP_SETGID over the parent namespace, so any ids mapped there may be given.
+fn write_id_maps(pid: i32, maps: &crate::spec::plan::IdMaps) -> Result<(), String> {
+    use crate::spec::plan::IdRange;
+    let text = |ranges: &[IdRange]| {
+        ranges
+            .iter()
+            .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+            .collect::<String>()
+    };
+    for (file, ranges) in [("uid_map", &maps.uids), ("gid_map", &maps.gids)] {
+        let path = format!("/proc/{pid}/{file}");
+        let body = text(ranges);
+        trace::step(
+            "namespaces",
+            "write",
+            || format!("{path} {}", body.trim().replace('\n', ", ")),
+            || std::fs::write(&path, &body),
+        )
+        .map_err(|e| format!("write {path} ({}): {e}", body.trim().replace('\n', ", ")))?;
+    }
+    Ok(())
 }
 
 /// Sends the go-ahead, then waits until the child has exec'd (its end of the channel

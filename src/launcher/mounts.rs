@@ -95,7 +95,21 @@ fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsErro
             )?;
         }
     } else {
-        sys.mount(Some(&m.source), &target, Some(&m.fstype), m.flags, data)?;
+        match sys.mount(Some(&m.source), &target, Some(&m.fstype), m.flags, data) {
+            // A user namespace may mount sysfs only for a network namespace it owns;
+            // rootless with the host's network gets the host's /sys, bound read-only.
+            Err(SysError::Mount {
+                errno: nix::Error::EPERM,
+                ..
+            }) if m.fstype == "sysfs" => {
+                let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+                sys.mount(Some("/sys"), &target, None, rec, None)?;
+                let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
+                sys.mount(None, &target, None, flags, None)?;
+            }
+            other => other?,
+        }
     }
     if !m.propagation.is_empty() {
         sys.mount(None, &target, None, m.propagation, None)?;

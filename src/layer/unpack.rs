@@ -246,6 +246,13 @@ impl Unpacker<'_> {
                 fs::hard_link(&source, &target).map_err(io_err("link", &target))?;
                 return Ok(()); // a hardlink shares the target's inode and metadata
             }
+            // Rootless: no process in a user namespace may create device nodes, and a
+            // container's /dev is its own tmpfs anyway. The node is left out (the layer's
+            // digest is of the tar stream, so it still verifies).
+            EntryType::Char | EntryType::Block if self.opts.rootless => {
+                crate::trace::note("image", "skip device node", || shown.clone());
+                return Ok(());
+            }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 let (flag, dev) = match kind {
                     EntryType::Char => (SFlag::S_IFCHR, device(header)?),

@@ -120,7 +120,7 @@ fn dir(store: &Store) -> PathBuf {
 fn run_dir() -> PathBuf {
     std::env::var_os("HAKO_NETWORK_STATE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/hako/network"))
+        .unwrap_or_else(|| crate::rootless::run_dir().join("network"))
 }
 
 fn lock(store: &Store) -> Result<FileLock, NetworkError> {

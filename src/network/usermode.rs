@@ -24,6 +24,8 @@ pub const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
 pub enum UserNetError {
     #[error("rootless networking needs slirp4netns, which is not installed (apt-get install slirp4netns; or run with --network none or --network host)")]
     NotInstalled,
+    #[error("/dev/net/tun is not open to users on this host (mode {0:o}; distributions ship it 0666): slirp4netns cannot create the container's tap device (an admin runs chmod 0666 /dev/net/tun; or run with --network none or --network host)")]
+    TunClosed(u32),
     #[error("start slirp4netns: {0}")]
     Start(String),
     #[error("-p {mapping}: {detail}")]
@@ -61,9 +63,7 @@ pub fn start(
     ports: &[PortMapping],
     run_dir: &Path,
 ) -> Result<UserNet, UserNetError> {
-    if !available() {
-        return Err(UserNetError::NotInstalled);
-    }
+    check_prerequisites()?;
     let start_err = |e: &dyn std::fmt::Display| UserNetError::Start(e.to_string());
     crate::rootless::storage::ensure_private_dir(run_dir).map_err(|e| start_err(&e))?;
     let api_socket = run_dir.join(format!("slirp-{}.sock", &id[..12.min(id.len())]));
@@ -120,6 +120,20 @@ pub fn start(
         net.ports.push(publish(&net.api_socket, m)?);
     }
     Ok(net)
+}
+
+/// What slirp4netns needs from the host, checked before starting it so the error says
+/// what to fix rather than what failed.
+pub fn check_prerequisites() -> Result<(), UserNetError> {
+    if !available() {
+        return Err(UserNetError::NotInstalled);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata("/dev/net/tun").map_or(0, |m| m.permissions().mode() & 0o777);
+    if mode & 0o006 != 0o006 {
+        return Err(UserNetError::TunClosed(mode));
+    }
+    Ok(())
 }
 
 fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {

@@ -91,6 +91,35 @@ impl fmt::Display for Mapping {
     }
 }
 
+/// `--userns=keep-id`: the container's own user namespace, nested in hako's (whose ids
+/// are 0 = the user, 1… the subordinate range, `size` in all), where the user's own id
+/// `own` is the user again. The ids below it shift up by one to make room.
+pub fn keep_id(own: u32, size: u64) -> Vec<IdRange> {
+    let size = size.max(1);
+    let mut map = vec![];
+    let below = (own as u64).min(size - 1) as u32;
+    if below > 0 {
+        map.push(IdRange {
+            inside: 0,
+            outside: 1,
+            count: below,
+        });
+    }
+    map.push(IdRange {
+        inside: own,
+        outside: 0,
+        count: 1,
+    });
+    if (own as u64) + 1 < size {
+        map.push(IdRange {
+            inside: own + 1,
+            outside: own + 1,
+            count: (size - own as u64 - 1) as u32,
+        });
+    }
+    map
+}
+
 /// The ranges `/etc/subuid` (or subgid) gives the user, named or by number.
 pub fn subordinate_ranges(file_text: &str, user: &str, id: u32) -> Vec<(u32, u32)> {
     let id = id.to_string();
@@ -152,6 +181,23 @@ mod tests {
             m.to_string(),
             "uids 0→1000, 1-65536→100000-165535; gids 0→1000, 1-65536→100000-165535"
         );
+    }
+
+    #[test]
+    fn keep_id_puts_the_user_at_their_own_number() {
+        let r = |inside, outside, count| IdRange {
+            inside,
+            outside,
+            count,
+        };
+        assert_eq!(
+            keep_id(1000, 65537),
+            vec![r(0, 1, 1000), r(1000, 0, 1), r(1001, 1001, 64536)]
+        );
+        // More ids below the user's than the namespace has: the rest stay unmapped.
+        assert_eq!(keep_id(100_000, 65537), vec![r(0, 1, 65536), r(100_000, 0, 1)]);
+        // A single-id namespace: only the user.
+        assert_eq!(keep_id(1000, 1), vec![r(1000, 0, 1)]);
     }
 
     #[test]

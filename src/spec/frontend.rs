@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub network: Option<NetworkMode>,
     pub ulimits: Vec<Ulimit>,
     pub limits: Limits,
+    /// A user namespace of the container's own with these maps (rootless `--userns=keep-id`).
+    pub id_maps: Option<super::plan::IdMaps>,
 }
 
 /// Where this container lives: its ID, its bundle directory, its cgroup.
@@ -156,6 +158,7 @@ pub fn from_image(
             .collect(),
         cgroups_path: place.cgroups_path.to_string(),
         limits: opts.limits.clone(),
+        id_maps: opts.id_maps.clone(),
         volumes: image
             .volumes()
             .as_ref()

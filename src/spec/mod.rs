@@ -83,6 +83,8 @@ pub struct RunConfig {
     pub limits: Limits,
     /// The image's `VOLUME` paths: created in the rootfs before the command starts.
     pub volumes: Vec<String>,
+    /// A user namespace of its own, with these maps.
+    pub id_maps: Option<plan::IdMaps>,
 }
 
 /// Where a bundle's rootfs is, relative to the bundle: hako mounts the overlay there.
@@ -116,6 +118,19 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
     if cfg.network.own_namespace() {
         namespaces.push(json!({"type": "network"}));
     }
+    let mapping = |ranges: &[plan::IdRange]| -> Vec<serde_json::Value> {
+        ranges
+            .iter()
+            .map(|r| json!({"containerID": r.inside, "hostID": r.outside, "size": r.count}))
+            .collect()
+    };
+    let (uid_mappings, gid_mappings) = match &cfg.id_maps {
+        Some(maps) => {
+            namespaces.push(json!({"type": "user"}));
+            (mapping(&maps.uids), mapping(&maps.gids))
+        }
+        None => (vec![], vec![]),
+    };
     let mut mounts = defaults::mounts(cfg.privileged);
     for b in &cfg.binds {
         let mut options = vec!["rbind", "rprivate"];
@@ -168,6 +183,8 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
         "linux": {
             "cgroupsPath": cfg.cgroups_path,
             "namespaces": namespaces,
+            "uidMappings": uid_mappings,
+            "gidMappings": gid_mappings,
             "maskedPaths": masked,
             "sysctl": cfg.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "readonlyPaths": readonly,

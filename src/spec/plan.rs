@@ -32,6 +32,8 @@ pub enum PlanError {
     BadDevice { path: String, why: &'static str },
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error("linux.sysctl {key}: {why}")]
     BadSysctl { key: String, why: &'static str },
 }
@@ -132,7 +134,45 @@ pub struct LaunchPlan {
     pub devices: Vec<DeviceNode>,
     /// `linux.sysctl`, only keys that belong to one of the container's own namespaces.
     pub sysctls: Vec<(String, String)>,
+    /// With a user namespace of its own: the uid and gid maps its creator writes.
+    pub id_maps: Option<IdMaps>,
     pub process: ProcessPlan,
+}
+
+/// `linux.uidMappings` and `linux.gidMappings`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdMaps {
+    pub uids: Vec<IdRange>,
+    pub gids: Vec<IdRange>,
+}
+
+pub use crate::rootless::idmap::IdRange;
+
+/// The maps of a spec, checked against its namespaces: a user namespace needs both, and
+/// maps without one would be silently meaningless.
+fn id_maps(linux: &oci_spec::runtime::Linux, own_userns: bool) -> Result<Option<IdMaps>, PlanError> {
+    let convert = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdRange> {
+        m.as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| IdRange {
+                inside: r.container_id(),
+                outside: r.host_id(),
+                count: r.size(),
+            })
+            .collect()
+    };
+    let (uids, gids) = (convert(linux.uid_mappings()), convert(linux.gid_mappings()));
+    match (own_userns, uids.is_empty() || gids.is_empty()) {
+        (false, _) if uids.is_empty() && gids.is_empty() => Ok(None),
+        (false, _) => Err(PlanError::Invalid(
+            "linux.uidMappings/gidMappings without a user namespace in linux.namespaces",
+        )),
+        (true, true) => Err(PlanError::Invalid(
+            "a user namespace of its own needs both linux.uidMappings and linux.gidMappings",
+        )),
+        (true, false) => Ok(Some(IdMaps { uids, gids })),
+    }
 }
 
 /// Who the process becomes: the half of the plan that `exec` reuses for a second
@@ -365,7 +405,15 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
     }
 
     let user = process.user();
+    let joins_userns = linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+    let id_maps = id_maps(linux, namespaces.contains(CloneFlags::CLONE_NEWUSER) && !joins_userns)?;
     Ok(LaunchPlan {
+        id_maps,
         namespaces,
         rootfs: root.path().clone(),
         readonly_rootfs: root.readonly().unwrap_or(false),
@@ -442,13 +490,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    let mapped = linux.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
-        || linux.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
-    if mapped {
-        return Err(Unsupported(
-            "linux.uidMappings/gidMappings (user namespaces)",
-        ));
-    }
     if linux.personality().is_some() {
         return Err(Unsupported("linux.personality"));
     }

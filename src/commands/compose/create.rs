@@ -239,6 +239,7 @@ pub(super) fn create_for(
         image_name: image_name(ctx, s),
         name: Some(name.to_string()),
         options: RunOptions {
+            id_maps: None,
             entrypoint,
             command,
             env,
