@@ -1,5 +1,8 @@
 //! `hako info`: what hako detected about this host, the facts its error messages cite.
+//! For a rootless user it is also the preflight: every problem gets one line naming the
+//! cause and the one command or setting that fixes it.
 
+use crate::rootless::{self, storage};
 use anyhow::Result;
 use std::path::Path;
 
@@ -8,13 +11,17 @@ pub fn info(root: &Path) -> Result<i32> {
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let fs_type = nix::sys::statfs::statfs(root.parent().unwrap_or(Path::new("/")))
-        .map(|s| filesystem_name(s.filesystem_type().0 as u64))
-        .unwrap_or_else(|_| "unknown".into());
+    let magic = storage::filesystem_magic(root);
+    let user = rootless::host_user();
+    let mut problems: Vec<String> = vec![];
     println!("Data root: {}", root.display());
-    println!("Backing filesystem: {fs_type}");
+    println!("Backing filesystem: {}", storage::filesystem_name(magic));
     println!("Kernel: {kernel}");
-    println!("Storage driver: overlay");
+    let userxattr = user.is_some();
+    println!(
+        "Storage driver: overlay{}",
+        if userxattr { " (userxattr)" } else { "" }
+    );
     println!(
         "Cgroup version: {}",
         match cg.version {
@@ -27,28 +34,71 @@ pub fn info(root: &Path) -> Result<i32> {
     if let Some(u) = &cg.hybrid_unified_mount {
         println!("Cgroup layout: hybrid (v1 controllers; an unused cgroup2 tree at {}); hako uses the v1 controllers", u.display());
     }
-    let rootless = !nix::unistd::geteuid().is_root();
-    if rootless {
+    println!("Rootless: {}", user.is_some());
+    if let Some(user) = user {
         let v2 = cg.version == crate::cgroups::Version::V2;
-        println!(
-            "Cgroup delegated: {}",
-            crate::cgroups::delegation::detect(v2, &cg.mount)
-        );
+        let delegation = crate::cgroups::delegation::detect(v2, &cg.mount);
+        println!("Cgroup delegated: {delegation}");
+        if !matches!(
+            delegation,
+            crate::cgroups::delegation::Delegation::Subtree { .. }
+        ) {
+            problems.push(format!("--memory, --cpus and --pids-limit are refused: {delegation}"));
+        }
+        let (mapping, warning) = rootless::mapping_for(user.uid, user.gid);
+        println!("User namespace: {mapping} ({} ids)", mapping.size());
+        problems.extend(warning);
+        if !kernel_at_least(&kernel, 5, 11) {
+            problems.push(format!("kernel {kernel} is older than 5.11, so overlay cannot be mounted in a user namespace: rootless hako needs a 5.11 or newer kernel"));
+        }
+        if let Some(fs) = storage::network_filesystem(magic) {
+            problems.push(format!("the data root is on {fs}, where overlay and extended attributes do not work: pass --root (or HAKO_ROOT) naming a local directory such as {}", storage::local_fallback(user.uid).display()));
+        }
+        match crate::network::usermode::check_prerequisites() {
+            Ok(()) => println!("Network helper: slirp4netns (user-mode network; -p publishes on the host)"),
+            Err(e) => {
+                println!("Network helper: none");
+                problems.push(e.to_string());
+            }
+        }
+        println!("Run directory: {}", rootless::run_dir().display());
+        let name = nix::unistd::User::from_uid(user.uid.into())
+            .ok()
+            .flatten()
+            .map_or_else(|| user.uid.to_string(), |u| u.name);
+        let lingering = Path::new("/var/lib/systemd/linger").join(&name).exists();
+        println!("Lingering: {lingering}");
+        if !lingering && Path::new("/run/systemd/system").exists() {
+            problems.push(format!("systemd ends your processes when you log out, detached containers included: `loginctl enable-linger {name}` keeps them"));
+        }
     }
-    println!("Rootless: {rootless}");
+    if problems.is_empty() {
+        println!("Problems: none");
+    } else {
+        println!("Problems:");
+        for p in &problems {
+            println!(" - {p}");
+        }
+    }
     Ok(0)
 }
 
-/// statfs(2) magic numbers of the filesystems a data root commonly lives on.
-fn filesystem_name(magic: u64) -> String {
-    match magic {
-        0xEF53 => "extfs".into(),
-        0x5846_5342 => "xfs".into(),
-        0x9123_683E => "btrfs".into(),
-        0x0102_1994 => "tmpfs".into(),
-        0x794C_7630 => "overlayfs".into(),
-        0x0102_1997 => "9p".into(),
-        0x6573_5546 => "fuse".into(),
-        other => format!("unknown (magic {other:#x})"),
+/// Whether a kernel release string (`6.1.0-13-amd64`) is at least `major.minor`.
+fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found >= (major, minor)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kernel_versions_compare_by_major_then_minor() {
+        assert!(super::kernel_at_least("6.1.0-13-amd64", 5, 11));
+        assert!(super::kernel_at_least("5.11.0", 5, 11));
+        assert!(!super::kernel_at_least("5.10.197", 5, 11));
+        assert!(!super::kernel_at_least("4.19.0", 5, 11));
     }
 }

@@ -44,8 +44,12 @@ pub fn switch_identity(
                 .map_err(|e| format!("drop {cap} from the bounding set: {e}"))?;
         }
     }
-    sys.setgroups(&process.additional_gids)
-        .map_err(|e| format!("setgroups {:?}: {e}", process.additional_gids))?;
+    match sys.setgroups(&process.additional_gids) {
+        // A user namespace whose creator gave up setgroups (a rootless single-id map)
+        // keeps the groups it has; with none asked for, there is nothing to give up.
+        Err(e) if process.additional_gids.is_empty() && e.errno() == nix::Error::EPERM => {}
+        other => other.map_err(|e| format!("setgroups {:?}: {e}", process.additional_gids))?,
+    }
     sys.setresgid(process.gid)
         .map_err(|e| format!("setresgid {}: {e}", process.gid))?;
     sys.setresuid(process.uid)

@@ -108,6 +108,16 @@ fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsErro
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
                 sys.mount(None, &target, None, flags, None)?;
             }
+            // devpts's gid=5 (tty) is invalid where that group is not mapped (a rootless
+            // single-id namespace); the ptys then belong to the user's own group.
+            Err(SysError::Mount {
+                errno: nix::Error::EINVAL,
+                ..
+            }) if m.fstype == "devpts" && m.data.contains("gid=") => {
+                let data: Vec<&str> = m.data.split(',').filter(|o| !o.starts_with("gid=")).collect();
+                let data = data.join(",");
+                sys.mount(Some(&m.source), &target, Some(&m.fstype), m.flags, Some(&data))?;
+            }
             other => other?,
         }
     }

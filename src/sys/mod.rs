@@ -41,6 +41,16 @@ pub enum SysError {
     Call { op: &'static str, errno: nix::Error },
 }
 
+impl SysError {
+    pub fn errno(&self) -> nix::Error {
+        match self {
+            SysError::Mount { errno, .. }
+            | SysError::Path { errno, .. }
+            | SysError::Call { errno, .. } => *errno,
+        }
+    }
+}
+
 pub trait Sys {
     fn mount(
         &self,
