@@ -15,5 +15,6 @@ mod limits;
 mod networking;
 mod process;
 mod registry;
+mod rootless;
 mod runc_mode;
 mod trace_lines;

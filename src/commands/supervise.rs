@@ -225,7 +225,9 @@ fn run_once(
 pub fn attach_socket(id: &str) -> std::path::PathBuf {
     crate::rootless::run_dir()
         .join("attach")
-        .join(format!("{id}.sock"))
+        // 16 hex digits are unique enough and keep the path within a socket's 108 bytes
+        // under a user's run directory.
+        .join(format!("{}.sock", &id[..16.min(id.len())]))
 }
 
 fn attach_listener(id: &str) -> Result<std::os::unix::net::UnixListener> {
