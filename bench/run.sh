@@ -3,13 +3,13 @@
 # ratios (machines are noisy; only ratios from one run mean anything).
 #   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
 #   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle network
-#                build compose runc-mode commit export pull)
+#                build compose runc-mode rootless commit export pull)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose runc-mode commit export pull} "
+only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose runc-mode rootless commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -223,6 +223,35 @@ if want runc-mode; then
             echo "  ratio hako/$ref = $(ratio "$h" "$r")   (target: hako <= crun)"
         fi
     done
+fi
+
+if want rootless; then
+    # An unprivileged user with a subordinate range runs hako (and rootless podman) from a
+    # private directory; root's hako runs the same container in the same section.
+    echo
+    echo "== rootless: run 'true' in busybox as an ordinary user (lower is better)"
+    ruser=hakobench
+    id "$ruser" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$ruser"
+    grep -q "^$ruser:" /etc/subuid || usermod --add-subuids 400000-465535 --add-subgids 400000-465535 "$ruser"
+    rdir=$work/rootless && mkdir -p "$rdir/run" && cp "$HAKO" rootfs-fixtures/cache/busybox.tar "$rdir/"
+    chown -R "$ruser:" "$rdir" && chmod 755 "$work" && chmod 700 "$rdir"
+    as_user() { runuser -u "$ruser" -- env -i PATH=/usr/bin:/bin HOME="$rdir" XDG_DATA_HOME="$rdir/data" XDG_RUNTIME_DIR="$rdir/run" CONTAINERS_CONF="$CONTAINERS_CONF" "$@"; }
+    as_user "$rdir/hako" import "$rdir/busybox.tar" busybox >/dev/null
+    rcmds=(-n hako-rootless "$rdir/hako run --rm --network none busybox true")
+    if have_podman && as_user sh -c "cd $rdir && $rdir/hako save busybox | podman load -q >/dev/null && podman run --rm --network none busybox true" >/dev/null 2>&1; then
+        rcmds+=(-n podman-rootless "podman run --rm --network none busybox true")
+    else
+        echo "(rootless podman cannot run here: not compared)"
+    fi
+    as_user sh -c "cd $rdir && hyperfine -N --warmup 5 --runs ${BENCH_RUNS:-40} --export-json $rdir/rootless.json $(printf '%q ' "${rcmds[@]}")" 2>&1 | grep -E 'Time|Benchmark' || true
+    hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-40}" --export-json "$work/rootful.json" \
+        -n hako-root "$HAKO --root $root run --rm --network none busybox true" 2>&1 | grep -E 'Time|Benchmark' || true
+    rl=$(median "$rdir/rootless.json" hako-rootless)
+    echo "hako rootless run --rm busybox true: median $(python3 -c "print(f'{$rl*1000:.1f}')") ms (target ≤ 25 ms)"
+    echo "  ratio rootless/root hako = $(ratio "$rl" "$(median "$work/rootful.json" hako-root)")   (target ≤ 1.5)"
+    if p=$(median "$rdir/rootless.json" podman-rootless 2>/dev/null); then
+        echo "  ratio hako/podman rootless = $(ratio "$rl" "$p")   (podman $(python3 -c "print(f'{$p*1000:.1f}')") ms)"
+    fi
 fi
 
 if want run-v2; then
