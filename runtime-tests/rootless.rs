@@ -117,7 +117,10 @@ fn rootless_run_maps_root_to_the_user_and_ids_to_the_range() {
     assert!(data_root(u).join("layers").is_dir());
     let info = user_ok(u, "$H info");
     assert!(info.contains("Rootless: true"), "{info}");
-    assert!(info.contains("Storage driver: overlay (userxattr)"), "{info}");
+    assert!(
+        info.contains("Storage driver: overlay (userxattr)"),
+        "{info}"
+    );
 }
 
 #[test]
@@ -153,7 +156,11 @@ fn rootless_debian_keeps_its_owners_inside_and_shifts_them_on_disk() {
         u.uid,
         SUB_START + 65535
     ));
-    assert_eq!(strays.trim(), "", "files owned by ids the user does not own");
+    assert_eq!(
+        strays.trim(),
+        "",
+        "files owned by ids the user does not own"
+    );
 }
 
 #[test]
@@ -205,11 +212,18 @@ fn rootless_keep_id_writes_host_files_as_the_user() {
         "mkdir -p shared && echo host > shared/h && $H run --rm --network none --userns=keep-id -v $HOME/shared:/w busybox sh -c 'id -u; stat -c %u /w/h; echo made > /w/new'",
     );
     let uid = u.uid.to_string();
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), [&uid, &uid], "{out}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        [&uid, &uid],
+        "{out}"
+    );
     let meta = std::fs::metadata(u.home.join("shared/new")).unwrap();
     assert_eq!(meta.uid(), u.uid);
     // Root has no keep-id: the flag is refused with the reason.
-    let o = hako(shared_root(), &["run", "--rm", "--userns=keep-id", "busybox", "true"]);
+    let o = hako(
+        shared_root(),
+        &["run", "--rm", "--userns=keep-id", "busybox", "true"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("rootless"), "{}", stderr(&o));
 }
@@ -225,7 +239,10 @@ fn rootless_user_mode_network_publishes_on_the_host_loopback() {
         "$H rm -f web >/dev/null 2>&1; $H run -d --name web -p 127.0.0.1:{port}:8080 busybox sh -c 'echo rootless-web > /index.html; exec httpd -f -p 8080 -h /' >/dev/null && $H port web && $H exec web sh -c 'ip -4 addr show tap0' | grep -o 'inet [0-9./]*'"
     );
     let out = user_ok(u, &script);
-    assert!(out.contains(&format!("8080/tcp -> 127.0.0.1:{port}")), "{out}");
+    assert!(
+        out.contains(&format!("8080/tcp -> 127.0.0.1:{port}")),
+        "{out}"
+    );
     assert!(out.contains("inet 10.0.2.100/24"), "{out}");
     let mut body = String::new();
     until("the published port answers", || {
@@ -268,7 +285,10 @@ fn rootless_without_a_range_maps_one_id_and_names_foreign_owners() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("no range for hakorl1"), "{err}");
-    assert!(err.contains("/home/user") && err.contains("uid 1000"), "{err}");
+    assert!(
+        err.contains("/home/user") && err.contains("uid 1000"),
+        "{err}"
+    );
     assert!(err.contains("--userns=squash"), "{err}");
     let stores = shell(&format!("ls {}/layers", data_root(u).display()));
     assert_eq!(stores.trim(), "", "a refused layer leaves nothing behind");
@@ -281,7 +301,10 @@ fn rootless_without_a_range_maps_one_id_and_names_foreign_owners() {
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, ["0", "0", &u.uid.to_string(), "1"], "{out}");
     let info = user_ok(u, "$H info");
-    assert!(info.contains("(1 ids)") && info.contains("usermod --add-subuids"), "{info}");
+    assert!(
+        info.contains("(1 ids)") && info.contains("usermod --add-subuids"),
+        "{info}"
+    );
 }
 
 #[test]

@@ -32,11 +32,15 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<Loaded>> {
     fs::create_dir(&tmp)?;
     let result = (|| {
         let (_, reader) = layer::decoder(file)?;
-        layer::unpack(reader, &tmp, &UnpackOptions {
-            rootless: true,
-            squash: false,
-        })
-            .with_context(|| format!("read archive {}", input.display()))?;
+        layer::unpack(
+            reader,
+            &tmp,
+            &UnpackOptions {
+                rootless: true,
+                squash: false,
+            },
+        )
+        .with_context(|| format!("read archive {}", input.display()))?;
         load_dir(store, &tmp)
     })();
     let _ = fs::remove_dir_all(&tmp);

@@ -40,6 +40,10 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
 
 pub fn usage(version: Version, path: &str) -> Usage {
     let mut u = Usage::default();
+    if path.is_empty() {
+        // No cgroup (rootless without delegation): nothing is counted.
+        return u;
+    }
     match version {
         Version::V2 => {
             let d = dir(version, "", path);
@@ -102,6 +106,9 @@ fn blkio_v1(text: &str) -> (u64, u64) {
 
 /// The pids in the container's cgroup (any controller lists them; pids is always there).
 pub fn processes(version: Version, path: &str) -> Vec<i32> {
+    if path.is_empty() {
+        return vec![];
+    }
     let d = dir(version, "pids", path);
     read(d.join("cgroup.procs"))
         .unwrap_or_default()

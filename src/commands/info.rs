@@ -43,7 +43,9 @@ pub fn info(root: &Path) -> Result<i32> {
             delegation,
             crate::cgroups::delegation::Delegation::Subtree { .. }
         ) {
-            problems.push(format!("--memory, --cpus and --pids-limit are refused: {delegation}"));
+            problems.push(format!(
+                "--memory, --cpus and --pids-limit are refused: {delegation}"
+            ));
         }
         let (mapping, warning) = rootless::mapping_for(user.uid, user.gid);
         println!("User namespace: {mapping} ({} ids)", mapping.size());
@@ -55,7 +57,9 @@ pub fn info(root: &Path) -> Result<i32> {
             problems.push(format!("the data root is on {fs}, where overlay and extended attributes do not work: pass --root (or HAKO_ROOT) naming a local directory such as {}", storage::local_fallback(user.uid).display()));
         }
         match crate::network::usermode::check_prerequisites() {
-            Ok(()) => println!("Network helper: slirp4netns (user-mode network; -p publishes on the host)"),
+            Ok(()) => println!(
+                "Network helper: slirp4netns (user-mode network; -p publishes on the host)"
+            ),
             Err(e) => {
                 println!("Network helper: none");
                 problems.push(e.to_string());

@@ -188,7 +188,9 @@ fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command
     };
     let is_run = matches!(command, Command::Run(_) | Command::Create(_));
     if userns == UsernsMode::KeepId && !is_run {
-        anyhow::bail!("--userns=keep-id applies to containers (run, create); images take --userns=squash");
+        anyhow::bail!(
+            "--userns=keep-id applies to containers (run, create); images take --userns=squash"
+        );
     }
     if userns != UsernsMode::Host && !rootless::active() {
         anyhow::bail!("--userns=keep-id and --userns=squash are for rootless hako: root's containers and images use the host's own ids");
@@ -214,6 +216,7 @@ fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command
     }
     let container = match command {
         Command::Exec(args) => Some(args.container.as_str()),
+        Command::Top(args) => Some(args.container.as_str()),
         Command::Cp(args) => [&args.source, &args.destination]
             .into_iter()
             .find_map(|a| a.split_once(':').map(|(c, _)| c))

@@ -128,7 +128,10 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
     if !matches!(network, NetworkMode::Bridge(_)) {
         let publishes = network != NetworkMode::UserMode;
         let extras = [
-            (publishes && (!args.publish.is_empty() || args.publish_all), "-p/-P"),
+            (
+                publishes && (!args.publish.is_empty() || args.publish_all),
+                "-p/-P",
+            ),
             (args.ip.is_some(), "--ip"),
             (args.mac_address.is_some(), "--mac-address"),
             (!args.network_alias.is_empty(), "--network-alias"),

@@ -17,7 +17,13 @@ pub fn top(store: &Store, args: &TopArgs) -> Result<i32> {
     }
     let version = ContainerCgroup::load(cgroups::host_hierarchy(), &c.cgroup_path).version();
     let mut rows = vec![];
-    for pid in stats::processes(version, &c.cgroup_path) {
+    let pids = if c.cgroup_path.is_empty() {
+        // Rootless without a cgroup: the processes of its PID namespace instead.
+        in_pid_namespace_of(c.state.pid)
+    } else {
+        stats::processes(version, &c.cgroup_path)
+    };
+    for pid in pids {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let field = |k: &str| {
             status
@@ -73,6 +79,23 @@ pub fn stats(store: &Store, args: &StatsArgs) -> Result<i32> {
             return Ok(0);
         }
     }
+}
+
+/// The processes that share `init`'s PID namespace, seen from the host's /proc.
+fn in_pid_namespace_of(init: i32) -> Vec<i32> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(want) = ns(&init.to_string()) else {
+        return vec![];
+    };
+    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|p| ns(&p.to_string()).as_ref() == Some(&want))
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    pids
 }
 
 /// Two readings half a second apart: CPU % is the CPU time used between them.

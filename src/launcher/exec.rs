@@ -40,6 +40,13 @@ fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Whether this process already lives in `pid`'s user namespace (joining it again is an
+/// error).
+fn in_user_ns_of(pid: i32) -> bool {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/user")).ok();
+    ns("self").is_some() && ns("self") == ns(&pid.to_string())
+}
+
 /// Starts `process` inside `target`; returns once it has exec'd (or failed to).
 /// `join_cgroup(pid)` moves the child into the container's cgroup when `cgroup` (a v2
 /// directory for clone3) could not place it there at birth.
@@ -56,6 +63,13 @@ pub fn exec(
     // the window in which the pid could have been reused.
     if crate::state::process_start_time(target.pid) != Some(target.start_time) {
         return Err(gone());
+    }
+    // A container with a user namespace of its own: join it first, since its other
+    // namespaces belong to it (rootless hako has usually joined it already).
+    if target.namespaces.contains(CloneFlags::CLONE_NEWUSER) && !in_user_ns_of(target.pid) {
+        LinuxSys
+            .setns(pidfd.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| LaunchError::Prepare(e.to_string()))?;
     }
     if target.namespaces.contains(CloneFlags::CLONE_NEWPID) {
         // Affects only the children hako creates from here on.

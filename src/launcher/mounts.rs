@@ -114,9 +114,19 @@ fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsErro
                 errno: nix::Error::EINVAL,
                 ..
             }) if m.fstype == "devpts" && m.data.contains("gid=") => {
-                let data: Vec<&str> = m.data.split(',').filter(|o| !o.starts_with("gid=")).collect();
+                let data: Vec<&str> = m
+                    .data
+                    .split(',')
+                    .filter(|o| !o.starts_with("gid="))
+                    .collect();
                 let data = data.join(",");
-                sys.mount(Some(&m.source), &target, Some(&m.fstype), m.flags, Some(&data))?;
+                sys.mount(
+                    Some(&m.source),
+                    &target,
+                    Some(&m.fstype),
+                    m.flags,
+                    Some(&data),
+                )?;
             }
             other => other?,
         }

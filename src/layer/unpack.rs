@@ -557,7 +557,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layer = dir.path().join("layer");
         fs::create_dir(&layer).unwrap();
-        let r = unpack(tar, &layer, &UnpackOptions { rootless: true });
+        let r = unpack(
+            tar,
+            &layer,
+            &UnpackOptions {
+                rootless: true,
+                squash: false,
+            },
+        );
         (dir, r)
     }
 

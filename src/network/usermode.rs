@@ -108,7 +108,10 @@ pub fn start(
         ports: vec![],
     };
     let mut ready = [0u8; 1];
-    if std::fs::File::from(ready_read).read_exact(&mut ready).is_err() {
+    if std::fs::File::from(ready_read)
+        .read_exact(&mut ready)
+        .is_err()
+    {
         let why = std::fs::read_to_string(&log).unwrap_or_default();
         return Err(UserNetError::Start(format!(
             "it exited before the network was up: {}",

@@ -195,7 +195,10 @@ mod tests {
             vec![r(0, 1, 1000), r(1000, 0, 1), r(1001, 1001, 64536)]
         );
         // More ids below the user's than the namespace has: the rest stay unmapped.
-        assert_eq!(keep_id(100_000, 65537), vec![r(0, 1, 65536), r(100_000, 0, 1)]);
+        assert_eq!(
+            keep_id(100_000, 65537),
+            vec![r(0, 1, 65536), r(100_000, 0, 1)]
+        );
         // A single-id namespace: only the user.
         assert_eq!(keep_id(1000, 1), vec![r(1000, 0, 1)]);
     }

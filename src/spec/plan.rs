@@ -150,7 +150,10 @@ pub use crate::rootless::idmap::IdRange;
 
 /// The maps of a spec, checked against its namespaces: a user namespace needs both, and
 /// maps without one would be silently meaningless.
-fn id_maps(linux: &oci_spec::runtime::Linux, own_userns: bool) -> Result<Option<IdMaps>, PlanError> {
+fn id_maps(
+    linux: &oci_spec::runtime::Linux,
+    own_userns: bool,
+) -> Result<Option<IdMaps>, PlanError> {
     let convert = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdRange> {
         m.as_deref()
             .unwrap_or_default()
@@ -411,7 +414,10 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         .unwrap_or_default()
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
-    let id_maps = id_maps(linux, namespaces.contains(CloneFlags::CLONE_NEWUSER) && !joins_userns)?;
+    let id_maps = id_maps(
+        linux,
+        namespaces.contains(CloneFlags::CLONE_NEWUSER) && !joins_userns,
+    )?;
     Ok(LaunchPlan {
         id_maps,
         namespaces,
@@ -762,6 +768,50 @@ mod tests {
     }
 
     #[test]
+    fn id_maps_come_with_a_user_namespace_only() {
+        let base: serde_json::Value =
+            serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        let maps = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let compile_with = |userns: bool, mapped: bool| {
+            let mut v = base.clone();
+            if userns {
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"type": "user"}));
+            }
+            if mapped {
+                v["linux"]["uidMappings"] = maps.clone();
+                v["linux"]["gidMappings"] = maps.clone();
+            }
+            compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2)
+        };
+        let plan = compile_with(true, true).unwrap();
+        assert!(plan.namespaces.contains(CloneFlags::CLONE_NEWUSER));
+        let range = IdRange {
+            inside: 0,
+            outside: 100000,
+            count: 65536,
+        };
+        assert_eq!(
+            plan.id_maps,
+            Some(IdMaps {
+                uids: vec![range],
+                gids: vec![range]
+            })
+        );
+        assert!(matches!(
+            compile_with(false, true),
+            Err(PlanError::Invalid(_))
+        ));
+        assert!(matches!(
+            compile_with(true, false),
+            Err(PlanError::Invalid(_))
+        ));
+        assert_eq!(compile_with(false, false).unwrap().id_maps, None);
+    }
+
+    #[test]
     fn unsupported_fields_are_named() {
         let base: serde_json::Value =
             serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
@@ -772,9 +822,9 @@ mod tests {
                 "hooks",
             ),
             (
-                "/linux/uidMappings",
-                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
-                "uidMappings",
+                "/linux/personality",
+                serde_json::json!({"domain": "LINUX32"}),
+                "personality",
             ),
             (
                 "/process/oomScoreAdj",
