@@ -145,13 +145,23 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
         }
     }
     let mut no_new_privileges = false;
+    let mut seccomp = spec::SeccompChoice::Default;
     for opt in &args.security_opt {
         match opt.as_str() {
             "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
                 no_new_privileges = true
             }
             "no-new-privileges:false" | "no-new-privileges=false" => no_new_privileges = false,
-            other => bail!("--security-opt {other}: only no-new-privileges is supported so far"),
+            "seccomp=unconfined" | "seccomp:unconfined" => {
+                seccomp = spec::SeccompChoice::Unconfined
+            }
+            other => match other
+                .strip_prefix("seccomp=")
+                .or_else(|| other.strip_prefix("seccomp:"))
+            {
+                Some(file) => seccomp = seccomp_profile(file, args)?,
+                None => bail!("--security-opt {other}: hako knows no-new-privileges, seccomp=unconfined and seccomp=PROFILE.json"),
+            },
         }
     }
     for c in args.cap_add.iter().chain(&args.cap_drop) {
@@ -194,6 +204,7 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         no_new_privileges,
+        seccomp,
         binds,
         tmpfs,
         sysctls: args
@@ -290,6 +301,25 @@ pub(crate) fn volume_binds(
         });
     }
     Ok(binds)
+}
+
+/// `--security-opt seccomp=FILE`: a Docker or OCI profile, decided for this container's
+/// capabilities; a bad file is refused here, before anything is pulled or created.
+fn seccomp_profile(file: &str, args: &RunArgs) -> Result<spec::SeccompChoice> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--security-opt seccomp={file}: read the profile"))?;
+    let caps = spec::defaults::capabilities(args.privileged, &args.cap_add, &args.cap_drop);
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok());
+    let kernel = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let profile = crate::seccomp::default_profile::from_docker_json(&text, &caps, kernel)
+        .map_err(|e| anyhow::anyhow!("--security-opt seccomp={file}: {e}"))?;
+    // Compiled once now, so an unsupported rule is reported before anything is created.
+    crate::seccomp::compile(&profile)
+        .map_err(|e| anyhow::anyhow!("--security-opt seccomp={file}: {e}"))?;
+    Ok(spec::SeccompChoice::Profile(Box::new(profile)))
 }
 
 /// `--userns=keep-id` (rootless; checked at dispatch): the container's own user namespace

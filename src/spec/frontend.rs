@@ -36,6 +36,7 @@ pub struct RunOptions {
     pub limits: Limits,
     /// A user namespace of the container's own with these maps (rootless `--userns=keep-id`).
     pub id_maps: Option<super::plan::IdMaps>,
+    pub seccomp: super::SeccompChoice,
 }
 
 /// Where this container lives: its ID, its bundle directory, its cgroup.
@@ -159,6 +160,7 @@ pub fn from_image(
         cgroups_path: place.cgroups_path.to_string(),
         limits: opts.limits.clone(),
         id_maps: opts.id_maps.clone(),
+        seccomp: opts.seccomp.clone(),
         volumes: image
             .volumes()
             .as_ref()

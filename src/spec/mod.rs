@@ -85,6 +85,17 @@ pub struct RunConfig {
     pub volumes: Vec<String>,
     /// A user namespace of its own, with these maps.
     pub id_maps: Option<plan::IdMaps>,
+    pub seccomp: SeccompChoice,
+}
+
+/// `--security-opt seccomp=…`: the default profile (for the container's capabilities),
+/// none, or the user's own (already an OCI profile). `--privileged` means none.
+#[derive(Clone, Debug, Default)]
+pub enum SeccompChoice {
+    #[default]
+    Default,
+    Unconfined,
+    Profile(Box<oci_spec::runtime::LinuxSeccomp>),
 }
 
 /// Where a bundle's rootfs is, relative to the bundle: hako mounts the overlay there.
@@ -108,6 +119,12 @@ fn annotations(cfg: &RunConfig) -> Result<serde_json::Value, serde_json::Error> 
 /// Builds the runtime spec Docker would for these settings.
 pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
     let caps = defaults::capabilities(cfg.privileged, &cfg.cap_add, &cfg.cap_drop);
+    let seccomp = match &cfg.seccomp {
+        _ if cfg.privileged => None,
+        SeccompChoice::Unconfined => None,
+        SeccompChoice::Default => Some(crate::seccomp::default_profile::profile(&caps)),
+        SeccompChoice::Profile(p) => Some((**p).clone()),
+    };
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "mount"}),
@@ -188,6 +205,7 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
             "maskedPaths": masked,
             "sysctl": cfg.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "readonlyPaths": readonly,
+            "seccomp": seccomp,
             "resources": {
                 "memory": memory,
                 "cpu": cfg.limits.cpu_quota.map(|q| json!({"quota": q, "period": crate::cgroups::CPU_PERIOD_US})),

@@ -240,6 +240,7 @@ pub(super) fn create_for(
         name: Some(name.to_string()),
         options: RunOptions {
             id_maps: None,
+            seccomp: Default::default(),
             entrypoint,
             command,
             env,
