@@ -4,7 +4,7 @@
 use crate::harness::*;
 
 /// One data root with the fixture imported as `debian:bookworm`, for this file's tests.
-fn debian_root() -> &'static std::path::Path {
+pub(crate) fn debian_root() -> &'static std::path::Path {
     static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     ROOT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@ mod core_isolation;
 mod debian;
 mod docs_blocks;
 mod foundation;
+mod hardening;
 mod images;
 mod lifecycle;
 mod limits;
