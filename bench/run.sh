@@ -3,13 +3,13 @@
 # ratios (machines are noisy; only ratios from one run mean anything).
 #   BENCH_RUNS   repetitions of the start-up benchmark (default 40)
 #   BENCH_ONLY   run only these sections (space-separated: run run-v2 trace lifecycle network
-#                build compose runc-mode rootless commit export pull)
+#                build compose runc-mode rootless seccomp commit export pull)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HAKO=$PWD/target/release/hako
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 root=$work/root
-only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose runc-mode rootless commit export pull} "
+only=" ${BENCH_ONLY:-run run-v2 trace lifecycle network build compose runc-mode rootless seccomp commit export pull} "
 want() { [[ $only == *" $1 "* ]]; }
 
 # Podman in a store of its own, configured as anchors.md says for these machines: rlimits
@@ -262,6 +262,17 @@ if want run-v2; then
     else
         echo "($vm not found: not compared)"
     fi
+fi
+
+if want seccomp; then
+    # The default profile is compiled per container (a range scan, a few dozen
+    # instructions); the figure to meet is ≤ 1.1× an unconfined start.
+    echo
+    echo "== seccomp: default profile vs unconfined (target ≤ 1.10)"
+    hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-40}" --export-json "$work/seccomp.json" \
+        -n default "$HAKO --root $root run --rm --network none busybox true" \
+        -n unconfined "$HAKO --root $root run --rm --network none --security-opt seccomp=unconfined busybox true" 2>&1 | grep -E 'Time|±' || true
+    echo "  ratio default/unconfined = $(ratio "$(median "$work/seccomp.json" default)" "$(median "$work/seccomp.json" unconfined)")"
 fi
 
 if want trace; then

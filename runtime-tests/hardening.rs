@@ -27,15 +27,36 @@ fn default_profile_refuses_administration_calls_with_eperm() {
         ok(hako(root, &args), "the syscall probe")
     };
     let confined = probe(&[]);
-    for call in ["keyctl", "kexec_load", "open_by_handle_at", "mount", "unshare", "request_key"] {
-        assert!(confined.contains(&format!("{call}=1\n")), "{call} not EPERM: {confined}");
+    for call in [
+        "keyctl",
+        "kexec_load",
+        "open_by_handle_at",
+        "mount",
+        "unshare",
+        "request_key",
+    ] {
+        assert!(
+            confined.contains(&format!("{call}=1\n")),
+            "{call} not EPERM: {confined}"
+        );
     }
     // The filter, not only the missing capability: unconfined, keyctl reaches the kernel.
     let unconfined = probe(&["--security-opt", "seccomp=unconfined"]);
     assert!(!unconfined.contains("keyctl=1\n"), "{unconfined}");
     // The process is filtered (Seccomp: 2) and holds no CAP_SYS_ADMIN (bit 21).
     let status = ok(
-        hako(root, &["run", "--rm", "debian:bookworm", "grep", "-E", "^(Seccomp|CapEff):", "/proc/self/status"]),
+        hako(
+            root,
+            &[
+                "run",
+                "--rm",
+                "debian:bookworm",
+                "grep",
+                "-E",
+                "^(Seccomp|CapEff):",
+                "/proc/self/status",
+            ],
+        ),
         "status",
     );
     assert!(status.contains("Seccomp:\t2"), "{status}");
@@ -50,7 +71,10 @@ fn default_profile_refuses_administration_calls_with_eperm() {
     assert!(!privileged.contains("unshare=1\n"), "{privileged}");
     let admin = probe(&["--cap-add", "SYS_ADMIN"]);
     assert!(admin.contains("unshare=ok"), "{admin}");
-    assert!(admin.contains("keyctl=1\n"), "keyrings stay closed: {admin}");
+    assert!(
+        admin.contains("keyctl=1\n"),
+        "keyrings stay closed: {admin}"
+    );
 }
 
 #[test]
@@ -69,10 +93,16 @@ fn a_custom_profile_in_docker_format_is_applied() {
     .unwrap();
     let opt = format!("seccomp={}", profile.display());
     let out = sh(&["--security-opt", &opt], "mkdir /tmp/x 2>&1; echo rc=$?");
-    assert!(out.contains("Operation not permitted") && out.contains("rc=1"), "{out}");
+    assert!(
+        out.contains("Operation not permitted") && out.contains("rc=1"),
+        "{out}"
+    );
     // A broken profile is refused before anything is created.
     std::fs::write(&profile, "{not json").unwrap();
-    let o = hako(shared_root(), &["run", "--rm", "--security-opt", &opt, "busybox", "true"]);
+    let o = hako(
+        shared_root(),
+        &["run", "--rm", "--security-opt", &opt, "busybox", "true"],
+    );
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("not JSON"), "{}", stderr(&o));
 }
@@ -122,19 +152,28 @@ fn the_hako_binary_cannot_be_overwritten_from_a_container() {
     let h = |args: &str| {
         std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("{} --root {} {args}", exe.display(), root.display()))
+            .arg(format!(
+                "{} --root {} {args}",
+                exe.display(),
+                root.display()
+            ))
             .output()
             .unwrap()
     };
     ok(h(&format!("import {} busybox", tar.display())), "import");
-    ok(h("run -d --name victim --network none busybox sleep 300"), "run -d");
+    ok(
+        h("run -d --name victim --network none busybox sleep 300"),
+        "run -d",
+    );
     ok(
         h(r##"exec victim sh -c 'printf "#!/proc/self/exe\n" > /x && chmod +x /x'"##),
         "plant the script",
     );
     // The attacker: grab every process's exe, wait for it to exit, write through the fd.
     ok(
-        h(r#"exec -d victim sh -c 'for round in $(seq 300); do for p in /proc/[0-9]*; do ( exec 3<"$p/exe" && sleep 0.02 && echo pwned >> /proc/self/fd/3 ) 2>/dev/null & done; wait; done'"#),
+        h(
+            r#"exec -d victim sh -c 'for round in $(seq 300); do for p in /proc/[0-9]*; do ( exec 3<"$p/exe" && sleep 0.02 && echo pwned >> /proc/self/fd/3 ) 2>/dev/null & done; wait; done'"#,
+        ),
         "start the attacker",
     );
     for _ in 0..20 {
@@ -161,7 +200,18 @@ fn leaked_descriptors_cannot_be_the_working_directory() {
         let wd = format!("/proc/self/fd/{fd}");
         let o = hako(
             shared_root(),
-            &["run", "--rm", "--network", "none", "-w", &wd, "busybox", "sh", "-c", "ls -a . .. 2>&1"],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-w",
+                &wd,
+                "busybox",
+                "sh",
+                "-c",
+                "ls -a . .. 2>&1",
+            ],
         );
         let seen = stdout(&o);
         for host_only in ["containers", "layers", "blobs"] {
@@ -192,28 +242,69 @@ fn symlinks_in_the_image_cannot_aim_mounts_or_copies_at_the_host() {
         root,
         &name,
         "busybox",
-        &format!("mkdir -p {} && ln -s {link_to} /link && ln -s / /rootlink", host_target.display()),
+        &format!(
+            "mkdir -p {} && ln -s {link_to} /link && ln -s / /rootlink",
+            host_target.display()
+        ),
     );
-    ok(hako(root, &["commit", &name, &format!("{name}:img")]), "commit");
+    ok(
+        hako(root, &["commit", &name, &format!("{name}:img")]),
+        "commit",
+    );
     let bind = format!("{}:/link/mounted", src.path().display());
     let out = ok(
         hako(
             root,
-            &["run", "--rm", "--network", "none", "-v", &bind, "-w", "/rootlink/link", &format!("{name}:img"), "sh", "-c", "ls /link/mounted; pwd"],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &bind,
+                "-w",
+                "/rootlink/link",
+                &format!("{name}:img"),
+                "sh",
+                "-c",
+                "ls /link/mounted; pwd",
+            ],
         ),
         "run with a bind through the symlink",
     );
     assert!(out.contains("payload"), "{out}");
     // The copy lands inside the container too.
     ok(
-        hako(root, &["cp", &src.path().join("payload").display().to_string(), &format!("{name}:/link/copied")]),
+        hako(
+            root,
+            &[
+                "cp",
+                &src.path().join("payload").display().to_string(),
+                &format!("{name}:/link/copied"),
+            ],
+        ),
         "cp through the symlink",
     );
     let inside = ok(
-        hako(root, &["run", "--rm", "--network", "none", &format!("{name}:img"), "ls", "/link"]),
+        hako(
+            root,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &format!("{name}:img"),
+                "ls",
+                "/link",
+            ],
+        ),
         "list inside",
     );
-    assert_eq!(inside.trim(), "", "the committed image had an empty directory there");
+    assert_eq!(
+        inside.trim(),
+        "",
+        "the committed image had an empty directory there"
+    );
     let left: Vec<_> = std::fs::read_dir(&host_target).unwrap().collect();
     assert!(left.is_empty(), "something landed on the host: {left:?}");
     let _ = hako(root, &["rm", "-f", &name]);

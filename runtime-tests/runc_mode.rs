@@ -386,9 +386,5 @@ fn seccomp_profile_from_the_bundle() {
         &["run", "--bundle", b.to_str().unwrap(), "sc2"],
     );
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("SCMP_ACT_NOTIFY"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("SCMP_ACT_NOTIFY"), "{}", stderr(&o));
 }

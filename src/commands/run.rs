@@ -312,7 +312,9 @@ fn seccomp_profile(file: &str, args: &RunArgs) -> Result<spec::SeccompChoice> {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok());
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse().ok());
     let kernel = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     let profile = crate::seccomp::default_profile::from_docker_json(&text, &caps, kernel)
         .map_err(|e| anyhow::anyhow!("--security-opt seccomp={file}: {e}"))?;

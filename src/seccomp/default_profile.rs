@@ -136,7 +136,9 @@ pub fn profile(caps: &[String]) -> LinuxSeccomp {
             "args": [{"index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}));
         // clone3 passes its flags in memory, out of the filter's reach: ENOSYS makes the
         // C library fall back to clone, whose flags the rule above checks.
-        rules.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}));
+        rules.push(
+            json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}),
+        );
     }
     serde_json::from_value(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
@@ -216,11 +218,34 @@ mod tests {
         let p = program(&["CAP_CHOWN", "CAP_SETUID"]);
         let eperm = super::super::RET_ERRNO | libc::EPERM as u32;
         let allow = super::super::RET_ALLOW;
-        for call in ["read", "openat", "execve", "rseq", "statx", "futex", "exit_group"] {
-            assert_eq!(super::super::run_for_test(&p, nr(call), [0; 6]), allow, "{call}");
+        for call in [
+            "read",
+            "openat",
+            "execve",
+            "rseq",
+            "statx",
+            "futex",
+            "exit_group",
+        ] {
+            assert_eq!(
+                super::super::run_for_test(&p, nr(call), [0; 6]),
+                allow,
+                "{call}"
+            );
         }
-        for call in ["mount", "unshare", "keyctl", "kexec_load", "open_by_handle_at", "reboot"] {
-            assert_eq!(super::super::run_for_test(&p, nr(call), [0; 6]), eperm, "{call}");
+        for call in [
+            "mount",
+            "unshare",
+            "keyctl",
+            "kexec_load",
+            "open_by_handle_at",
+            "reboot",
+        ] {
+            assert_eq!(
+                super::super::run_for_test(&p, nr(call), [0; 6]),
+                eperm,
+                "{call}"
+            );
         }
         // A number the table does not know is refused too (an allow-list).
         assert_eq!(super::super::run_for_test(&p, 999, [0; 6]), eperm);
@@ -230,13 +255,17 @@ mod tests {
     fn arguments_decide_clone_socket_and_personality() {
         let p = program(&[]);
         let allow = super::super::RET_ALLOW;
-        let run = |call: &str, a0: u64| super::super::run_for_test(&p, nr(call), [a0, 0, 0, 0, 0, 0]);
+        let run =
+            |call: &str, a0: u64| super::super::run_for_test(&p, nr(call), [a0, 0, 0, 0, 0, 0]);
         assert_eq!(run("clone", 0x11 /* SIGCHLD */), allow);
         assert_ne!(run("clone", 0x1000_0000 /* CLONE_NEWUSER */), allow);
         assert_eq!(run("socket", 2 /* AF_INET */), allow);
         assert_ne!(run("socket", AF_VSOCK), allow);
         assert_eq!(run("personality", 0xffff_ffff), allow);
-        assert_ne!(run("personality", 0x0040_0000 /* READ_IMPLIES_EXEC */), allow);
+        assert_ne!(
+            run("personality", 0x0040_0000 /* READ_IMPLIES_EXEC */),
+            allow
+        );
         assert_eq!(
             run("clone3", 0),
             super::super::RET_ERRNO | libc::ENOSYS as u32
@@ -248,7 +277,11 @@ mod tests {
         let p = program(&["CAP_SYS_ADMIN", "CAP_SYS_TIME"]);
         let allow = super::super::RET_ALLOW;
         for call in ["mount", "unshare", "settimeofday", "clone3"] {
-            assert_eq!(super::super::run_for_test(&p, nr(call), [0; 6]), allow, "{call}");
+            assert_eq!(
+                super::super::run_for_test(&p, nr(call), [0; 6]),
+                allow,
+                "{call}"
+            );
         }
         assert_eq!(
             super::super::run_for_test(&p, nr("clone"), [0x1000_0000, 0, 0, 0, 0, 0]),

@@ -218,7 +218,11 @@ fn block(
             }
             // Greater: the high halves decide unless equal, then the low ones do.
             op @ (LinuxSeccompOperator::ScmpCmpGt | LinuxSeccompOperator::ScmpCmpGe) => {
-                let low = if op == LinuxSeccompOperator::ScmpCmpGt { JGT } else { JGE };
+                let low = if op == LinuxSeccompOperator::ScmpCmpGt {
+                    JGT
+                } else {
+                    JGE
+                };
                 b.extend([
                     insn(LD_ABS, 0, 0, hi_at),
                     insn(JGT, 3, 0, v_hi),
@@ -229,7 +233,11 @@ fn block(
             }
             // Less: the negation of greater-or-equal (LT) or of greater (LE).
             op @ (LinuxSeccompOperator::ScmpCmpLt | LinuxSeccompOperator::ScmpCmpLe) => {
-                let low = if op == LinuxSeccompOperator::ScmpCmpLt { JGE } else { JGT };
+                let low = if op == LinuxSeccompOperator::ScmpCmpLt {
+                    JGE
+                } else {
+                    JGT
+                };
                 b.extend([
                     insn(LD_ABS, 0, 0, hi_at),
                     insn(JGE, 0, 3, v_hi),
@@ -352,17 +360,55 @@ mod tests {
     #[test]
     fn ordering_operators_compare_all_64_bits() {
         let rule = |op: &str| {
-            compile(&profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            compile(&profile(
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                 {"names": ["read"], "action": "SCMP_ACT_ERRNO",
-                 "args": [{"index": 1, "value": 0x1_0000_0005u64, "op": op}]}]})))
+                 "args": [{"index": 1, "value": 0x1_0000_0005u64, "op": op}]}]}),
+            ))
             .unwrap()
         };
         let v = 0x1_0000_0005u64;
         let cases = [
-            ("SCMP_CMP_GT", [(v + 1, true), (v, false), (v - 1, false), (5, false), (0x2_0000_0000, true)]),
-            ("SCMP_CMP_GE", [(v + 1, true), (v, true), (v - 1, false), (5, false), (0x2_0000_0000, true)]),
-            ("SCMP_CMP_LT", [(v + 1, false), (v, false), (v - 1, true), (6, true), (0x2_0000_0000, false)]),
-            ("SCMP_CMP_LE", [(v + 1, false), (v, true), (v - 1, true), (6, true), (0x2_0000_0000, false)]),
+            (
+                "SCMP_CMP_GT",
+                [
+                    (v + 1, true),
+                    (v, false),
+                    (v - 1, false),
+                    (5, false),
+                    (0x2_0000_0000, true),
+                ],
+            ),
+            (
+                "SCMP_CMP_GE",
+                [
+                    (v + 1, true),
+                    (v, true),
+                    (v - 1, false),
+                    (5, false),
+                    (0x2_0000_0000, true),
+                ],
+            ),
+            (
+                "SCMP_CMP_LT",
+                [
+                    (v + 1, false),
+                    (v, false),
+                    (v - 1, true),
+                    (6, true),
+                    (0x2_0000_0000, false),
+                ],
+            ),
+            (
+                "SCMP_CMP_LE",
+                [
+                    (v + 1, false),
+                    (v, true),
+                    (v - 1, true),
+                    (6, true),
+                    (0x2_0000_0000, false),
+                ],
+            ),
         ];
         for (op, checks) in cases {
             let p = rule(op);
@@ -375,12 +421,23 @@ mod tests {
 
     #[test]
     fn many_plain_rules_become_a_short_range_scan() {
-        let names: Vec<&str> = syscalls_x86_64::X86_64.iter().map(|(n, _)| *n).filter(|n| *n != "mount").collect();
-        let p = compile(&profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
-            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}))).unwrap();
+        let names: Vec<&str> = syscalls_x86_64::X86_64
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n != "mount")
+            .collect();
+        let p = compile(&profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}),
+        ))
+        .unwrap();
         assert!(p.0.len() < 40, "{} instructions", p.0.len());
         for (name, nr) in syscalls_x86_64::X86_64 {
-            let want = if *name == "mount" { RET_ERRNO | 1 } else { RET_ALLOW };
+            let want = if *name == "mount" {
+                RET_ERRNO | 1
+            } else {
+                RET_ALLOW
+            };
             assert_eq!(run(&p, AUDIT_ARCH_X86_64, *nr, [0; 6]), want, "{name}");
         }
         assert_eq!(run(&p, AUDIT_ARCH_X86_64, 5000, [0; 6]), RET_ERRNO | 1);
