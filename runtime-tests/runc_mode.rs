@@ -388,3 +388,35 @@ fn seccomp_profile_from_the_bundle() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("SCMP_ACT_NOTIFY"), "{}", stderr(&o));
 }
+
+/// CVE-2019-5736: a created container's process runs from a sealed in-memory copy of
+/// hako, so nothing in the container can reach the binary on the host, and the copy
+/// itself refuses writes.
+#[test]
+fn runc_mode_runs_from_a_sealed_copy_of_the_binary() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    ok(
+        rt("hako", &state, &["create", "--bundle", b.to_str().unwrap(), "sealed"]),
+        "create",
+    );
+    let o = rt("hako", &state, &["state", "sealed"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pid = v["pid"].as_i64().unwrap();
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().contains("memfd:hako-sealed"),
+        "the waiting init runs {}",
+        exe.display()
+    );
+    let write = fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/{pid}/exe"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"pwned"));
+    assert!(write.is_err(), "the sealed copy took a write");
+    let _ = rt("hako", &state, &["delete", "--force", "sealed"]);
+}

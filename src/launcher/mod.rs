@@ -13,6 +13,7 @@ pub mod identity;
 pub mod init;
 pub mod mounts;
 pub mod net;
+pub mod sealed_exe;
 pub mod supervise;
 pub mod sync;
 pub mod tty;
