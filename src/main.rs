@@ -12,12 +12,12 @@ fn main() {
     if as_runc || argv.get(1).is_some_and(|a| a == "runc") {
         let runc_argv = if as_runc { &argv[..] } else { &argv[1..] };
         let cli = hako::cli::RuncCli::parse_from(runc_argv);
-        // A container made here runs on without any hako process: from a sealed copy,
-        // its processes can never write to the binary on the host (CVE-2019-5736).
+        // A container made here runs on without any hako process: from a read-only view
+        // of the binary, its processes can never write to it (CVE-2019-5736).
         use hako::cli::RuncCommand::{Create, Exec, Run};
         if matches!(cli.args.command, Create(_) | Run { .. } | Exec { .. }) {
-            if let Err(e) = hako::launcher::sealed_exe::reexec_from_sealed_copy() {
-                eprintln!("hako-runc: re-execute from a sealed copy of the binary (the CVE-2019-5736 defence; needs memfd_create, Linux ≥ 3.17): {e}");
+            if let Err(e) = hako::launcher::sealed_exe::reexec_protected() {
+                eprintln!("hako-runc: re-execute from a read-only view of the binary (the CVE-2019-5736 defence): {e}");
                 std::process::exit(1);
             }
         }

@@ -5,9 +5,13 @@
 //! hako's own verbs are safe without help: a container never outlives the hako process
 //! that runs it (its foreground `run` or its keeper), and the kernel refuses writes to a
 //! binary that is being executed (ETXTBSY). `hako runc create`, though, leaves the
-//! container running with no hako process at all, as runc does. So there, as runc does,
-//! hako first re-executes itself from a sealed in-memory copy: the container's processes
-//! can only ever see that copy, and its seals forbid every write.
+//! container running with no hako process at all, as runc does. So there hako first
+//! re-executes itself from a read-only view of its binary: in a mount namespace of its
+//! own (a slave of the host's, so nothing leaks back) the binary is bind-mounted read-only
+//! over itself and executed from there. Every container process then refers to the binary
+//! through that read-only mount, and a write gets EROFS. This is what runc settled on
+//! after copying the binary into a sealed memfd each time proved slow; the memfd copy
+//! remains the fallback where the bind mount is not possible (no privilege over mounts).
 
 use std::ffi::CString;
 use std::io;
@@ -17,12 +21,59 @@ use std::os::unix::ffi::OsStrExt;
 /// Set once running from the sealed copy, so the re-exec happens once.
 const MARK: &str = "_HAKO_SEALED_EXE";
 
-/// Re-executes this process from a sealed memfd copy of its binary, unless it already
-/// runs from one. Must be called before any thread starts; returns only on failure.
-pub fn reexec_from_sealed_copy() -> io::Result<()> {
+/// Re-executes this process from a read-only view (or a sealed copy) of its binary,
+/// unless it already runs from one. Must be called before any thread starts; returns
+/// only on failure.
+pub fn reexec_protected() -> io::Result<()> {
     if std::env::var_os(MARK).is_some() {
         return Ok(());
     }
+    std::env::set_var(MARK, "1");
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    match read_only_view(&exe) {
+        Ok(()) => {
+            let path = CString::new(exe.as_os_str().as_bytes()).map_err(io::Error::other)?;
+            crate::trace::note("launcher", "execve", || {
+                format!("{} from a read-only bind mount (CVE-2019-5736)", exe.display())
+            });
+            let (args, env) = argv_and_env()?;
+            nix::unistd::execve(&path, &args, &env)?;
+            unreachable!("execve returns only on failure")
+        }
+        Err(_) => reexec_from_sealed_copy(),
+    }
+}
+
+/// A mount namespace of our own in which `exe` is read-only.
+fn read_only_view(exe: &std::path::Path) -> nix::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    let none: Option<&str> = None;
+    // Host mount events still reach us; ours never reach the host.
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none)?;
+    mount(Some(exe), exe, none, MsFlags::MS_BIND, none)?;
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(none, exe, none, ro, none)
+}
+
+fn argv_and_env() -> io::Result<(Vec<CString>, Vec<CString>)> {
+    let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).map_err(io::Error::other);
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| to_c(&a))
+        .collect::<io::Result<_>>()?;
+    let env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).map_err(io::Error::other)
+        })
+        .collect::<io::Result<_>>()?;
+    Ok((args, env))
+}
+
+/// The fallback: a sealed memfd copy of the binary (its seals forbid every write).
+fn reexec_from_sealed_copy() -> io::Result<()> {
     let mut binary = std::fs::File::open("/proc/self/exe")?;
     let name = CString::new("hako-sealed").expect("no NUL");
     let flags = nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC
@@ -36,19 +87,7 @@ pub fn reexec_from_sealed_copy() -> io::Result<()> {
     if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    std::env::set_var(MARK, "1");
-    let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).map_err(io::Error::other);
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| to_c(&a))
-        .collect::<io::Result<_>>()?;
-    let env: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).map_err(io::Error::other)
-        })
-        .collect::<io::Result<_>>()?;
+    let (args, env) = argv_and_env()?;
     crate::trace::note("launcher", "fexecve", || {
         "a sealed memfd copy of hako (CVE-2019-5736)".to_string()
     });
