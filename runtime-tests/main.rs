@@ -6,6 +6,7 @@ mod build_compose;
 mod cli_habits;
 mod commit;
 mod core_isolation;
+mod crash_safety;
 mod debian;
 mod docs_blocks;
 mod foundation;

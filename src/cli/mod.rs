@@ -224,6 +224,12 @@ pub enum SystemCommand {
     Prune(PruneArgs),
     /// Show how hako sees this host
     Info,
+    /// Verify every blob's digest and the store's consistency (exit 1 on damage)
+    Check {
+        /// Remove what is damaged or partial, restore missing links
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Args, Debug)]

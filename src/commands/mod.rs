@@ -151,6 +151,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::System { command } => match command {
                     SystemCommand::Df => prune::system_df(&store),
                     SystemCommand::Prune(args) => prune::system_prune(&store, &args),
+                    SystemCommand::Check { repair } => prune::system_check(&store, repair),
                     SystemCommand::Info => unreachable!("handled above"),
                 },
                 Command::Info | Command::Version | Command::Completion { .. } | Command::Man => {

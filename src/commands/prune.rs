@@ -212,3 +212,31 @@ pub fn system_df(store: &Store) -> Result<i32> {
     print_table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
     Ok(0)
 }
+
+/// `hako system check [--repair]`: every problem on its own line; exit 1 while any is
+/// left unrepaired.
+pub fn system_check(store: &Store, repair: bool) -> Result<i32> {
+    let report = store.check(repair)?;
+    println!(
+        "Checked {} blobs, {} layers, {} images, {} containers.",
+        report.blobs, report.layers, report.images, report.containers
+    );
+    let unrepaired = report.problems.len() - report.repaired.len();
+    if report.problems.is_empty() {
+        println!("No problems found.");
+        return Ok(0);
+    }
+    println!("Problems:");
+    for p in &report.problems {
+        println!("  - {p}");
+    }
+    if repair {
+        println!("Repaired:");
+        for r in &report.repaired {
+            println!("  - {r}");
+        }
+    } else {
+        println!("Run `hako system check --repair` to remove what is damaged or partial.");
+    }
+    Ok(if unrepaired == 0 && repair { 0 } else { 1 })
+}

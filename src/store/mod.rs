@@ -15,6 +15,7 @@
 
 pub mod blobs;
 pub mod build_cache;
+pub mod check;
 pub mod gc;
 pub mod images;
 pub mod layers;
