@@ -9,7 +9,7 @@ DEMO_ROOT ?= /tmp/hako-demo
 TEST_PACKAGES := busybox-static umoci skopeo python3 python3-cryptography util-linux iproute2 docker-registry apache2-utils openssl debootstrap nftables curl uidmap slirp4netns
 BENCH_PACKAGES := crun runc hyperfine podman debootstrap docker-registry skopeo
 
-.PHONY: all build deps bench-deps demo test test-cgroup-v2 unit integration fixtures fixture-debian bench lint clean
+.PHONY: all build deps bench-deps demo test fuzz test-cgroup-v2 unit integration fixtures fixture-debian bench lint clean
 
 all: build
 
@@ -51,8 +51,14 @@ integration: deps build
 
 test: deps fixture-debian
 	cargo test --release --lib --bins
+	$(MAKE) fuzz
 	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime
 	runtime-tests/cgroup-v2-lane.sh
+
+# Hostile input: every parser fed generated input for a bounded time (src/fuzz_tests.rs).
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release --lib fuzz_tests
 
 # The cgroup v2 runtime tests in a VM whose only hierarchy is cgroup2.
 test-cgroup-v2:

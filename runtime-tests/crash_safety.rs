@@ -13,7 +13,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -40,7 +43,10 @@ fn consistent_after_repair(root: &Path, context: &str) -> String {
     if o.status.success() {
         return said;
     }
-    ok(hako(root, &["system", "check", "--repair"]), &format!("{context}: repair"));
+    ok(
+        hako(root, &["system", "check", "--repair"]),
+        &format!("{context}: repair"),
+    );
     let again = hako(root, &["system", "check"]);
     assert!(
         again.status.success(),
@@ -74,7 +80,10 @@ fn kill_9_at_random_points_never_leaves_a_store_the_next_command_cannot_use() {
     ok(hako(r, &["commit", "src2", &name]), "commit img");
     ok(hako(r, &["push", "-q", &name]), "push");
     let archive = r.join("img.tar");
-    ok(hako(r, &["save", "-o", archive.to_str().unwrap(), &name]), "save");
+    ok(
+        hako(r, &["save", "-o", archive.to_str().unwrap(), &name]),
+        "save",
+    );
     ok(hako(r, &["rm", "-f", "src", "src2"]), "rm sources");
     ok(hako(r, &["rmi", &name, "mid"]), "rmi");
     let mut damaged = 0;
@@ -93,7 +102,22 @@ fn kill_9_at_random_points_never_leaves_a_store_the_next_command_cannot_use() {
                 let said = consistent_after_repair(r, &format!("{verb} {context}"));
                 damaged += usize::from(said.contains("Problems"));
                 ok(hako(r, &args), &format!("{verb} again, {context}"));
-                ok(hako(r, &["run", "--rm", "--network", "none", &name, "test", "-s", "/b"]), &context);
+                ok(
+                    hako(
+                        r,
+                        &[
+                            "run",
+                            "--rm",
+                            "--network",
+                            "none",
+                            &name,
+                            "test",
+                            "-s",
+                            "/b",
+                        ],
+                    ),
+                    &context,
+                );
                 ok(hako(r, &["rmi", &name]), "rmi");
                 ok(hako(r, &["image", "prune", "-f"]), "prune");
             }
@@ -102,8 +126,26 @@ fn kill_9_at_random_points_never_leaves_a_store_the_next_command_cannot_use() {
                 run_named(r, &c, "base", "head -c 20000000 /dev/urandom > /data");
                 kill_midway(r, &["commit", &c, "committed:x"], after);
                 consistent_after_repair(r, &format!("commit {context}"));
-                ok(hako(r, &["commit", &c, "committed:x"]), &format!("commit again, {context}"));
-                ok(hako(r, &["run", "--rm", "--network", "none", "committed:x", "test", "-s", "/data"]), &context);
+                ok(
+                    hako(r, &["commit", &c, "committed:x"]),
+                    &format!("commit again, {context}"),
+                );
+                ok(
+                    hako(
+                        r,
+                        &[
+                            "run",
+                            "--rm",
+                            "--network",
+                            "none",
+                            "committed:x",
+                            "test",
+                            "-s",
+                            "/data",
+                        ],
+                    ),
+                    &context,
+                );
                 ok(hako(r, &["rm", "-f", &c]), "rm");
                 ok(hako(r, &["rmi", "committed:x"]), "rmi");
             }
@@ -119,12 +161,18 @@ fn kill_9_at_random_points_never_leaves_a_store_the_next_command_cannot_use() {
                     "rm again, {context}: {}",
                     stderr(&again)
                 );
-                let listed = ok(hako(r, &["ps", "-aq", "--filter", &format!("name={c}")]), "ps");
+                let listed = ok(
+                    hako(r, &["ps", "-aq", "--filter", &format!("name={c}")]),
+                    "ps",
+                );
                 assert_eq!(listed.trim(), "", "{context}");
             }
         }
     }
     // The base image is untouched by all of it.
-    ok(hako(r, &["run", "--rm", "--network", "none", "base", "true"]), "base still runs");
+    ok(
+        hako(r, &["run", "--rm", "--network", "none", "base", "true"]),
+        "base still runs",
+    );
     eprintln!("crash-safety: {damaged} interrupted pulls/loads needed a repair");
 }

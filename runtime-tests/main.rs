@@ -5,6 +5,7 @@ mod harness;
 mod build_compose;
 mod cli_habits;
 mod commit;
+mod concurrency;
 mod core_isolation;
 mod crash_safety;
 mod debian;

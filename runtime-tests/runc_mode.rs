@@ -400,7 +400,11 @@ fn runc_mode_runs_from_a_read_only_view_of_the_binary() {
     let state = dir.path().join("state");
     let b = bundle(dir.path(), &["sleep", "30"]);
     ok(
-        rt("hako", &state, &["create", "--bundle", b.to_str().unwrap(), "sealed"]),
+        rt(
+            "hako",
+            &state,
+            &["create", "--bundle", b.to_str().unwrap(), "sealed"],
+        ),
         "create",
     );
     let o = rt("hako", &state, &["state", "sealed"]);
@@ -413,7 +417,9 @@ fn runc_mode_runs_from_a_read_only_view_of_the_binary() {
         flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
         "the container's view of the hako binary is writable"
     );
-    let write = fs::OpenOptions::new().append(true).open(format!("/proc/{pid}/exe"));
+    let write = fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/{pid}/exe"));
     assert!(write.is_err(), "the binary opened for writing");
     let _ = rt("hako", &state, &["delete", "--force", "sealed"]);
 }

@@ -38,3 +38,6 @@ pub mod timefmt;
 pub mod trace;
 pub mod units;
 pub mod volumes;
+
+#[cfg(test)]
+mod fuzz_tests;

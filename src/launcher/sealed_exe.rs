@@ -34,7 +34,10 @@ pub fn reexec_protected() -> io::Result<()> {
         Ok(()) => {
             let path = CString::new(exe.as_os_str().as_bytes()).map_err(io::Error::other)?;
             crate::trace::note("launcher", "execve", || {
-                format!("{} from a read-only bind mount (CVE-2019-5736)", exe.display())
+                format!(
+                    "{} from a read-only bind mount (CVE-2019-5736)",
+                    exe.display()
+                )
             });
             let (args, env) = argv_and_env()?;
             nix::unistd::execve(&path, &args, &env)?;

@@ -174,6 +174,14 @@ impl Unpacker<'_> {
             return set_xattr(&parent, self.opts.opaque_xattr(), b"y");
         }
         if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            // `.wh.` alone, `.wh..` or `.wh...` would name the directory itself or its
+            // parent: removing "it" would remove the layer (found by fuzz_tests).
+            if matches!(hidden, b"" | b"." | b"..") || hidden.contains(&b'/') {
+                return Err(UnpackError::Hostile {
+                    entry: shown,
+                    reason: "a whiteout that names no file",
+                });
+            }
             let target = parent.join(OsStr::from_bytes(hidden));
             self.remove_existing(&target, false)?;
             return mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
@@ -551,6 +559,29 @@ mod tests {
         }
         out.resize(out.len() + 1024, 0);
         out
+    }
+
+    /// Found by fuzz_tests: `.wh.` alone named the layer directory itself, and the
+    /// unpacker removed it.
+    #[test]
+    fn a_whiteout_without_a_name_is_refused() {
+        for name in [".wh.", "a/.wh..", "a/.wh..."] {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o644);
+            let raw = name.as_bytes();
+            h.as_old_mut().name[..raw.len()].copy_from_slice(raw);
+            h.set_cksum();
+            b.append(&h, &b""[..]).unwrap();
+            let (dir, r) = unpack_into(&b.into_inner().unwrap());
+            assert!(
+                matches!(r, Err(UnpackError::Hostile { .. })),
+                "{name}: {r:?}"
+            );
+            assert!(dir.path().join("layer").is_dir(), "{name}");
+        }
     }
 
     fn unpack_into(tar: &[u8]) -> (tempfile::TempDir, Result<(), UnpackError>) {

@@ -37,7 +37,9 @@ impl Store {
             if repair {
                 match fix() {
                     Ok(()) => report.repaired.push(format!("{problem}: {fixed}")),
-                    Err(e) => report.problems.push(format!("{problem}: repair failed: {e}")),
+                    Err(e) => report
+                        .problems
+                        .push(format!("{problem}: repair failed: {e}")),
                 }
             }
         };
@@ -61,7 +63,8 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             // A live command's work, or a download kept on purpose for the next pull to
             // resume (verified against its digest when it completes).
-            if owner_alive(&name) || name.ends_with(".partial") {
+            // Pull's `.lock` files only coordinate pulls of one blob (empty, flock'd).
+            if owner_alive(&name) || name.ends_with(".partial") || name.ends_with(".lock") {
                 continue;
             }
             let path = e.path();
@@ -112,7 +115,10 @@ impl Store {
             let target = Path::new("../layers").join(diff_id.hex());
             if fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
                 act(
-                    format!("layer {}: its short link is missing or wrong", diff_id.short()),
+                    format!(
+                        "layer {}: its short link is missing or wrong",
+                        diff_id.short()
+                    ),
                     &|| {
                         let _ = fs::remove_file(&link);
                         if let Some(dir) = link.parent() {
@@ -226,7 +232,10 @@ mod tests {
         let found = store.check(false).unwrap();
         assert_eq!(found.problems.len(), 3, "{:?}", found.problems);
         assert!(found.repaired.is_empty());
-        assert!(store.has_blob(&bad), "a check without --repair changes nothing");
+        assert!(
+            store.has_blob(&bad),
+            "a check without --repair changes nothing"
+        );
         let fixed = store.check(true).unwrap();
         assert_eq!(fixed.repaired.len(), 3, "{:?}", fixed);
         assert!(!store.has_blob(&bad) && store.has_blob(&good));
