@@ -216,3 +216,85 @@ fn cgroup_delegation_reported_for_users() {
     };
     assert!(line.starts_with(expected), "{line}");
 }
+
+/// A memory hog, a fork bomb, a CPU burner and a disk-filling loop, each in a container
+/// with limits, all at once: a neighbour container keeps answering `exec`, the host keeps
+/// starting processes, and each hostile container is held to its limit. The latencies
+/// are printed (the figures belong to `make bench`); the bounds only catch a host that
+/// stopped answering.
+#[test]
+fn hostile_neighbours_stay_inside_their_limits() {
+    if !require_root("hostile_neighbours_stay_inside_their_limits") {
+        return;
+    }
+    let root = shared_root();
+    let tag = std::process::id();
+    let name = |what: &str| format!("load-{what}-{tag}");
+    ok(
+        hako(root, &["run", "-d", "--name", &name("quiet"), "--network", "none", "busybox", "sleep", "120"]),
+        "neighbour",
+    );
+    let exec_ms = || {
+        let began = std::time::Instant::now();
+        ok(hako(root, &["exec", &name("quiet"), "true"]), "exec into the neighbour");
+        began.elapsed().as_secs_f64() * 1000.0
+    };
+    let host_ms = || {
+        let began = std::time::Instant::now();
+        assert!(std::process::Command::new("true").status().unwrap().success());
+        began.elapsed().as_secs_f64() * 1000.0
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let quiet_exec = median((0..10).map(|_| exec_ms()).collect());
+    let hostile = [
+        ("mem", vec!["--memory", "48m", "--memory-swap", "48m"], "tail /dev/zero"),
+        ("fork", vec!["--pids-limit", "40"], "while :; do sleep 5 & done"),
+        ("cpu", vec!["--cpus", "0.5"], "while :; do :; done"),
+        ("disk", vec!["--tmpfs", "/fill:size=16m"], "while :; do cat /dev/zero > /fill/f$RANDOM 2>/dev/null; done"),
+    ];
+    for (what, flags, script) in &hostile {
+        let mut args = vec!["run", "-d", "--name"];
+        let n = name(what);
+        args.push(&n);
+        args.extend(["--network", "none"]);
+        args.extend(flags.iter().copied());
+        args.extend(["busybox", "sh", "-c", script]);
+        ok(hako(root, &args), &format!("start the {what} hog"));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let loaded_exec = median((0..10).map(|_| exec_ms()).collect());
+    let loaded_host = median((0..10).map(|_| host_ms()).collect());
+    eprintln!(
+        "neighbour exec: {quiet_exec:.1} ms quiet, {loaded_exec:.1} ms beside the hogs; host spawn {loaded_host:.1} ms"
+    );
+    assert!(loaded_exec < 2000.0, "the neighbour stopped answering: {loaded_exec} ms");
+    assert!(loaded_host < 1000.0, "the host stopped answering: {loaded_host} ms");
+    // Each hog is held: the memory hog was OOM-killed, the fork bomb sits at its limit,
+    // the disk filler found its tmpfs full.
+    let state = |what: &str, field: &str| {
+        let v = inspect_field(root, &name(what), field);
+        v.to_string()
+    };
+    until("the memory hog is OOM-killed", || state("mem", "/State/OOMKilled") == "true");
+    ok(hako(root, &["exec", &name("quiet"), "true"]), "neighbour still answers");
+    let df = ok(
+        hako(root, &["exec", &name("disk"), "df", "-k", "/fill"]),
+        "df in the disk filler",
+    );
+    assert!(df.contains("16384"), "{df}");
+    let used: Vec<&str> = df.lines().last().unwrap().split_whitespace().collect();
+    assert_eq!(used[3], "0", "the tmpfs is full: {df}");
+    // The fork bomb hit its limit: the shell was refused a process (and gave up), or
+    // it still runs with no more than 40.
+    let logs = hako(root, &["logs", &name("fork")]);
+    let top = hako(root, &["top", &name("fork")]);
+    let refused = stderr(&logs).contains("can't fork") || stdout(&logs).contains("can't fork");
+    let held = top.status.success() && stdout(&top).lines().count() - 1 <= 40;
+    assert!(refused || held, "{} {}", stderr(&logs), stdout(&top));
+    for what in ["quiet", "mem", "fork", "cpu", "disk"] {
+        let _ = hako(root, &["rm", "-f", &name(what)]);
+    }
+}
