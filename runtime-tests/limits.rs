@@ -188,6 +188,7 @@ fn cgroup_delegation_reported_for_users() {
             "{line}"
         );
         assert!(line.contains("memory") && line.contains("pids"), "{line}");
+        rootless_limits_in_the_delegated_subtree();
         return;
     }
     if !require_root("cgroup delegation as nobody") || !have("setpriv") {
@@ -231,17 +232,36 @@ fn hostile_neighbours_stay_inside_their_limits() {
     let tag = std::process::id();
     let name = |what: &str| format!("load-{what}-{tag}");
     ok(
-        hako(root, &["run", "-d", "--name", &name("quiet"), "--network", "none", "busybox", "sleep", "120"]),
+        hako(
+            root,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name("quiet"),
+                "--network",
+                "none",
+                "busybox",
+                "sleep",
+                "120",
+            ],
+        ),
         "neighbour",
     );
     let exec_ms = || {
         let began = std::time::Instant::now();
-        ok(hako(root, &["exec", &name("quiet"), "true"]), "exec into the neighbour");
+        ok(
+            hako(root, &["exec", &name("quiet"), "true"]),
+            "exec into the neighbour",
+        );
         began.elapsed().as_secs_f64() * 1000.0
     };
     let host_ms = || {
         let began = std::time::Instant::now();
-        assert!(std::process::Command::new("true").status().unwrap().success());
+        assert!(std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success());
         began.elapsed().as_secs_f64() * 1000.0
     };
     let median = |mut v: Vec<f64>| {
@@ -250,10 +270,22 @@ fn hostile_neighbours_stay_inside_their_limits() {
     };
     let quiet_exec = median((0..10).map(|_| exec_ms()).collect());
     let hostile = [
-        ("mem", vec!["--memory", "48m", "--memory-swap", "48m"], "tail /dev/zero"),
-        ("fork", vec!["--pids-limit", "40"], "while :; do sleep 5 & done"),
+        (
+            "mem",
+            vec!["--memory", "48m", "--memory-swap", "48m"],
+            "tail /dev/zero",
+        ),
+        (
+            "fork",
+            vec!["--pids-limit", "40"],
+            "while :; do sleep 5 & done",
+        ),
         ("cpu", vec!["--cpus", "0.5"], "while :; do :; done"),
-        ("disk", vec!["--tmpfs", "/fill:size=16m"], "while :; do cat /dev/zero > /fill/f$RANDOM 2>/dev/null; done"),
+        (
+            "disk",
+            vec!["--tmpfs", "/fill:size=16m"],
+            "while :; do cat /dev/zero > /fill/f$RANDOM 2>/dev/null; done",
+        ),
     ];
     for (what, flags, script) in &hostile {
         let mut args = vec!["run", "-d", "--name"];
@@ -270,16 +302,27 @@ fn hostile_neighbours_stay_inside_their_limits() {
     eprintln!(
         "neighbour exec: {quiet_exec:.1} ms quiet, {loaded_exec:.1} ms beside the hogs; host spawn {loaded_host:.1} ms"
     );
-    assert!(loaded_exec < 2000.0, "the neighbour stopped answering: {loaded_exec} ms");
-    assert!(loaded_host < 1000.0, "the host stopped answering: {loaded_host} ms");
+    assert!(
+        loaded_exec < 2000.0,
+        "the neighbour stopped answering: {loaded_exec} ms"
+    );
+    assert!(
+        loaded_host < 1000.0,
+        "the host stopped answering: {loaded_host} ms"
+    );
     // Each hog is held: the memory hog was OOM-killed, the fork bomb sits at its limit,
     // the disk filler found its tmpfs full.
     let state = |what: &str, field: &str| {
         let v = inspect_field(root, &name(what), field);
         v.to_string()
     };
-    until("the memory hog is OOM-killed", || state("mem", "/State/OOMKilled") == "true");
-    ok(hako(root, &["exec", &name("quiet"), "true"]), "neighbour still answers");
+    until("the memory hog is OOM-killed", || {
+        state("mem", "/State/OOMKilled") == "true"
+    });
+    ok(
+        hako(root, &["exec", &name("quiet"), "true"]),
+        "neighbour still answers",
+    );
     let df = ok(
         hako(root, &["exec", &name("disk"), "df", "-k", "/fill"]),
         "df in the disk filler",
@@ -297,4 +340,53 @@ fn hostile_neighbours_stay_inside_their_limits() {
     for what in ["quiet", "mem", "fork", "cpu", "disk"] {
         let _ = hako(root, &["rm", "-f", &name(what)]);
     }
+}
+
+/// On the v2 VM, as the user with a delegated subtree: a rootless container gets its
+/// cgroup inside that subtree and its memory limit holds there.
+fn rootless_limits_in_the_delegated_subtree() {
+    let root = tempfile::tempdir().unwrap();
+    let tar = root.path().join("busybox.tar");
+    ok(
+        std::process::Command::new(project_dir().join("rootfs-fixtures/busybox.sh"))
+            .arg(&tar)
+            .output()
+            .unwrap(),
+        "busybox fixture",
+    );
+    let r = root.path().join("store");
+    // The VM's user may have no /etc/subuid range: squash the fixture's other owners.
+    ok(
+        hako(
+            &r,
+            &[
+                "import",
+                "--userns=squash",
+                tar.to_str().unwrap(),
+                "busybox",
+            ],
+        ),
+        "rootless import",
+    );
+    let out = ok(
+        hako(
+            &r,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--memory",
+                "32m",
+                "--pids-limit",
+                "20",
+                "busybox",
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /proc/self/cgroup",
+            ],
+        ),
+        "rootless run with limits",
+    );
+    assert!(out.contains("33554432") && out.contains("20\n"), "{out}");
 }

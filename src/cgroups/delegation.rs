@@ -73,7 +73,8 @@ pub fn detect(v2: bool, mount: &Path) -> Delegation {
 /// root, `<delegated subtree>/hako/ID` for a rootless user with one, and `None` (no
 /// cgroup: the container still runs, without limits) for a user without one. Limits
 /// asked for where no cgroup can hold them are an error naming why, never ignored.
-pub fn container_cgroup_path(id: &str, wants_limits: bool) -> Result<Option<String>, String> {
+pub fn container_cgroup_path(id: &str, limits: &super::Limits) -> Result<Option<String>, String> {
+    let wants_limits = *limits != super::Limits::default();
     if !crate::rootless::active() {
         return Ok(Some(format!("hako/{id}")));
     }
@@ -81,13 +82,19 @@ pub fn container_cgroup_path(id: &str, wants_limits: bool) -> Result<Option<Stri
     let delegation = detect(host.version == super::Version::V2, &host.mount);
     match delegation {
         Delegation::Subtree { path, controllers } => {
-            let missing: Vec<&str> = ["memory", "pids", "cpu"]
+            let needed = [
+                ("memory", limits.memory.is_some() || limits.memory_swap.is_some()),
+                ("pids", limits.pids.is_some()),
+                ("cpu", limits.cpu_quota.is_some()),
+            ];
+            let missing: Vec<&str> = needed
                 .into_iter()
-                .filter(|c| !controllers.iter().any(|x| x == c))
+                .filter(|(c, wanted)| *wanted && !controllers.iter().any(|x| x == c))
+                .map(|(c, _)| c)
                 .collect();
             if wants_limits && !missing.is_empty() {
                 return Err(format!(
-                    "--memory/--cpus/--pids-limit: your delegated cgroup {} lacks the {} controller(s) (an admin adds them with Delegate=memory pids cpu in user@.service)",
+                    "--memory/--cpus/--pids-limit: your delegated cgroup {} lacks the {} controller (an admin adds it with Delegate=memory pids cpu in user@.service)",
                     path.display(),
                     missing.join(", ")
                 ));

@@ -362,7 +362,7 @@ fn limits(args: &RunArgs) -> Result<Limits> {
     }
     // Rootless without a delegated cgroup: refused now, before any pull.
     if limits != Limits::default() {
-        crate::cgroups::delegation::container_cgroup_path("-", true)
+        crate::cgroups::delegation::container_cgroup_path("-", &limits)
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     Ok(limits)
@@ -452,8 +452,7 @@ fn prepare(
     )?;
     options.binds.extend(volumes);
     let id = state::random_hex(32);
-    let wants_limits = options.limits != Default::default();
-    let cgroup_path = crate::cgroups::delegation::container_cgroup_path(&id, wants_limits)
+    let cgroup_path = crate::cgroups::delegation::container_cgroup_path(&id, &options.limits)
         .map_err(|e| anyhow::anyhow!(e))?
         .unwrap_or_default();
     let bundle = store.container_dir(&id);
