@@ -122,4 +122,39 @@ fn twenty_parallel_commands_on_one_store() {
     for i in (0..20).step_by(5) {
         let _ = hako(&r, &["rm", "-f", &format!("par{i}")]);
     }
+    // Five at once asking for the same name: exactly one gets it.
+    let racers: Vec<_> = (0..5)
+        .map(|_| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                hako(
+                    &r,
+                    &[
+                        "run",
+                        "-d",
+                        "--name",
+                        "contested",
+                        "--network",
+                        "none",
+                        "base",
+                        "sleep",
+                        "30",
+                    ],
+                )
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    let winners = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        winners,
+        1,
+        "{:?}",
+        outcomes.iter().map(stderr).collect::<Vec<_>>()
+    );
+    assert!(outcomes
+        .iter()
+        .filter(|o| !o.status.success())
+        .all(|o| stderr(o).contains("already in use")));
+    let _ = hako(&r, &["rm", "-f", "contested"]);
 }

@@ -74,28 +74,61 @@ fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsErro
         sys.mkdir_all(&target, 0o755)?;
     }
     let data = (!m.data.is_empty()).then_some(m.data.as_str());
+    // Each mount call goes onto the target as the kernel finds it beneath the rootfs at
+    // that moment (openat2 RESOLVE_IN_ROOT), so a symlink another container swaps in
+    // through a shared volume cannot send it to the host (CVE-2021-30465). Pinned again
+    // before every call: after a mount, the old pin names what is now covered.
+    let pin = || sys.pin_beneath(rootfs, &m.target, &target);
+    // Errors name the real target, not /proc/self/fd/N.
+    let named = |e: SysError| match e {
+        SysError::Mount {
+            from,
+            fstype,
+            flags,
+            data,
+            errno,
+            ..
+        } => SysError::Mount {
+            from,
+            target: target.display().to_string(),
+            fstype,
+            flags,
+            data,
+            errno,
+        },
+        other => other,
+    };
     if m.is_bind() {
         // A bind mount ignores most flags on the first call; read-only and friends need
         // a remount (mount(2), "Creating a bind mount").
         sys.mount(
             Some(&m.source),
-            &target,
+            &pin()?.path,
             None,
             m.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
             None,
-        )?;
+        )
+        .map_err(named)?;
         let extra = m.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {
             sys.mount(
                 None,
-                &target,
+                &pin()?.path,
                 None,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
                 None,
-            )?;
+            )
+            .map_err(named)?;
         }
     } else {
-        match sys.mount(Some(&m.source), &target, Some(&m.fstype), m.flags, data) {
+        let mounted = sys.mount(
+            Some(&m.source),
+            &pin()?.path,
+            Some(&m.fstype),
+            m.flags,
+            data,
+        );
+        match mounted.map_err(named) {
             // A user namespace may mount sysfs only for a network namespace it owns;
             // rootless with the host's network gets the host's /sys, bound read-only.
             Err(SysError::Mount {
@@ -132,7 +165,8 @@ fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsErro
         }
     }
     if !m.propagation.is_empty() {
-        sys.mount(None, &target, None, m.propagation, None)?;
+        sys.mount(None, &pin()?.path, None, m.propagation, None)
+            .map_err(named)?;
     }
     Ok(())
 }

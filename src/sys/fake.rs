@@ -194,6 +194,18 @@ impl Sys for FakeSys {
                 errno,
             })
     }
+    /// The fake needs no race protection: the resolved path itself, not recorded.
+    fn pin_beneath(
+        &self,
+        _root: &Path,
+        _inside: &Path,
+        resolved: &Path,
+    ) -> Result<super::Pinned, SysError> {
+        Ok(super::Pinned {
+            path: resolved.to_path_buf(),
+            fd: None,
+        })
+    }
     fn touch(&self, path: &Path) -> Result<(), SysError> {
         self.record(Call::Touch(s(path)))
             .map_err(|errno| SysError::Path {

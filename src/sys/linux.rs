@@ -179,6 +179,66 @@ impl Sys for LinuxSys {
         })
     }
 
+    fn pin_beneath(
+        &self,
+        root: &Path,
+        inside: &Path,
+        resolved: &Path,
+    ) -> Result<super::Pinned, SysError> {
+        let fallback = || super::Pinned {
+            path: resolved.to_path_buf(),
+            fd: None,
+        };
+        let err = |errno| SysError::Path {
+            op: "open beneath the rootfs",
+            path: resolved.display().to_string(),
+            errno,
+        };
+        let dir = open(
+            root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        // SAFETY: `open` just returned this descriptor; we own it.
+        let dir = unsafe { std::os::fd::OwnedFd::from_raw_fd(dir) };
+        let rel = inside.strip_prefix("/").unwrap_or(inside);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let c_rel = std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
+            .map_err(|_| err(nix::Error::EINVAL))?;
+        // SAFETY: open_how is plain integers; all-zero is its documented default.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: openat2 with a valid directory fd, a NUL-terminated path and a
+        // properly sized open_how; it returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c_rel.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            return match nix::Error::last() {
+                // No openat2 (Linux < 5.6): the user-space resolution stands alone.
+                nix::Error::ENOSYS => Ok(fallback()),
+                e => Err(err(e)),
+            };
+        }
+        // SAFETY: the kernel just returned this descriptor.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        Ok(super::Pinned {
+            path: format!("/proc/self/fd/{}", fd.as_raw_fd()).into(),
+            fd: Some(fd),
+        })
+    }
     fn touch(&self, path: &Path) -> Result<(), SysError> {
         match std::fs::OpenOptions::new()
             .create(true)

@@ -41,6 +41,14 @@ pub enum SysError {
     Call { op: &'static str, errno: nix::Error },
 }
 
+/// A mount target held open (`O_PATH`): `path` is `/proc/self/fd/N`, which mount(2)
+/// follows to exactly that file; without openat2 (Linux < 5.6) it is the resolved path.
+pub struct Pinned {
+    pub path: std::path::PathBuf,
+    /// Kept open while `path` is in use.
+    pub fd: Option<std::os::fd::OwnedFd>,
+}
+
 impl SysError {
     pub fn errno(&self) -> nix::Error {
         match self {
@@ -66,6 +74,10 @@ pub trait Sys {
     fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), SysError>;
     /// Creates an empty file (a bind-mount target) if nothing is there.
     fn touch(&self, path: &Path) -> Result<(), SysError>;
+    /// Pins `inside` (a path in the container, already resolved to `resolved` by
+    /// `secure_join`) for a mount: opened beneath `root` by the kernel itself, so a
+    /// symlink swapped in since cannot lead out of it. Mount onto `Pinned::path`.
+    fn pin_beneath(&self, root: &Path, inside: &Path, resolved: &Path) -> Result<Pinned, SysError>;
     /// Writes a value into an existing file (a sysctl under /proc/sys).
     fn write_file(&self, path: &Path, value: &str) -> Result<(), SysError>;
     fn mknod(
