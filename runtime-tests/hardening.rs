@@ -311,3 +311,57 @@ fn symlinks_in_the_image_cannot_aim_mounts_or_copies_at_the_host() {
     let _ = hako(root, &["rmi", &format!("{name}:img")]);
     let _ = std::fs::remove_dir_all(&host_target);
 }
+
+/// CVE-2018-15664: `cp` works on a frozen container, so nothing in it can swap a symlink
+/// between resolution and use; a paused container stays paused, and `rm -f` still
+/// removes a paused one.
+#[test]
+fn cp_freezes_the_container_and_leaves_a_paused_one_paused() {
+    if !require_root("cp_freezes_the_container_and_leaves_a_paused_one_paused") {
+        return;
+    }
+    let root = shared_root();
+    let name = format!("cp-freeze-{}", std::process::id());
+    ok(
+        hako(
+            root,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "busybox",
+                "sleep",
+                "60",
+            ],
+        ),
+        "run",
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "copied").unwrap();
+    let src = file.path().display().to_string();
+    // With --trace, the freeze and thaw around the copy are visible.
+    let o = hako(root, &["--trace", "cp", &src, &format!("{name}:/tmp/f")]);
+    let trace = stderr(&o);
+    ok(o, "cp");
+    let freeze = trace.find("freeze").expect("cp froze the container");
+    assert!(trace[freeze..].contains("thaw"), "{trace}");
+    ok(hako(root, &["pause", &name]), "pause");
+    ok(
+        hako(
+            root,
+            &["cp", &format!("{name}:/tmp/f"), &format!("{src}.back")],
+        ),
+        "cp out",
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{src}.back")).unwrap(),
+        "copied"
+    );
+    let status = inspect_field(root, &name, "/State/Status");
+    assert_eq!(status, "paused");
+    ok(hako(root, &["rm", "-f", &name]), "rm -f a paused container");
+    let _ = std::fs::remove_file(format!("{src}.back"));
+}

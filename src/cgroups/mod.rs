@@ -507,6 +507,15 @@ impl ContainerCgroup {
         })
     }
 
+    /// Whether the cgroup is frozen now (a paused container).
+    pub fn frozen(&self) -> bool {
+        use cgroups_rs::freezer::{FreezerController, FreezerState};
+        self.cg
+            .as_ref()
+            .and_then(|cg| cg.controller_of::<FreezerController>())
+            .is_some_and(|ctl| matches!(ctl.state(), Ok(FreezerState::Frozen)))
+    }
+
     pub fn exists(&self) -> bool {
         self.cg.as_ref().is_some_and(|cg| cg.exists())
     }
@@ -550,6 +559,10 @@ impl ContainerCgroup {
         let Some(cg) = self.cg.as_ref().filter(|cg| cg.exists()) else {
             return Ok(());
         };
+        // A frozen (paused) process cannot die of SIGKILL until it is thawed.
+        if self.frozen() {
+            let _ = self.thaw();
+        }
         let mut last = None;
         for attempt in 0..100 {
             if attempt > 0 {
@@ -583,8 +596,9 @@ impl FreezeGuard {
             return Ok(FreezeGuard(None));
         }
         let cg = ContainerCgroup::load(hierarchies::auto(), cgroup_path);
-        if !cg.present() {
-            // Rootless without a cgroup: nothing can freeze it; read it as it runs.
+        if !cg.present() || cg.frozen() {
+            // Rootless without a cgroup: nothing can freeze it; read it as it runs. Paused
+            // already: it stays paused afterwards (no thaw on drop).
             return Ok(FreezeGuard(None));
         }
         cg.freeze()?;
