@@ -423,3 +423,35 @@ fn runc_mode_runs_from_a_read_only_view_of_the_binary() {
     assert!(write.is_err(), "the binary opened for writing");
     let _ = rt("hako", &state, &["delete", "--force", "sealed"]);
 }
+
+/// `process.oomScoreAdj` and `linux.personality` from the bundle reach the process.
+#[test]
+fn oom_score_adj_and_personality_are_applied() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let b = bundle(
+        dir.path(),
+        &["sh", "-c", "cat /proc/self/oom_score_adj; uname -m"],
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["process"]["oomScoreAdj"] = serde_json::json!(123);
+    spec["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", b.to_str().unwrap(), "persona"],
+    );
+    let out = stdout(&o);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["123", "i686"],
+        "{out} {}",
+        stderr(&o)
+    );
+    let _ = rt("hako", &state, &["delete", "--force", "persona"]);
+}

@@ -169,6 +169,8 @@ mod tests {
             args: vec!["true".into()],
             terminal: false,
             seccomp: None,
+            oom_score_adj: None,
+            personality: None,
         };
         let err = exec(
             &target,

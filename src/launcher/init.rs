@@ -195,6 +195,15 @@ pub fn become_process(
 ) -> Result<(), Failure> {
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which may go below.
     identity::apply_rlimits(sys, process).map_err(setup_err)?;
+    // Lowering the OOM score needs CAP_SYS_RESOURCE, raising it nothing: before the drop.
+    if let Some(adj) = process.oom_score_adj {
+        sys.write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
+            .map_err(setup_err)?;
+    }
+    // The execution domain survives execve; set while seccomp still allows any value.
+    if let Some(persona) = process.personality {
+        sys.set_personality(persona).map_err(setup_err)?;
+    }
     // Before giving up privileges: prctl itself needs none, but seccomp needs it.
     if process.no_new_privs {
         sys.set_no_new_privs().map_err(setup_err)?;

@@ -31,6 +31,8 @@ fn process(uid: u32) -> ProcessPlan {
         args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
         terminal: false,
         seccomp: None,
+        oom_score_adj: None,
+        personality: None,
     }
 }
 

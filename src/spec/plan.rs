@@ -139,6 +139,21 @@ pub struct LaunchPlan {
     pub process: ProcessPlan,
 }
 
+/// `linux.personality`: the domain as personality(2) wants it; flags are not supported.
+fn personality(linux: &oci_spec::runtime::Linux) -> Result<Option<u64>, PlanError> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let Some(p) = linux.personality() else {
+        return Ok(None);
+    };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(PlanError::Unsupported("linux.personality.flags"));
+    }
+    Ok(Some(match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    }))
+}
+
 /// `linux.uidMappings` and `linux.gidMappings`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdMaps {
@@ -194,6 +209,10 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// `linux.seccomp`, compiled; installed last before execve.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// `process.oomScoreAdj`: written to /proc/self/oom_score_adj (inherited by children).
+    pub oom_score_adj: Option<i32>,
+    /// `linux.personality`: the execution domain (0 LINUX, 8 LINUX32).
+    pub personality: Option<u64>,
 }
 
 /// One table for mount options: name → (flag, whether the option clears it).
@@ -465,6 +484,8 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
                 .as_ref()
                 .map(crate::seccomp::compile)
                 .transpose()?,
+            oom_score_adj: process.oom_score_adj(),
+            personality: personality(linux)?,
         },
     })
 }
@@ -483,9 +504,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         if p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
             return Err(Unsupported("process.selinuxLabel"));
         }
-        if p.oom_score_adj().is_some() {
-            return Err(Unsupported("process.oomScoreAdj"));
-        }
         if p.io_priority().is_some() {
             return Err(Unsupported("process.ioPriority"));
         }
@@ -496,9 +514,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    if linux.personality().is_some() {
-        return Err(Unsupported("linux.personality"));
-    }
     if linux.intel_rdt().is_some() {
         return Err(Unsupported("linux.intelRdt"));
     }
@@ -823,13 +838,13 @@ mod tests {
             ),
             (
                 "/linux/personality",
-                serde_json::json!({"domain": "LINUX32"}),
-                "personality",
+                serde_json::json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}),
+                "personality.flags",
             ),
             (
-                "/process/oomScoreAdj",
-                serde_json::json!(100),
-                "oomScoreAdj",
+                "/process/scheduler",
+                serde_json::json!({"policy": "SCHED_OTHER"}),
+                "scheduler",
             ),
         ];
         for (pointer, value, named) in cases {

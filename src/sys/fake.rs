@@ -36,6 +36,7 @@ pub enum Call {
     Setrlimit(String, u64, u64),
     ParentDeathSignal(String),
     NoNewPrivs,
+    Personality(u64),
     Seccomp(usize),
     DropBounding(String),
     /// The set and its capabilities, sorted.
@@ -66,6 +67,7 @@ impl Call {
             Call::Setrlimit(..) => "setrlimit",
             Call::ParentDeathSignal(_) => "pdeathsig",
             Call::NoNewPrivs => "no_new_privs",
+            Call::Personality(_) => "personality",
             Call::Seccomp(_) => "seccomp",
             Call::DropBounding(_) => "drop_bounding",
             Call::SetCaps(..) => "set_caps",
@@ -296,6 +298,9 @@ impl Sys for FakeSys {
     }
     fn set_no_new_privs(&self) -> Result<(), SysError> {
         self.call_err(Call::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)")
+    }
+    fn set_personality(&self, persona: u64) -> Result<(), SysError> {
+        self.call_err(Call::Personality(persona), "personality")
     }
     fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
         self.call_err(Call::Seccomp(program.0.len()), "seccomp")

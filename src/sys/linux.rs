@@ -363,6 +363,21 @@ impl Sys for LinuxSys {
         nix::unistd::getppid().as_raw()
     }
 
+    fn set_personality(&self, persona: u64) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "personality",
+            || format!("{persona:#x}"),
+            || {
+                // SAFETY: personality(2) takes a plain integer and changes only this process.
+                match unsafe { libc::personality(persona as libc::c_ulong) } {
+                    -1 => Err(nix::Error::last()),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .map_err(call_err("personality"))
+    }
     fn set_no_new_privs(&self) -> Result<(), SysError> {
         trace::step(
             "identity",

@@ -101,6 +101,8 @@ pub trait Sys {
     fn set_parent_death_signal(&self, signal: Signal) -> Result<(), SysError>;
     fn getppid(&self) -> i32;
     fn set_no_new_privs(&self) -> Result<(), SysError>;
+    /// personality(2): the execution domain (`linux.personality`, e.g. LINUX32).
+    fn set_personality(&self, persona: u64) -> Result<(), SysError>;
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError>;
     fn set_caps(&self, set: CapSet, caps: &CapsHashSet) -> Result<(), SysError>;
     fn setgroups(&self, gids: &[u32]) -> Result<(), SysError>;
