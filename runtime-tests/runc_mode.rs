@@ -234,7 +234,7 @@ fn run_exec_process_json_and_logged_errors() {
 
     let mut spec: serde_json::Value =
         serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
-    spec["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
+    spec["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true"}]});
     fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
     let log = dir.path().join("log.json");
     let o = rt(
@@ -454,4 +454,83 @@ fn oom_score_adj_and_personality_are_applied() {
         stderr(&o)
     );
     let _ = rt("hako", &state, &["delete", "--force", "persona"]);
+}
+
+/// prestart, createRuntime, poststart and poststop hooks run at their moments with the
+/// state on stdin; a failing createRuntime hook fails `create` and leaves nothing.
+#[test]
+fn runtime_hooks_run_with_the_state_on_stdin() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = dir.path().join("hooks");
+    fs::create_dir(&out).unwrap();
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    let hook = |stage: &str| {
+        serde_json::json!([{"path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{stage}.json; echo $HOOK_ENV >> {}/{stage}.json", out.display(), out.display())],
+            "env": ["HOOK_ENV=from-the-spec"], "timeout": 5}])
+    };
+    spec["hooks"] = serde_json::json!({
+        "prestart": hook("prestart"), "createRuntime": hook("createRuntime"),
+        "poststart": hook("poststart"), "poststop": hook("poststop"),
+    });
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let bundle_arg = b.to_str().unwrap();
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["create", "--bundle", bundle_arg, "hooked"],
+        ),
+        "create",
+    );
+    let read =
+        |stage: &str| fs::read_to_string(out.join(format!("{stage}.json"))).unwrap_or_default();
+    for stage in ["prestart", "createRuntime"] {
+        let text = read(stage);
+        assert!(
+            text.contains("\"status\":\"creating\"") && text.contains("\"id\":\"hooked\""),
+            "{stage}: {text}"
+        );
+        assert!(text.contains("from-the-spec"), "{stage}: {text}");
+    }
+    assert_eq!(read("poststart"), "", "poststart before start");
+    ok(rt("hako", &state, &["start", "hooked"]), "start");
+    assert!(
+        read("poststart").contains("\"status\":\"running\""),
+        "{}",
+        read("poststart")
+    );
+    ok(
+        rt("hako", &state, &["delete", "--force", "hooked"]),
+        "delete",
+    );
+    assert!(
+        read("poststop").contains("\"status\":\"stopped\""),
+        "{}",
+        read("poststop")
+    );
+
+    spec["hooks"]["createRuntime"] = serde_json::json!([{"path": "/bin/false"}]);
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let o = rt(
+        "hako",
+        &state,
+        &["create", "--bundle", bundle_arg, "failing"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("createRuntime hook /bin/false"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !state.join("failing").exists(),
+        "a failed create leaves no state"
+    );
 }

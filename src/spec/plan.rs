@@ -494,8 +494,14 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
 /// isolation or fewer settings than it asked for.
 fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     use PlanError::Unsupported;
-    if spec.hooks().is_some() {
-        return Err(Unsupported("hooks"));
+    if let Some(h) = spec.hooks() {
+        // The runtime-namespace stages are run by `hako runc`; these two run inside the
+        // container and are not implemented yet.
+        if h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+        {
+            return Err(Unsupported("hooks.createContainer/startContainer"));
+        }
     }
     if let Some(p) = spec.process() {
         if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
@@ -833,8 +839,8 @@ mod tests {
         let cases = [
             (
                 "/hooks",
-                serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
-                "hooks",
+                serde_json::json!({"startContainer": [{"path": "/bin/true"}]}),
+                "startContainer",
             ),
             (
                 "/linux/personality",

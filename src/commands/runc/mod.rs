@@ -4,6 +4,7 @@
 //! runc, nothing stays resident: the caller (containerd's shim, say) is the parent that
 //! reaps, and the status is read from the process itself.
 
+mod hooks;
 mod state;
 
 use crate::cgroups::{self, ContainerCgroup, Limits};
@@ -250,6 +251,11 @@ fn create(
                 if !in_cgroup {
                     cgroup.add_process(pid).map_err(|e| e.to_string())?;
                 }
+                // The container exists and its process waits: the runtime's hooks now.
+                let doc = hooks::state(&c.id, "creating", pid, &bundle, &spec);
+                for stage in [hooks::Stage::Prestart, hooks::Stage::CreateRuntime] {
+                    hooks::run(stage, &spec, &doc).map_err(|e| super::describe(&e))?;
+                }
                 Ok(())
             },
         );
@@ -302,12 +308,22 @@ fn start(root: &Path, id: &str) -> Result<i32> {
     }
     let fifo = state::dir(root, id).join(state::FIFO);
     launcher::start_created(&fifo).context("release the container from exec.fifo")?;
+    poststart(&s);
     Ok(0)
+}
+
+/// The `poststart` hooks of a container whose process now runs.
+fn poststart(s: &State) {
+    if let Ok(spec) = read_spec(&s.bundle) {
+        let doc = hooks::state(&s.id, "running", s.pid, &s.bundle, &spec);
+        hooks::run_warning(hooks::Stage::Poststart, &spec, &doc);
+    }
 }
 
 fn run(root: &Path, args: &RuncArgs, c: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     let mut signals = supervise::Signals::block().context("block signals")?;
     let (st, mut started) = create(root, args, c, false, !detach)?;
+    poststart(&st);
     if detach {
         return Ok(0);
     }
@@ -355,6 +371,10 @@ fn remove(root: &Path, s: &State) -> Result<()> {
     }
     if let Err(e) = std::fs::remove_dir_all(state::dir(root, &s.id)) {
         problems.push(format!("remove the state of {}: {e}", s.id));
+    }
+    if let Ok(spec) = read_spec(&s.bundle) {
+        let doc = hooks::state(&s.id, "stopped", s.pid, &s.bundle, &spec);
+        hooks::run_warning(hooks::Stage::Poststop, &spec, &doc);
     }
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
