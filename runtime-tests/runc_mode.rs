@@ -534,3 +534,133 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
         "a failed create leaves no state"
     );
 }
+
+/// containerd (Debian's package, through its io.containerd.runc.v2 shim) runs busybox with
+/// hako as the runtime binary, exactly as with runc: run, run -d, exec, kill, delete.
+#[test]
+fn containerd_drives_hako_as_its_runtime() {
+    if !require_root("containerd as root") {
+        return;
+    }
+    if !have("containerd") || !have("ctr") {
+        skip(
+            "containerd_drives_hako_as_its_runtime",
+            "containerd is not installed (apt-get install containerd)",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sock = d.join("containerd.sock");
+    fs::write(
+        d.join("config.toml"),
+        format!(
+            "version = 2\nroot = \"{r}/root\"\nstate = \"{r}/state\"\n[grpc]\n  address = \"{s}\"\n",
+            r = d.display(),
+            s = sock.display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new("containerd")
+        .arg("--config")
+        .arg(d.join("config.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(d.join("containerd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    until("containerd listens", || sock.exists());
+    let ctr = |args: &[&str]| {
+        Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                "60",
+                "ctr",
+                "-a",
+                sock.to_str().unwrap(),
+                "-n",
+                "hakotest",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let archive = d.join("busybox.tar");
+    ok(
+        hako(
+            shared_root(),
+            &["save", "-o", archive.to_str().unwrap(), "busybox"],
+        ),
+        "save busybox",
+    );
+    ok(
+        ctr(&["image", "import", archive.to_str().unwrap()]),
+        "ctr image import",
+    );
+    let image = "docker.io/library/busybox:latest";
+    let hako_runc = d.join("hako-runc");
+    std::os::unix::fs::symlink(HAKO, &hako_runc).unwrap();
+    let mut runtimes = vec![hako_runc.display().to_string()];
+    if have("runc") {
+        runtimes.push("runc".into());
+    }
+    for (i, runtime) in runtimes.iter().enumerate() {
+        let out = ok(
+            ctr(&[
+                "run",
+                "--rm",
+                "--runc-binary",
+                runtime,
+                image,
+                &format!("fg{i}"),
+                "sh",
+                "-c",
+                "echo from-$0; id -u",
+                "ctr",
+            ]),
+            &format!("ctr run with {runtime}"),
+        );
+        assert_eq!(out, "from-ctr\n0\n", "{runtime}");
+        let id = format!("bg{i}");
+        ok(
+            ctr(&[
+                "run",
+                "-d",
+                "--runc-binary",
+                runtime,
+                image,
+                &id,
+                "sleep",
+                "300",
+            ]),
+            "run -d",
+        );
+        let exec = ok(
+            ctr(&[
+                "task",
+                "exec",
+                "--exec-id",
+                "e1",
+                &id,
+                "sh",
+                "-c",
+                "echo exec-$((6*7))",
+            ]),
+            "task exec",
+        );
+        assert_eq!(exec, "exec-42\n", "{runtime}");
+        let listed = ok(ctr(&["task", "ls"]), "task ls");
+        assert!(
+            listed.contains(&id) && listed.contains("RUNNING"),
+            "{runtime}: {listed}"
+        );
+        ok(ctr(&["task", "kill", "-s", "SIGKILL", &id]), "task kill");
+        until("the task stops", || {
+            stdout(&ctr(&["task", "ls"])).contains("STOPPED")
+        });
+        ok(ctr(&["task", "delete", &id]), "task delete");
+        ok(ctr(&["container", "delete", &id]), "container delete");
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}

@@ -30,6 +30,15 @@ pub struct Limits {
     /// CPU quota per `CPU_PERIOD_US`, microseconds.
     pub cpu_quota: Option<i64>,
     pub pids: Option<i64>,
+    /// Relative CPU weight, v1's `cpu.shares` scale (2–262144; 1024 is the default).
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+}
+
+/// v1 shares → v2 `cpu.weight` (1–10000), the conversion runc and crun use.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + ((shares - 2) * 9999) / 262_142
 }
 
 /// The hierarchy hako uses on this host (v2 when unified, else v1): chosen here only.
@@ -66,6 +75,7 @@ impl Limits {
                 })
             }),
             pids: r.pids().as_ref().map(|p| p.limit()),
+            cpu_shares: cpu.and_then(|c| c.shares()),
         }
     }
 
@@ -145,6 +155,9 @@ pub fn limit_files(limits: &Limits, version: Version) -> Vec<(&'static str, Stri
             if let Some(p) = limits.pids {
                 out.push(("pids.max", max(p)));
             }
+            if let Some(sh) = limits.cpu_shares {
+                out.push(("cpu.shares", sh.to_string()));
+            }
         }
         Version::V2 => {
             if let Some(m) = limits.memory {
@@ -167,6 +180,9 @@ pub fn limit_files(limits: &Limits, version: Version) -> Vec<(&'static str, Stri
             if let Some(p) = limits.pids {
                 out.push(("pids.max", max(p)));
             }
+            if let Some(sh) = limits.cpu_shares {
+                out.push(("cpu.weight", shares_to_weight(sh).to_string()));
+            }
         }
     }
     out
@@ -186,6 +202,11 @@ fn resources(limits: &Limits, version: Version) -> Resources {
         r.cpu.quota = Some(q);
         r.cpu.period = Some(CPU_PERIOD_US);
     }
+    // cgroups-rs writes the number as given: cpu.shares on v1, cpu.weight on v2.
+    r.cpu.shares = limits.cpu_shares.map(|sh| match version {
+        Version::V1 => sh,
+        Version::V2 => shares_to_weight(sh),
+    });
     if let Some(p) = limits.pids {
         r.pid.maximum_number_of_processes = Some(if p < 0 {
             MaxValue::Max

@@ -550,12 +550,8 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
             }
         }
         if let Some(c) = r.cpu() {
-            if c.shares().is_some()
-                || c.cpus().is_some()
-                || c.mems().is_some()
-                || c.realtime_runtime().is_some()
-            {
-                return Err(Unsupported("linux.resources.cpu shares/cpus/mems/realtime"));
+            if c.cpus().is_some() || c.mems().is_some() || c.realtime_runtime().is_some() {
+                return Err(Unsupported("linux.resources.cpu cpus/mems/realtime"));
             }
         }
     }
