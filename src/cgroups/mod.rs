@@ -698,12 +698,21 @@ mod tests {
     use super::*;
     use std::fs;
 
+    #[test]
+    fn shares_become_weights_as_runc_converts_them() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(0), 1, "clamped");
+    }
+
     fn limits() -> Limits {
         Limits {
             memory: Some(256 << 20),
             memory_swap: None,
             cpu_quota: Some(Limits::cpus_to_quota(1.5)),
             pids: Some(100),
+            cpu_shares: Some(512),
         }
     }
 
