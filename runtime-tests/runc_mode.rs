@@ -664,3 +664,84 @@ fn containerd_drives_hako_as_its_runtime() {
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
+
+/// A pod, as containerd's CRI builds one: a sandbox container owns the namespaces and a
+/// second container joins its PID, IPC, UTS and network namespaces by path.
+#[test]
+fn a_container_joins_another_s_namespaces_by_path() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let sandbox_dir = dir.path().join("sandbox");
+    fs::create_dir(&sandbox_dir).unwrap();
+    let sb = bundle(&sandbox_dir, &["sleep", "60"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(sb.join("config.json")).unwrap()).unwrap();
+    spec["hostname"] = serde_json::json!("the-pod");
+    fs::write(sb.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["run", "-d", "--bundle", sb.to_str().unwrap(), "sandbox"],
+        ),
+        "sandbox",
+    );
+    let o = rt("hako", &state, &["state", "sandbox"]);
+    let pid = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    let member_dir = dir.path().join("member");
+    fs::create_dir(&member_dir).unwrap();
+    let mb = bundle(
+        &member_dir,
+        &[
+            "sh",
+            "-c",
+            "hostname; ps -o comm | grep -c sleep; readlink /proc/self/ns/ipc",
+        ],
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(mb.join("config.json")).unwrap()).unwrap();
+    spec["hostname"] = serde_json::json!("");
+    let namespaces: Vec<serde_json::Value> = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ns| {
+            let t = ns["type"].as_str().unwrap();
+            let file = match t {
+                "pid" => "pid",
+                "ipc" => "ipc",
+                "uts" => "uts",
+                "network" => "net",
+                _ => return ns.clone(),
+            };
+            serde_json::json!({"type": t, "path": format!("/proc/{pid}/ns/{file}")})
+        })
+        .collect();
+    spec["linux"]["namespaces"] = serde_json::json!(namespaces);
+    fs::write(mb.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", mb.to_str().unwrap(), "member"],
+    );
+    let out = stdout(&o);
+    let sandbox_ipc = fs::read_link(format!("/proc/{pid}/ns/ipc")).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"the-pod"), "{out} {}", stderr(&o));
+    assert_eq!(
+        lines.get(1),
+        Some(&"1"),
+        "the sandbox's sleep is visible: {out}"
+    );
+    assert_eq!(
+        lines.get(2).copied(),
+        Some(sandbox_ipc.to_str().unwrap()),
+        "{out}"
+    );
+    let _ = rt("hako", &state, &["delete", "--force", "sandbox"]);
+}

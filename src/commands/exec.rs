@@ -89,7 +89,7 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
     let target = Target {
         pid: c.state.pid,
         start_time: c.state.pid_start,
-        namespaces: plan.namespaces,
+        namespaces: plan.entered_namespaces(),
     };
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &c.cgroup_path);
     let cgroup_dir = cgroup.clone_target();

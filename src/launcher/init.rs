@@ -123,6 +123,17 @@ pub fn prepare_container(
         sys.unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(setup_err)?;
     }
+    // A pod's IPC, UTS or cgroup namespace, entered by path instead of made.
+    for (flag, path) in plan
+        .join
+        .iter()
+        .filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID)
+    {
+        let ns =
+            std::fs::File::open(path).map_err(|e| setup_err(format!("{}: {e}", path.display())))?;
+        sys.setns(std::os::fd::AsFd::as_fd(&ns), *flag)
+            .map_err(setup_err)?;
+    }
     // `--network container:NAME`: that container's network namespace, not a new one.
     if let Some(path) = &plan.join_network {
         let ns =

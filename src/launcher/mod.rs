@@ -99,6 +99,17 @@ pub fn spawn(
     cgroup: Option<std::os::fd::BorrowedFd>,
     on_created: impl FnOnce(i32, bool) -> Result<(), String>,
 ) -> Result<Started, LaunchError> {
+    // Joining a PID namespace applies to the children one makes: so here, before clone.
+    for (_, path) in plan
+        .join
+        .iter()
+        .filter(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
+    {
+        let ns = std::fs::File::open(path)
+            .map_err(|e| LaunchError::Prepare(format!("{}: {e}", path.display())))?;
+        nix::sched::setns(ns, CloneFlags::CLONE_NEWPID)
+            .map_err(|e| LaunchError::Prepare(format!("setns {}: {e}", path.display())))?;
+    }
     let (parent_end, child_end) = sync::pair().map_err(LaunchError::Channel)?;
     // The cgroup namespace is created by the child once it is inside its cgroup.
     let flags = plan.namespaces - CloneFlags::CLONE_NEWCGROUP;

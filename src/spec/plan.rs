@@ -130,6 +130,10 @@ pub struct LaunchPlan {
     pub hostname: Option<String>,
     /// An existing network namespace to enter instead of a new one.
     pub join_network: Option<PathBuf>,
+    /// Other existing namespaces to enter by path (a pod's IPC, UTS, cgroup or PID
+    /// namespace, as containerd's CRI hands them over). PID is entered by the parent
+    /// before `clone` (it applies to children only); the rest by the child.
+    pub join: Vec<(CloneFlags, PathBuf)>,
     /// The default devices plus the spec's `linux.devices`.
     pub devices: Vec<DeviceNode>,
     /// `linux.sysctl`, only keys that belong to one of the container's own namespaces.
@@ -152,6 +156,22 @@ fn personality(linux: &oci_spec::runtime::Linux) -> Result<Option<u64>, PlanErro
         LinuxPersonalityDomain::PerLinux => 0x0000,
         LinuxPersonalityDomain::PerLinux32 => 0x0008,
     }))
+}
+
+impl LaunchPlan {
+    /// Every namespace the container has, made or joined: what `exec` must enter.
+    pub fn entered_namespaces(&self) -> CloneFlags {
+        let joined = self
+            .join
+            .iter()
+            .fold(CloneFlags::empty(), |acc, (f, _)| acc | *f);
+        let net = if self.join_network.is_some() {
+            CloneFlags::CLONE_NEWNET
+        } else {
+            CloneFlags::empty()
+        };
+        self.namespaces | joined | net
+    }
 }
 
 /// `linux.uidMappings` and `linux.gidMappings`.
@@ -341,6 +361,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
 
     let mut namespaces = CloneFlags::empty();
     let mut join_network = None;
+    let mut join = vec![];
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         namespaces |= match ns.typ() {
             LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
@@ -353,15 +374,26 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             LinuxNamespaceType::Time => return Err(PlanError::Unsupported("a time namespace")),
         };
         if let Some(path) = ns.path() {
-            // Joining another's network namespace (`--network container:NAME`); the other
-            // kinds by path come with the runc command line.
-            if ns.typ() != LinuxNamespaceType::Network {
-                return Err(PlanError::Unsupported(
-                    "joining a namespace other than the network's by path",
-                ));
+            let flag = match ns.typ() {
+                // `--network container:NAME`, or a pod's network namespace.
+                LinuxNamespaceType::Network => {
+                    join_network = Some(path.clone());
+                    CloneFlags::CLONE_NEWNET
+                }
+                LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+                LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+                LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+                LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+                _ => {
+                    return Err(PlanError::Unsupported(
+                        "joining a mount or user namespace by path",
+                    ))
+                }
+            };
+            if flag != CloneFlags::CLONE_NEWNET {
+                join.push((flag, path.clone()));
             }
-            join_network = Some(path.clone());
-            namespaces.remove(CloneFlags::CLONE_NEWNET);
+            namespaces.remove(flag);
         }
     }
 
@@ -427,6 +459,12 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
     }
 
     let user = process.user();
+    let joined_uts = join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUTS);
+    if joined_uts && spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
+        return Err(PlanError::Invalid(
+            "a hostname needs a UTS namespace of the container's own, not a joined one",
+        ));
+    }
     let joins_userns = linux
         .namespaces()
         .as_deref()
@@ -466,6 +504,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             .collect(),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         join_network,
+        join,
         devices: devices(linux)?,
         sysctls: sysctls(linux, namespaces)?,
         process: ProcessPlan {
@@ -865,14 +904,45 @@ mod tests {
                 "{pointer}: {err}"
             );
         }
-        // Joining a namespace (but the network's) by path, too.
+        // Joining a mount namespace by path, too.
         let mut v = base.clone();
-        v["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid".into();
+        v["linux"]["namespaces"][4]["path"] = "/proc/1/ns/mnt".into();
         let spec: Spec = serde_json::from_value(v).unwrap();
         assert!(matches!(
             compile(&spec, HostCgroupLayout::V2),
             Err(PlanError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn namespaces_given_by_path_are_joined_not_made() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        v["linux"]["namespaces"][0]["path"] = "/proc/10/ns/pid".into();
+        v["linux"]["namespaces"][2]["path"] = "/proc/10/ns/ipc".into();
+        v["hostname"] = "".into();
+        let plan = compile(
+            &serde_json::from_value(v.clone()).unwrap(),
+            HostCgroupLayout::V2,
+        )
+        .unwrap();
+        assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWPID));
+        assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWIPC));
+        assert_eq!(
+            plan.join,
+            vec![
+                (CloneFlags::CLONE_NEWPID, PathBuf::from("/proc/10/ns/pid")),
+                (CloneFlags::CLONE_NEWIPC, PathBuf::from("/proc/10/ns/ipc"))
+            ]
+        );
+        assert!(plan
+            .entered_namespaces()
+            .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC));
+        // A joined UTS namespace is shared: no hostname may be set in it.
+        v["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
+        v["hostname"] = "box".into();
+        let err = compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2).unwrap_err();
+        assert!(matches!(err, PlanError::Invalid(_)), "{err}");
     }
 
     #[test]

@@ -285,7 +285,7 @@ fn create(
                 .into_iter()
                 .collect(),
             owner: String::new(),
-            namespaces: plan.namespaces.bits(),
+            namespaces: plan.entered_namespaces().bits(),
             paused: false,
         };
         state::save(root, &st)?;
