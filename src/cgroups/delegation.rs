@@ -74,7 +74,7 @@ pub fn detect(v2: bool, mount: &Path) -> Delegation {
 /// cgroup: the container still runs, without limits) for a user without one. Limits
 /// asked for where no cgroup can hold them are an error naming why, never ignored.
 pub fn container_cgroup_path(id: &str, limits: &super::Limits) -> Result<Option<String>, String> {
-    let wants_limits = *limits != super::Limits::default();
+    let wants_limits = limits.has_resource_limits();
     if !crate::rootless::active() {
         return Ok(Some(format!("hako/{id}")));
     }

@@ -33,6 +33,45 @@ pub struct Limits {
     /// Relative CPU weight, v1's `cpu.shares` scale (2–262144; 1024 is the default).
     #[serde(default)]
     pub cpu_shares: Option<u64>,
+    /// `linux.resources.devices`, in order (the device cgroup; enforced on v1).
+    #[serde(default)]
+    pub devices: Vec<DeviceRule>,
+}
+
+/// One device cgroup rule: `allow`/deny `kind` (`a`, `c`, `b`) `major:minor` `access`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceRule {
+    pub allow: bool,
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// The line v1's `devices.allow`/`devices.deny` takes: `c 1:3 rwm`, `a *:* rwm`.
+    pub fn line(&self) -> String {
+        let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
+    }
+}
+
+impl Limits {
+    /// Whether any limit a user asks for with flags is set (the device rules every
+    /// container carries do not count: they need no delegated cgroup to be meaningful).
+    pub fn has_resource_limits(&self) -> bool {
+        self.memory.is_some()
+            || self.memory_swap.is_some()
+            || self.cpu_quota.is_some()
+            || self.pids.is_some()
+            || self.cpu_shares.is_some()
+    }
 }
 
 /// v1 shares → v2 `cpu.weight` (1–10000), the conversion runc and crun use.
@@ -76,6 +115,21 @@ impl Limits {
             }),
             pids: r.pids().as_ref().map(|p| p.limit()),
             cpu_shares: cpu.and_then(|c| c.shares()),
+            devices: r
+                .devices()
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|d| DeviceRule {
+                    allow: d.allow(),
+                    kind: d
+                        .typ()
+                        .map_or('a', |t| t.as_str().chars().next().unwrap_or('a')),
+                    major: d.major(),
+                    minor: d.minor(),
+                    access: d.access().clone().unwrap_or_else(|| "rwm".into()),
+                })
+                .collect(),
         }
     }
 
@@ -123,6 +177,11 @@ pub enum CgroupError {
     Freeze { path: String, detail: String },
     #[error("{NO_CGROUP}")]
     Missing,
+    #[error("device rules of cgroup {path}: {source}")]
+    Devices {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("remove cgroup {path}: {source}")]
     Delete {
         path: String,
@@ -258,8 +317,29 @@ pub fn detect() -> HostCgroups {
 
 const NO_CGROUP: &str = "this rootless container has no cgroup (the user has no delegated cgroup v2 subtree; `hako info` says why)";
 
+/// v1's device cgroup, rule by rule in the spec's order (the kernel applies each to the
+/// list the previous ones left). On v2 the rules need a BPF program: not enforced yet.
+fn write_device_rules(dir: &std::path::Path, rules: &[DeviceRule]) -> std::io::Result<()> {
+    for rule in rules {
+        let file = if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        crate::trace::step(
+            "cgroup",
+            "write",
+            || format!("{file} {}", rule.line()),
+            || std::fs::write(dir.join(file), rule.line()),
+        )?;
+    }
+    Ok(())
+}
+
 /// Controllers a container's cgroup is created in (v1: one directory per hierarchy).
-const CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "freezer", "blkio"];
+const CONTROLLERS: [&str; 7] = [
+    "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "devices",
+];
 
 /// A container's cgroup. A rootless container without a delegated subtree has none
 /// (its path is empty): then adding processes and deleting do nothing, and what needs a
@@ -355,6 +435,16 @@ impl ContainerCgroup {
             version,
             v2_dir: (version == Version::V2).then(|| root.join(path)),
         };
+        if version == Version::V1 && !limits.devices.is_empty() {
+            let dir = root.join("devices").join(path);
+            if let Err(source) = write_device_rules(&dir, &limits.devices) {
+                let _ = this.cgroup().delete();
+                return Err(CgroupError::Devices {
+                    path: path.into(),
+                    source,
+                });
+            }
+        }
         let files = limit_files(limits, version);
         if files.is_empty() {
             // No flags, nothing to write: the cgroup still counts and contains.
@@ -713,6 +803,7 @@ mod tests {
             cpu_quota: Some(Limits::cpus_to_quota(1.5)),
             pids: Some(100),
             cpu_shares: Some(512),
+            devices: vec![],
         }
     }
 

@@ -361,7 +361,7 @@ fn limits(args: &RunArgs) -> Result<Limits> {
         limits.pids = Some(if p <= 0 { -1 } else { p });
     }
     // Rootless without a delegated cgroup: refused now, before any pull.
-    if limits != Limits::default() {
+    if limits.has_resource_limits() {
         crate::cgroups::delegation::container_cgroup_path("-", &limits)
             .map_err(|e| anyhow::anyhow!(e))?;
     }

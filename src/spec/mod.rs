@@ -210,6 +210,7 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
                 "memory": memory,
                 "cpu": cfg.limits.cpu_quota.map(|q| json!({"quota": q, "period": crate::cgroups::CPU_PERIOD_US})),
                 "pids": cfg.limits.pids.map(|p| json!({"limit": p})),
+                "devices": defaults::device_rules(cfg.privileged),
             },
         },
     });
