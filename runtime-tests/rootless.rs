@@ -113,6 +113,15 @@ fn rootless_run_maps_root_to_the_user_and_ids_to_the_range() {
     assert_eq!(lines[0], ["0"], "{out}");
     assert_eq!(lines[1], ["0", &u.uid.to_string(), "1"], "{out}");
     assert_eq!(lines[2], ["1", &SUB_START.to_string(), "65536"], "{out}");
+    // run -it: a pty from the container's own devpts, as for root.
+    let tty = user_ok(
+        u,
+        "script -qec \"$H run --rm -it --network none busybox sh -c 'tty; echo in-a-tty'\" /dev/null < /dev/null",
+    );
+    assert!(
+        tty.contains("/dev/pts/0") && tty.contains("in-a-tty"),
+        "{tty}"
+    );
     // Its store is under XDG_DATA_HOME, and `info` says rootless.
     assert!(data_root(u).join("layers").is_dir());
     let info = user_ok(u, "$H info");
