@@ -30,6 +30,19 @@ fn bundle(dir: &Path, args: &[&str]) -> PathBuf {
 }
 
 /// `<runtime> --root STATE args…`: hako's runc mode or runc itself.
+/// A bundle's config.json, to edit in a test.
+fn read_spec(bundle: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap()
+}
+
+fn write_spec(bundle: &Path, spec: &serde_json::Value) {
+    fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(spec).unwrap(),
+    )
+    .unwrap();
+}
+
 fn rt(runtime: &str, state: &Path, args: &[&str]) -> Output {
     let mut c = if runtime == "hako" {
         let mut c = Command::new("timeout");
@@ -166,11 +179,10 @@ fn run_exec_process_json_and_logged_errors() {
     );
 
     let b2 = bundle(&dir.path().join("two"), &["sleep", "30"]);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(b2.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&b2);
     spec["linux"]["sysctl"] =
         serde_json::json!({"net.ipv4.ip_unprivileged_port_start": "77", "kernel.shmmni": "999"});
-    fs::write(b2.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b2, &spec);
     ok(
         rt(
             "hako",
@@ -232,10 +244,9 @@ fn run_exec_process_json_and_logged_errors() {
         "delete --force",
     );
 
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&b);
     spec["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true"}]});
-    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b, &spec);
     let log = dir.path().join("log.json");
     let o = rt(
         "hako",
@@ -357,8 +368,7 @@ fn seccomp_profile_from_the_bundle() {
             "grep ^Seccomp: /proc/self/status; mkdir /tmp/blocked 2>&1; echo still-running",
         ],
     );
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&b);
     spec["root"]["readonly"] = serde_json::json!(false);
     spec["linux"]["seccomp"] = serde_json::json!({
         "defaultAction": "SCMP_ACT_ALLOW",
@@ -367,7 +377,7 @@ fn seccomp_profile_from_the_bundle() {
             {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
         ]
     });
-    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b, &spec);
     let o = rt(
         "hako",
         &state,
@@ -379,7 +389,7 @@ fn seccomp_profile_from_the_bundle() {
     assert!(out.contains("still-running"), "{out}");
 
     spec["linux"]["seccomp"]["syscalls"][0]["action"] = serde_json::json!("SCMP_ACT_NOTIFY");
-    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b, &spec);
     let o = rt(
         "hako",
         &state,
@@ -436,11 +446,10 @@ fn oom_score_adj_and_personality_are_applied() {
         dir.path(),
         &["sh", "-c", "cat /proc/self/oom_score_adj; uname -m"],
     );
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&b);
     spec["process"]["oomScoreAdj"] = serde_json::json!(123);
     spec["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
-    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b, &spec);
     let o = rt(
         "hako",
         &state,
@@ -468,8 +477,7 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
     let out = dir.path().join("hooks");
     fs::create_dir(&out).unwrap();
     let b = bundle(dir.path(), &["sleep", "30"]);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&b);
     let hook = |stage: &str| {
         serde_json::json!([{"path": "/bin/sh",
             "args": ["sh", "-c", format!("cat > {}/{stage}.json; echo $HOOK_ENV >> {}/{stage}.json", out.display(), out.display())],
@@ -479,7 +487,7 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
         "prestart": hook("prestart"), "createRuntime": hook("createRuntime"),
         "poststart": hook("poststart"), "poststop": hook("poststop"),
     });
-    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b, &spec);
     let bundle_arg = b.to_str().unwrap();
     ok(
         rt(
@@ -517,7 +525,7 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
     );
 
     spec["hooks"]["createRuntime"] = serde_json::json!([{"path": "/bin/false"}]);
-    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&b, &spec);
     let o = rt(
         "hako",
         &state,
@@ -677,10 +685,9 @@ fn a_container_joins_another_s_namespaces_by_path() {
     let sandbox_dir = dir.path().join("sandbox");
     fs::create_dir(&sandbox_dir).unwrap();
     let sb = bundle(&sandbox_dir, &["sleep", "60"]);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(sb.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&sb);
     spec["hostname"] = serde_json::json!("the-pod");
-    fs::write(sb.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&sb, &spec);
     ok(
         rt(
             "hako",
@@ -703,8 +710,7 @@ fn a_container_joins_another_s_namespaces_by_path() {
             "hostname; ps -o comm | grep -c sleep; readlink /proc/self/ns/ipc",
         ],
     );
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(mb.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = read_spec(&mb);
     spec["hostname"] = serde_json::json!("");
     let namespaces: Vec<serde_json::Value> = spec["linux"]["namespaces"]
         .as_array()
@@ -723,7 +729,7 @@ fn a_container_joins_another_s_namespaces_by_path() {
         })
         .collect();
     spec["linux"]["namespaces"] = serde_json::json!(namespaces);
-    fs::write(mb.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    write_spec(&mb, &spec);
     let o = rt(
         "hako",
         &state,

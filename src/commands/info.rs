@@ -8,9 +8,7 @@ use std::path::Path;
 
 pub fn info(root: &Path) -> Result<i32> {
     let cg = crate::cgroups::detect();
-    let kernel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let kernel = crate::sys::kernel_release();
     let magic = storage::filesystem_magic(root);
     let user = rootless::host_user();
     let mut problems: Vec<String> = vec![];
@@ -50,7 +48,7 @@ pub fn info(root: &Path) -> Result<i32> {
         let (mapping, warning) = rootless::mapping_for(user.uid, user.gid);
         println!("User namespace: {mapping} ({} ids)", mapping.size());
         problems.extend(warning);
-        if !kernel_at_least(&kernel, 5, 11) {
+        if crate::sys::kernel_version(&kernel) < (5, 11) {
             problems.push(format!("kernel {kernel} is older than 5.11, so overlay cannot be mounted in a user namespace: rootless hako needs a 5.11 or newer kernel"));
         }
         if let Some(fs) = storage::network_filesystem(magic) {
@@ -87,22 +85,15 @@ pub fn info(root: &Path) -> Result<i32> {
     Ok(0)
 }
 
-/// Whether a kernel release string (`6.1.0-13-amd64`) is at least `major.minor`.
-fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|p| p.parse::<u32>().ok());
-    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    found >= (major, minor)
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::sys::kernel_version;
+
     #[test]
     fn kernel_versions_compare_by_major_then_minor() {
-        assert!(super::kernel_at_least("6.1.0-13-amd64", 5, 11));
-        assert!(super::kernel_at_least("5.11.0", 5, 11));
-        assert!(!super::kernel_at_least("5.10.197", 5, 11));
-        assert!(!super::kernel_at_least("4.19.0", 5, 11));
+        assert!(kernel_version("6.1.0-13-amd64") >= (5, 11));
+        assert!(kernel_version("5.11.0") >= (5, 11));
+        assert!(kernel_version("5.10.197") < (5, 11));
+        assert!(kernel_version("4.19.0") < (5, 11));
     }
 }

@@ -309,13 +309,7 @@ fn seccomp_profile(file: &str, args: &RunArgs) -> Result<spec::SeccompChoice> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("--security-opt seccomp={file}: read the profile"))?;
     let caps = spec::defaults::capabilities(args.privileged, &args.cap_add, &args.cap_drop);
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|p| p.parse().ok());
-    let kernel = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let kernel = crate::sys::kernel_version(&crate::sys::kernel_release());
     let profile = crate::seccomp::default_profile::from_docker_json(&text, &caps, kernel)
         .map_err(|e| anyhow::anyhow!("--security-opt seccomp={file}: {e}"))?;
     // Compiled once now, so an unsupported rule is reported before anything is created.

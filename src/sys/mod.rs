@@ -49,6 +49,21 @@ pub struct Pinned {
     pub fd: Option<std::os::fd::OwnedFd>,
 }
 
+/// `(major, minor)` of a kernel release string such as `6.1.0-13-amd64`.
+pub fn kernel_version(release: &str) -> (u32, u32) {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// This machine's kernel release (`uname -r`).
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 impl SysError {
     pub fn errno(&self) -> nix::Error {
         match self {
