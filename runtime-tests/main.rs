@@ -19,5 +19,6 @@ mod networking;
 mod process;
 mod registry;
 mod rootless;
+mod runc_clients;
 mod runc_mode;
 mod trace_lines;

@@ -7,7 +7,10 @@
 
 pub mod delegation;
 pub mod layout;
+pub mod spec_resources;
 pub mod stats;
+
+pub use spec_resources::SpecResources;
 
 use cgroups_rs::{hierarchies, Cgroup, CgroupPid, Hierarchy, MaxValue, Resources};
 use std::path::PathBuf;
@@ -36,6 +39,9 @@ pub struct Limits {
     /// `linux.resources.devices`, in order (the device cgroup; enforced on v1).
     #[serde(default)]
     pub devices: Vec<DeviceRule>,
+    /// The rest of a spec's `linux.resources` (block I/O, hugetlb, cpuset, `unified`…).
+    #[serde(default)]
+    pub spec: SpecResources,
 }
 
 /// One device cgroup rule: `allow`/deny `kind` (`a`, `c`, `b`) `major:minor` `access`.
@@ -71,6 +77,7 @@ impl Limits {
             || self.cpu_quota.is_some()
             || self.pids.is_some()
             || self.cpu_shares.is_some()
+            || !self.spec.is_empty()
     }
 }
 
@@ -99,13 +106,15 @@ impl Limits {
     pub fn from_resources(r: &oci_spec::runtime::LinuxResources) -> Limits {
         let memory = r.memory().as_ref();
         let cpu = r.cpu().as_ref();
+        // As in runc, zero means "not set" (Docker sends `"shares": 0` and the like).
+        let set = |v: Option<i64>| v.filter(|v| *v != 0);
         Limits {
-            memory: memory.and_then(|m| m.limit()),
-            memory_swap: memory.and_then(|m| m.swap()),
+            memory: set(memory.and_then(|m| m.limit())),
+            memory_swap: set(memory.and_then(|m| m.swap())),
             // hako's quota is per 100 ms; a bundle may use another period.
             cpu_quota: cpu.and_then(|c| {
                 let period = c.period().unwrap_or(CPU_PERIOD_US).max(1);
-                c.quota().map(|q| {
+                set(c.quota()).map(|q| {
                     if q < 0 {
                         q
                     } else {
@@ -113,8 +122,8 @@ impl Limits {
                     }
                 })
             }),
-            pids: r.pids().as_ref().map(|p| p.limit()),
-            cpu_shares: cpu.and_then(|c| c.shares()),
+            pids: set(r.pids().as_ref().map(|p| p.limit())),
+            cpu_shares: cpu.and_then(|c| c.shares()).filter(|s| *s != 0),
             devices: r
                 .devices()
                 .clone()
@@ -130,6 +139,7 @@ impl Limits {
                     access: d.access().clone().unwrap_or_else(|| "rwm".into()),
                 })
                 .collect(),
+            spec: SpecResources::from_resources(r),
         }
     }
 
@@ -177,6 +187,8 @@ pub enum CgroupError {
     Freeze { path: String, detail: String },
     #[error("{NO_CGROUP}")]
     Missing,
+    #[error("cgroup {path}: {detail}")]
+    Setting { path: String, detail: String },
     #[error("device rules of cgroup {path}: {source}")]
     Devices {
         path: String,
@@ -337,8 +349,11 @@ fn write_device_rules(dir: &std::path::Path, rules: &[DeviceRule]) -> std::io::R
 }
 
 /// Controllers a container's cgroup is created in (v1: one directory per hierarchy).
-const CONTROLLERS: [&str; 7] = [
-    "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "devices",
+/// Those the host does not mount are left out (cgroups-rs skips them); a setting that
+/// needs one of them then fails, naming it.
+const CONTROLLERS: [&str; 11] = [
+    "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "devices", "cpuset", "hugetlb",
+    "net_cls", "net_prio",
 ];
 
 /// A container's cgroup. A rootless container without a delegated subtree has none
@@ -350,10 +365,12 @@ pub struct ContainerCgroup {
     version: Version,
     /// The cgroup's directory on v2 (one hierarchy, so one directory).
     v2_dir: Option<PathBuf>,
+    /// Where the hierarchy is mounted (v1: the directory holding one mount per controller).
+    root: PathBuf,
 }
 
 /// v2 controllers a container's limits need, enabled for the children of `hako/`.
-const V2_CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
+const V2_CONTROLLERS: [&str; 6] = ["cpu", "memory", "pids", "io", "cpuset", "hugetlb"];
 
 /// Creates `root/path` on v2 with our controllers enabled in every ancestor's
 /// `cgroup.subtree_control`. Each write there takes the kernel's cgroup lock, so only the
@@ -434,6 +451,7 @@ impl ContainerCgroup {
             path: path.to_string(),
             version,
             v2_dir: (version == Version::V2).then(|| root.join(path)),
+            root: root.clone(),
         };
         if version == Version::V1 && !limits.devices.is_empty() {
             let dir = root.join("devices").join(path);
@@ -444,6 +462,10 @@ impl ContainerCgroup {
                     source,
                 });
             }
+        }
+        if let Err(e) = this.write_spec_resources(&limits.spec) {
+            let _ = this.cgroup().delete();
+            return Err(e);
         }
         let files = limit_files(limits, version);
         if files.is_empty() {
@@ -480,6 +502,7 @@ impl ContainerCgroup {
             return ContainerCgroup::none(version);
         }
         let v2_dir = (version == Version::V2).then(|| hier.root().join(path));
+        let root = hier.root();
         let cg = match version {
             Version::V2 => Cgroup::load(hier, path),
             Version::V1 => Cgroup::load_with_specified_controllers(
@@ -493,6 +516,7 @@ impl ContainerCgroup {
             path: path.to_string(),
             version,
             v2_dir,
+            root,
         }
     }
 
@@ -503,6 +527,7 @@ impl ContainerCgroup {
             path: String::new(),
             version,
             v2_dir: None,
+            root: PathBuf::new(),
         }
     }
 
@@ -636,6 +661,7 @@ impl ContainerCgroup {
         let Some(cg) = &self.cg else {
             return Err(CgroupError::Missing);
         };
+        self.write_spec_resources(&limits.spec)?;
         crate::trace::step(
             "cgroup",
             "write limits",
@@ -653,6 +679,51 @@ impl ContainerCgroup {
             version: self.version,
             source,
         })
+    }
+
+    /// Writes the settings cgroups-rs has no typed field for, each checked: a missing
+    /// controller or a value the kernel refuses is an error naming the file.
+    fn write_spec_resources(&self, spec: &SpecResources) -> Result<(), CgroupError> {
+        if spec.is_empty() {
+            return Ok(());
+        }
+        let dir = |controller: &str| match self.version {
+            Version::V2 => self.root.join(&self.path),
+            Version::V1 => self.root.join(controller).join(&self.path),
+        };
+        let exists = |controller: &'static str, file: &str| dir(controller).join(file).exists();
+        let writes = spec
+            .writes(self.version, &exists)
+            .map_err(|detail| CgroupError::Setting {
+                path: self.path.clone(),
+                detail,
+            })?;
+        for w in writes {
+            let d = dir(w.controller);
+            if !d.is_dir() || (self.version == Version::V2 && !d.join(&w.file).exists()) {
+                return Err(CgroupError::Setting {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "{} needs the {} controller, which this host does not offer ({:?}{}); remove the setting from the spec",
+                        w.file,
+                        w.controller,
+                        self.version,
+                        if self.version == Version::V1 { ", not mounted" } else { ", not enabled for this cgroup" },
+                    ),
+                });
+            }
+            crate::trace::step(
+                "cgroup",
+                "write",
+                || format!("{}={}", w.file, w.value),
+                || std::fs::write(d.join(&w.file), &w.value),
+            )
+            .map_err(|e| CgroupError::Setting {
+                path: self.path.clone(),
+                detail: format!("write {:?} to {}: {e}", w.value, w.file),
+            })?;
+        }
+        Ok(())
     }
 
     /// The processes in the cgroup (runc's `ps` and `kill --all`).

@@ -17,6 +17,7 @@ fn limits() -> Limits {
         pids: Some(100),
         cpu_shares: Some(512),
         devices: vec![],
+        spec: SpecResources::default(),
     }
 }
 

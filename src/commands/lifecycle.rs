@@ -22,8 +22,10 @@ use super::ExitCode;
 /// The spec in a container's bundle, with its rootfs resolved against the bundle.
 pub fn read_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let spec =
-        Spec::load(&path).with_context(|| format!("read the bundle's spec {}", path.display()))?;
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("read the bundle's spec {}", path.display()))?;
+    let spec = crate::spec::parse_spec(&text)
+        .with_context(|| format!("parse the bundle's spec {}", path.display()))?;
     Ok(in_bundle(spec, bundle))
 }
 

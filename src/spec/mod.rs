@@ -216,3 +216,36 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
     });
     serde_json::from_value(spec)
 }
+
+/// Reads a `config.json` the way runc does. oci-spec 0.7 spells blockIO's IOPS throttles
+/// `throttleReadIopsDevice`, the OCI spec (and runc, Docker, containerd) `…IOPSDevice`:
+/// without the renaming below such limits would be dropped without a word.
+pub fn parse_spec(text: &str) -> Result<Spec, serde_json::Error> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    if let Some(r) = v.pointer_mut("/linux/resources") {
+        spell_iops_as_oci_spec_does(r);
+    }
+    serde_json::from_value(v)
+}
+
+/// The same for a bare `LinuxResources` object (runc's `update --resources`).
+pub fn parse_resources(
+    mut v: serde_json::Value,
+) -> Result<oci_spec::runtime::LinuxResources, serde_json::Error> {
+    spell_iops_as_oci_spec_does(&mut v);
+    serde_json::from_value(v)
+}
+
+fn spell_iops_as_oci_spec_does(resources: &mut serde_json::Value) {
+    let Some(b) = resources.get_mut("blockIO").and_then(|b| b.as_object_mut()) else {
+        return;
+    };
+    for (oci, ours) in [
+        ("throttleReadIOPSDevice", "throttleReadIopsDevice"),
+        ("throttleWriteIOPSDevice", "throttleWriteIopsDevice"),
+    ] {
+        if let Some(v) = b.remove(oci) {
+            b.insert(ours.into(), v);
+        }
+    }
+}

@@ -566,32 +566,15 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         return Err(Unsupported("linux.mountLabel"));
     }
     if let Some(r) = linux.resources() {
-        if r.block_io().is_some() {
-            return Err(Unsupported("linux.resources.blockIO"));
-        }
-        if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(Unsupported("linux.resources.hugepageLimits"));
-        }
-        if r.network().is_some() {
-            return Err(Unsupported("linux.resources.network"));
-        }
         if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
             return Err(Unsupported("linux.resources.rdma"));
         }
-        if r.unified().as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(Unsupported("linux.resources.unified"));
-        }
-        if let Some(m) = r.memory() {
-            if m.reservation().is_some() || m.kernel().is_some() || m.kernel_tcp().is_some() {
-                return Err(Unsupported(
-                    "linux.resources.memory reservation/kernel limits",
-                ));
-            }
-        }
-        if let Some(c) = r.cpu() {
-            if c.cpus().is_some() || c.mems().is_some() || c.realtime_runtime().is_some() {
-                return Err(Unsupported("linux.resources.cpu cpus/mems/realtime"));
-            }
+        if r.memory().and_then(|m| m.kernel()).is_some_and(|k| k != 0) {
+            // Gone from the kernel (5.16 dropped kmem limits); runc ignores it too.
+            crate::trace::note("spec", "ignored", || {
+                "linux.resources.memory.kernel: kernels since 5.16 have no kernel-memory limit"
+                    .into()
+            });
         }
     }
     Ok(())

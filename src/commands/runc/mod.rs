@@ -229,11 +229,8 @@ fn create(
                 .context("create exec.fifo")?;
         }
         let cgroup_path = cgroup_path(&spec, &c.id, args.systemd_cgroup);
-        let cgroup = ContainerCgroup::create(
-            cgroups::host_hierarchy(),
-            &cgroup_path,
-            &Limits::from_spec(&spec),
-        )?;
+        let cgroup =
+            ContainerCgroup::create(cgroups::host_hierarchy(), &cgroup_path, &runc_limits(&spec))?;
         let options = StartOptions {
             interactive: true,
             preserve_fds: c.preserve_fds,
@@ -625,11 +622,32 @@ fn update(root: &Path, command: &RuncCommand) -> Result<i32> {
     set("cpu", "quota", cpu_quota.map(Into::into));
     set("cpu", "period", cpu_period.map(Into::into));
     set("pids", "limit", pids_limit.map(Into::into));
-    let r: oci_spec::runtime::LinuxResources =
-        serde_json::from_value(r).context("the resources are not a LinuxResources object")?;
+    let r =
+        crate::spec::parse_resources(r).context("the resources are not a LinuxResources object")?;
     let limits = Limits::from_resources(&r);
     ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).update(&limits)?;
     Ok(0)
+}
+
+/// The spec's limits. Like runc, the devices every container needs (null, zero, the
+/// ptys, tun…) are allowed after the spec's own rules: Docker's and containerd's specs
+/// leave `/dev/ptmx` and `/dev/pts/*` out and rely on that.
+fn runc_limits(spec: &oci_spec::runtime::Spec) -> Limits {
+    let mut limits = Limits::from_spec(spec);
+    if !limits.devices.is_empty() {
+        let defaults = crate::spec::parse_resources(serde_json::json!({
+            "devices": crate::spec::defaults::device_rules(false)
+        }))
+        .expect("the default device rules parse");
+        // Without the leading deny-all: that is the spec's to say.
+        limits.devices.extend(
+            Limits::from_resources(&defaults)
+                .devices
+                .into_iter()
+                .skip(1),
+        );
+    }
+    limits
 }
 
 /// runc's `events`: resource usage as `{"type":"stats","id":…,"data":{…}}` lines, once with
