@@ -544,3 +544,149 @@ fn a_container_joins_another_s_namespaces_by_path() {
     );
     let _ = rt("hako", &state, &["delete", "--force", "sandbox"]);
 }
+
+/// The first block device's `major:minor` (throttles need a real device), if any.
+fn a_block_device() -> Option<(u32, u32)> {
+    let mut names: Vec<_> = fs::read_dir("/sys/block").ok()?.flatten().collect();
+    names.sort_by_key(|e| e.file_name());
+    names.iter().find_map(|e| {
+        let dev = fs::read_to_string(e.path().join("dev")).ok()?;
+        let (major, minor) = dev.trim().split_once(':')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    })
+}
+
+/// blockIO throttles (the OCI spelling `…IOPSDevice` included), cpuset, the soft memory
+/// limit and, on v2, the `unified` map land in the container's cgroup files as runc
+/// writes them; what the host's cgroup version cannot express is refused by name.
+#[test]
+fn bundle_resources_reach_the_cgroup() {
+    if !require_root("runc mode creates cgroups") {
+        return;
+    }
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    let device = a_block_device();
+    let mut spec = read_spec(&b);
+    let mut resources = serde_json::json!({
+        "cpu": {"cpus": "0", "shares": 0},
+        "memory": {"reservation": 33554432},
+        "blockIO": {"weight": 0},
+    });
+    if let Some((major, minor)) = device {
+        resources["blockIO"]["throttleReadBpsDevice"] =
+            serde_json::json!([{"major": major, "minor": minor, "rate": 1048576}]);
+        resources["blockIO"]["throttleWriteIOPSDevice"] =
+            serde_json::json!([{"major": major, "minor": minor, "rate": 100}]);
+    }
+    if v2 {
+        resources["unified"] = serde_json::json!({"memory.high": "67108864", "pids.max": "33"});
+    }
+    let mut runtimes = vec!["hako"];
+    if have("runc") && !v2 {
+        runtimes.push("runc");
+    }
+    let mut seen = vec![];
+    for runtime in runtimes {
+        let id = format!("res-{runtime}-{}", std::process::id());
+        let path = format!("/hakotest-res/{id}");
+        spec["linux"]["cgroupsPath"] = serde_json::json!(path);
+        spec["linux"]["resources"] = resources.clone();
+        write_spec(&b, &spec);
+        let state = dir.path().join(format!("state-{runtime}"));
+        let o = rt(
+            runtime,
+            &state,
+            &["create", "--bundle", b.to_str().unwrap(), &id],
+        );
+        assert!(o.status.success(), "{runtime} create: {}", stderr(&o));
+        let file = |controller: &str, name: &str| {
+            let p = if v2 {
+                format!("/sys/fs/cgroup{path}/{name}")
+            } else {
+                format!("/sys/fs/cgroup/{controller}{path}/{name}")
+            };
+            fs::read_to_string(&p).unwrap_or_else(|e| panic!("{runtime}: {p}: {e}"))
+        };
+        let mut got = vec![file("cpuset", "cpuset.cpus").trim().to_string()];
+        if v2 {
+            got.push(file("memory", "memory.low").trim().into());
+            got.push(file("memory", "memory.high").trim().into());
+            got.push(file("pids", "pids.max").trim().into());
+        } else {
+            got.push(file("memory", "memory.soft_limit_in_bytes").trim().into());
+        }
+        if let Some((major, minor)) = device {
+            if v2 {
+                let max = file("io", "io.max");
+                assert!(
+                    max.contains(&format!(
+                        "{major}:{minor} rbps=1048576 wbps=max riops=max wiops=100"
+                    )),
+                    "{max}"
+                );
+            } else {
+                got.push(
+                    file("blkio", "blkio.throttle.read_bps_device")
+                        .trim()
+                        .into(),
+                );
+                got.push(
+                    file("blkio", "blkio.throttle.write_iops_device")
+                        .trim()
+                        .into(),
+                );
+            }
+        }
+        ok(rt(runtime, &state, &["delete", "--force", &id]), "delete");
+        seen.push((runtime, got));
+    }
+    let (_, hako) = &seen[0];
+    assert_eq!(hako[0], "0", "cpuset.cpus");
+    assert_eq!(hako[1], "33554432", "the soft limit");
+    if v2 {
+        assert_eq!(&hako[2..4], ["67108864", "33"], "unified");
+    } else if let Some((major, minor)) = device {
+        assert_eq!(
+            &hako[2..4],
+            [
+                format!("{major}:{minor} 1048576"),
+                format!("{major}:{minor} 100")
+            ]
+        );
+    }
+    for (runtime, got) in &seen[1..] {
+        assert_eq!(got, hako, "{runtime} wrote the same values as hako");
+    }
+    // What this host's version cannot express is refused, naming it; nothing is left.
+    let (field, value, expect) = if v2 {
+        (
+            "cpu",
+            serde_json::json!({"realtimeRuntime": 1000}),
+            "cgroup v1",
+        )
+    } else {
+        (
+            "unified",
+            serde_json::json!({"memory.high": "1"}),
+            "cgroup v2",
+        )
+    };
+    spec["linux"]["resources"] = serde_json::json!({ field: value });
+    write_spec(&b, &spec);
+    let state = dir.path().join("state-refused");
+    let o = rt(
+        "hako",
+        &state,
+        &["create", "--bundle", b.to_str().unwrap(), "refused"],
+    );
+    assert!(!o.status.success(), "an inexpressible setting was accepted");
+    assert!(stderr(&o).contains(expect), "{}", stderr(&o));
+    let o = rt("hako", &state, &["state", "refused"]);
+    assert!(!o.status.success(), "state left behind");
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg("rmdir /sys/fs/cgroup/hakotest-res /sys/fs/cgroup/*/hakotest-res 2>/dev/null")
+        .status();
+}
