@@ -245,7 +245,7 @@ fn run_exec_process_json_and_logged_errors() {
     );
 
     let mut spec: serde_json::Value = read_spec(&b);
-    spec["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true"}]});
+    spec["linux"]["intelRdt"] = serde_json::json!({"closID": "hako-test"});
     write_spec(&b, &spec);
     let log = dir.path().join("log.json");
     let o = rt(
@@ -263,11 +263,11 @@ fn run_exec_process_json_and_logged_errors() {
         ],
     );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("hooks"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("intelRdt"), "{}", stderr(&o));
     let line: serde_json::Value =
         serde_json::from_str(fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(line["level"], "error");
-    assert!(line["msg"].as_str().unwrap().contains("hooks"));
+    assert!(line["msg"].as_str().unwrap().contains("intelRdt"));
     assert!(
         !state.join("bad").exists(),
         "a failed create leaves no state"
@@ -388,8 +388,10 @@ fn oom_score_adj_and_personality_are_applied() {
     let _ = rt("hako", &state, &["delete", "--force", "persona"]);
 }
 
-/// prestart, createRuntime, poststart and poststop hooks run at their moments with the
-/// state on stdin; a failing createRuntime hook fails `create` and leaves nothing.
+/// All six hook stages run at their moments with the state on stdin: prestart,
+/// createRuntime and createContainer at `create` (the last inside the container's mount
+/// namespace), startContainer at `start` inside the container, poststart, poststop; a
+/// failing createRuntime or createContainer hook fails `create` and leaves nothing.
 #[test]
 fn runtime_hooks_run_with_the_state_on_stdin() {
     if !require_root("runc mode creates namespaces and cgroups") {
@@ -408,8 +410,17 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
     };
     spec["hooks"] = serde_json::json!({
         "prestart": hook("prestart"), "createRuntime": hook("createRuntime"),
+        "createContainer": hook("createContainer"),
+        // In the container (its own /bin/sh): the out directory is bound at /hooks-out.
+        "startContainer": [{"path": "/bin/sh",
+            "args": ["sh", "-c", "cat > /hooks-out/s.tmp; echo >> /hooks-out/s.tmp; cat /proc/1/comm >> /hooks-out/s.tmp; mv /hooks-out/s.tmp /hooks-out/startContainer.json"]}],
         "poststart": hook("poststart"), "poststop": hook("poststop"),
     });
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+        "destination": "/hooks-out", "type": "bind", "source": out, "options": ["rbind", "rw"]}));
     write_spec(&b, &spec);
     let bundle_arg = b.to_str().unwrap();
     ok(
@@ -422,7 +433,7 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
     );
     let read =
         |stage: &str| fs::read_to_string(out.join(format!("{stage}.json"))).unwrap_or_default();
-    for stage in ["prestart", "createRuntime"] {
+    for stage in ["prestart", "createRuntime", "createContainer"] {
         let text = read(stage);
         assert!(
             text.contains("\"status\":\"creating\"") && text.contains("\"id\":\"hooked\""),
@@ -430,8 +441,27 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
         );
         assert!(text.contains("from-the-spec"), "{stage}: {text}");
     }
+    // createContainer ran as the container's init (PID 1 of its namespace).
+    assert!(
+        read("createContainer").contains("\"pid\":1,"),
+        "{}",
+        read("createContainer")
+    );
+    assert_eq!(read("startContainer"), "", "startContainer before start");
     assert_eq!(read("poststart"), "", "poststart before start");
     ok(rt("hako", &state, &["start", "hooked"]), "start");
+    until("the startContainer hook", || {
+        !read("startContainer").is_empty()
+    });
+    let text = read("startContainer");
+    let (doc, comm) = text.split_once('\n').unwrap();
+    assert!(doc.contains("\"status\":\"created\""), "{doc}");
+    // Inside the container, before the user's program replaced its init.
+    assert_ne!(
+        comm.trim(),
+        "sleep",
+        "startContainer ran before the program"
+    );
     assert!(
         read("poststart").contains("\"status\":\"running\""),
         "{}",
@@ -462,6 +492,24 @@ fn runtime_hooks_run_with_the_state_on_stdin() {
     );
     assert!(
         !state.join("failing").exists(),
+        "a failed create leaves no state"
+    );
+    spec["hooks"]["createRuntime"] = hook("createRuntime");
+    spec["hooks"]["createContainer"] = serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo no GPU here >&2; exit 3"]}]);
+    write_spec(&b, &spec);
+    let o = rt(
+        "hako",
+        &state,
+        &["create", "--bundle", bundle_arg, "failing2"],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("createContainer hook /bin/sh") && err.contains("no GPU here"),
+        "{err}"
+    );
+    assert!(
+        !state.join("failing2").exists(),
         "a failed create leaves no state"
     );
 }

@@ -8,6 +8,7 @@
 
 use super::sync::{Channel, FailureKind};
 use super::{identity, mounts, net, tty};
+use crate::hooks::Stage;
 use crate::rootfs::Overlay;
 use crate::spec::plan::{LaunchPlan, ProcessPlan};
 use crate::sys::Sys;
@@ -105,6 +106,13 @@ fn setup(
         channel.send_created().map_err(setup_err)?;
         wait_for_start(&fifo).map_err(setup_err)?;
     }
+    // In the container, as root, just before the user's program (runc's moment).
+    run_hooks(
+        Stage::StartContainer,
+        &plan.hooks.start_container,
+        plan,
+        "created",
+    )?;
     let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
     let supervised: identity::Supervised = options.die_with_parent.then_some(&supervised);
     become_process(sys, &plan.process, options.preserve_fds, supervised)
@@ -147,6 +155,13 @@ pub fn prepare_container(
     }
     // Rootfs, spec mounts and devices, while the host's tree is still reachable.
     mounts::prepare_rootfs(sys, plan, overlay).map_err(setup_err)?;
+    // Mounts done, host paths still reachable (nvidia's hook and the like rely on both).
+    run_hooks(
+        Stage::CreateContainer,
+        &plan.hooks.create_container,
+        plan,
+        "creating",
+    )?;
     // Swap roots: from here on "/" is the container's filesystem.
     sys.pivot_root(&plan.rootfs).map_err(setup_err)?;
     // Sysctls go through the container's /proc, before read-only paths close /proc/sys.
@@ -247,6 +262,22 @@ pub fn become_process(
         sys.set_seccomp(filter).map_err(setup_err)?;
     }
     exec(sys, &program, process)
+}
+
+/// Runs one in-container stage's hooks; a failure fails the container's setup.
+fn run_hooks(
+    stage: Stage,
+    hooks: &[oci_spec::runtime::Hook],
+    plan: &LaunchPlan,
+    status: &str,
+) -> Result<(), Failure> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let mut state = plan.hooks.state.clone();
+    state["status"] = status.into();
+    state["pid"] = std::process::id().into();
+    crate::hooks::run_list(stage, hooks, &state).map_err(|e| setup_err(format!("{e:#}")))
 }
 
 fn open_path(path: &Path) -> nix::Result<std::os::fd::OwnedFd> {

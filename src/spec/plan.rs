@@ -140,7 +140,20 @@ pub struct LaunchPlan {
     pub sysctls: Vec<(String, String)>,
     /// With a user namespace of its own: the uid and gid maps its creator writes.
     pub id_maps: Option<IdMaps>,
+    /// The hooks the container's init runs itself (runc mode; empty otherwise).
+    pub hooks: ContainerHooks,
     pub process: ProcessPlan,
+}
+
+/// `createContainer` and `startContainer` hooks, run by the container's init in the
+/// container's namespaces (see `crate::hooks`).
+#[derive(Clone, Debug, Default)]
+pub struct ContainerHooks {
+    pub create_container: Vec<oci_spec::runtime::Hook>,
+    pub start_container: Vec<oci_spec::runtime::Hook>,
+    /// The state document they read: the runtime fills in the id and bundle; the init
+    /// sets the status and its pid when it runs them.
+    pub state: serde_json::Value,
 }
 
 /// `linux.personality`: the domain as personality(2) wants it; flags are not supported.
@@ -507,6 +520,11 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         join,
         devices: devices(linux)?,
         sysctls: sysctls(linux, namespaces)?,
+        hooks: ContainerHooks {
+            create_container: crate::hooks::Stage::CreateContainer.hooks(spec),
+            start_container: crate::hooks::Stage::StartContainer.hooks(spec),
+            state: crate::hooks::state("", "creating", 0, std::path::Path::new(""), spec),
+        },
         process: ProcessPlan {
             rlimits,
             caps,
@@ -533,15 +551,6 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
 /// isolation or fewer settings than it asked for.
 fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     use PlanError::Unsupported;
-    if let Some(h) = spec.hooks() {
-        // The runtime-namespace stages are run by `hako runc`; these two run inside the
-        // container and are not implemented yet.
-        if h.create_container().as_ref().is_some_and(|v| !v.is_empty())
-            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
-        {
-            return Err(Unsupported("hooks.createContainer/startContainer"));
-        }
-    }
     if let Some(p) = spec.process() {
         if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
             return Err(Unsupported("process.apparmorProfile"));

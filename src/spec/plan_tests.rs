@@ -186,11 +186,6 @@ fn unsupported_fields_are_named() {
         serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
     let cases = [
         (
-            "/hooks",
-            serde_json::json!({"startContainer": [{"path": "/bin/true"}]}),
-            "startContainer",
-        ),
-        (
             "/linux/personality",
             serde_json::json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}),
             "personality.flags",

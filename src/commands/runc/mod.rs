@@ -4,11 +4,11 @@
 //! runc, nothing stays resident: the caller (containerd's shim, say) is the parent that
 //! reaps, and the status is read from the process itself.
 
-mod hooks;
 mod state;
 
 use crate::cgroups::{self, ContainerCgroup, Limits};
 use crate::cli::{CreateArgs, RuncArgs, RuncCommand};
+use crate::hooks;
 use crate::launcher::exec::{self as launch_exec, Target};
 use crate::launcher::{self, supervise, StartOptions};
 use crate::spec::plan::{self, LaunchPlan};
@@ -217,7 +217,8 @@ fn create(
         .canonicalize()
         .with_context(|| format!("bundle {}", c.bundle.display()))?;
     let spec = read_spec(&bundle)?;
-    let plan: LaunchPlan = plan::compile(&spec, cgroups::layout::host_layout())?;
+    let mut plan: LaunchPlan = plan::compile(&spec, cgroups::layout::host_layout())?;
+    plan.hooks.state = hooks::state(&c.id, "creating", 0, &bundle, &spec);
     if plan.process.terminal && c.console_socket.is_none() && two_phase {
         bail!("cannot allocate tty if runc will detach without setting console socket");
     }
@@ -691,7 +692,7 @@ fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.0.2",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "remount",
             "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
             "noatime", "relatime", "strictatime", "nodiratime", "mand", "nomand"],
@@ -703,7 +704,8 @@ fn features() -> serde_json::Value {
                 "enabled": std::env::consts::ARCH == "x86_64",
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
                     "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_MASKED_EQ"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_GT",
+                    "SCMP_CMP_GE", "SCMP_CMP_LT", "SCMP_CMP_LE"],
                 "archs": ["SCMP_ARCH_X86_64"],
             },
             "apparmor": {"enabled": false},

@@ -1,9 +1,11 @@
-//! OCI lifecycle hooks that run in the runtime's namespaces: `prestart` and
+//! OCI lifecycle hooks. In the runtime's namespaces (run by `hako runc`): `prestart` and
 //! `createRuntime` (the container exists, its process waits), `poststart` (after
-//! `start`), `poststop` (after `delete`). Each gets the container's state JSON on stdin,
-//! its own argv and environment, and its timeout. A failing `prestart`/`createRuntime`
-//! hook fails `create` (the container is removed); a failing `poststart`/`poststop` hook
-//! is a warning, as the runtime spec says.
+//! `start`), `poststop` (after `delete`). In the container's (run by its init, see
+//! `launcher::init`): `createContainer` (mounts done, before pivot_root, as runc runs
+//! it) and `startContainer` (after `start`, just before the user's program). Each gets
+//! the container's state JSON on stdin, its own argv and environment, and its timeout.
+//! A failing hook fails `create`/`start` (the container is removed), except
+//! `poststart`/`poststop`, whose failures are warnings, as the runtime spec says.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Hook, Spec};
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 pub enum Stage {
     Prestart,
     CreateRuntime,
+    CreateContainer,
+    StartContainer,
     Poststart,
     Poststop,
 }
@@ -24,12 +28,14 @@ impl Stage {
         match self {
             Stage::Prestart => "prestart",
             Stage::CreateRuntime => "createRuntime",
+            Stage::CreateContainer => "createContainer",
+            Stage::StartContainer => "startContainer",
             Stage::Poststart => "poststart",
             Stage::Poststop => "poststop",
         }
     }
 
-    fn hooks(self, spec: &Spec) -> Vec<Hook> {
+    pub fn hooks(self, spec: &Spec) -> Vec<Hook> {
         let Some(h) = spec.hooks() else {
             return vec![];
         };
@@ -37,6 +43,8 @@ impl Stage {
         let list = match self {
             Stage::Prestart => h.prestart(),
             Stage::CreateRuntime => h.create_runtime(),
+            Stage::CreateContainer => h.create_container(),
+            Stage::StartContainer => h.start_container(),
             Stage::Poststart => h.poststart(),
             Stage::Poststop => h.poststop(),
         };
@@ -58,8 +66,13 @@ pub fn state(id: &str, status: &str, pid: i32, bundle: &Path, spec: &Spec) -> se
 
 /// Runs the stage's hooks in order; the first failure stops them.
 pub fn run(stage: Stage, spec: &Spec, state: &serde_json::Value) -> Result<()> {
-    for hook in stage.hooks(spec) {
-        run_one(stage, &hook, state)
+    run_list(stage, &stage.hooks(spec), state)
+}
+
+/// Runs `hooks` (one stage's, in order); the first failure stops them.
+pub fn run_list(stage: Stage, hooks: &[Hook], state: &serde_json::Value) -> Result<()> {
+    for hook in hooks {
+        run_one(stage, hook, state)
             .with_context(|| format!("{} hook {}", stage.name(), hook.path().display()))?;
     }
     Ok(())
