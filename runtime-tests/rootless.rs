@@ -348,3 +348,67 @@ fn http_get(port: u16) -> String {
     let _ = s.read_to_string(&mut body);
     body
 }
+
+/// The fuse-overlayfs storage driver (what a rootless user on a kernel older than 5.11
+/// gets automatically; asked for here with --storage-driver): run with the rootfs on
+/// FUSE, exec, diff, commit (owner 33 and a whiteout, read back by umoci), export of a
+/// running container, and a data root that keeps its driver.
+#[test]
+fn rootless_fuse_overlayfs_driver_keeps_the_workflow() {
+    if !require_root("rootless_fuse_overlayfs_driver_keeps_the_workflow") {
+        return;
+    }
+    if !have("fuse-overlayfs") {
+        skip(
+            "rootless_fuse_overlayfs_driver_keeps_the_workflow",
+            "fuse-overlayfs is not installed (apt-get install fuse-overlayfs)",
+        );
+        return;
+    }
+    // Distributions ship /dev/fuse 0666; minimal VMs may leave it 0600.
+    shell("chmod 0666 /dev/fuse");
+    let u = ranged();
+    let script = r#"set -e
+export HAKO_ROOT=$HOME/fuse-root
+$H --storage-driver fuse-overlayfs import busybox.tar busybox:latest >/dev/null
+$H info | grep '^Storage driver'
+$H run --name f1 --network none busybox sh -c 'echo new > /new.txt; rm /bin/vi; mkdir -p /etc/d /data; touch /etc/d/x; echo kept > /data/f; chown 33:33 /data/f; echo "fs: $(grep " / " /proc/mounts | cut -d" " -f3)"'
+$H diff f1 | tr '\n' ' '; echo
+$H commit f1 fused:v1 >/dev/null
+$H run --rm --network none fused:v1 sh -c 'cat /new.txt; ls /bin/vi 2>&1; ls /etc/d'
+$H run -d --name f2 --network none fused:v1 sleep 60 >/dev/null
+echo "exec: $($H exec f2 cat /data/f)"
+$H export f2 | tar -t | grep -c '^new.txt$'
+$H rm -f f1 f2 >/dev/null
+$H save --format oci-archive -o fused.tar fused:v1
+$H --storage-driver overlay images 2>&1 || true
+"#;
+    let out = user_ok(u, script);
+    assert!(out.contains("Storage driver: fuse-overlayfs"), "{out}");
+    assert!(out.contains("fs: fuse.fuse-overlayfs"), "{out}");
+    for change in ["A /new.txt", "D /bin/vi", "A /etc/d/x", "A /data/f"] {
+        assert!(out.contains(change), "diff lacks {change}: {out}");
+    }
+    assert!(
+        !out.contains(".wh."),
+        "fuse-overlayfs markers leaked: {out}"
+    );
+    assert!(
+        out.contains("new\nls: /bin/vi: No such file or directory\nx\n"),
+        "{out}"
+    );
+    assert!(out.contains("exec: kept"), "{out}");
+    assert!(out.contains("cannot switch to overlay"), "{out}");
+    let d = u.home.display();
+    shell(&format!(
+        "rm -rf {d}/flayout {d}/fbundle && mkdir {d}/flayout && tar -C {d}/flayout -xf {d}/fused.tar && umoci unpack --image {d}/flayout:v1 {d}/fbundle"
+    ));
+    let meta = std::fs::metadata(format!("{d}/fbundle/rootfs/data/f")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (33, 33));
+    assert!(!Path::new(&format!("{d}/fbundle/rootfs/bin/vi")).exists());
+    assert!(Path::new(&format!("{d}/fbundle/rootfs/etc/d/x")).exists());
+    // No daemon outlives its containers.
+    until("fuse-overlayfs daemons end", || {
+        !shell("ps -eo user,comm").contains("fuse-overlayfs")
+    });
+}

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod export;
 pub mod flags;
 pub mod format;
+pub mod fuse_overlay;
 pub mod hooks;
 pub mod image;
 pub mod launcher;

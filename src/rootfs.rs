@@ -25,6 +25,9 @@ pub struct Overlay {
     /// `user.overlay.*` xattrs (`userxattr`, kernel ≥ 5.11), as rootless unpack writes them.
     #[serde(default)]
     pub userxattr: bool,
+    /// The kernel's overlay, or the same layout through fuse-overlayfs.
+    #[serde(default)]
+    pub driver: crate::store::driver::Driver,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,8 @@ pub enum RootfsError {
     TooManyLayers { layers: usize },
     #[error(transparent)]
     Sys(#[from] SysError),
+    #[error("mount the rootfs on {target} with fuse-overlayfs: {detail}")]
+    Fuse { target: String, detail: String },
     #[error("resolve {path} inside the container: {detail}")]
     Resolve { path: String, detail: String },
 }
@@ -77,6 +82,9 @@ impl Overlay {
     }
 
     pub fn mount(&self, sys: &dyn Sys, target: &Path) -> Result<(), RootfsError> {
+        if self.driver == crate::store::driver::Driver::FuseOverlayfs {
+            return crate::fuse_overlay::mount(self, target);
+        }
         let (options, relative) = self.options()?;
         if relative {
             sys.chdir(&self.base)?;
@@ -109,6 +117,7 @@ pub fn container_overlay(
         upper: dir.join("upper"),
         work: dir.join("work"),
         userxattr: crate::rootless::active(),
+        driver: store.driver(),
     }
 }
 
@@ -260,6 +269,7 @@ mod tests {
             upper: PathBuf::from("/var/lib/hako/containers/abc/upper"),
             work: PathBuf::from("/var/lib/hako/containers/abc/work"),
             userxattr: false,
+            driver: Default::default(),
         }
     }
 

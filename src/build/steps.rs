@@ -530,6 +530,7 @@ fn overlay_of(b: &Builder, state: &State, dir: &Path) -> Result<Overlay> {
         upper: dir.join("upper"),
         work: dir.join("work"),
         userxattr: crate::rootless::active(),
+        driver: b.store.driver(),
     })
 }
 

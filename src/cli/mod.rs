@@ -22,6 +22,15 @@ pub struct Cli {
     #[arg(long, global = true, env = "HAKO_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// Storage driver of a new data root: overlay or fuse-overlayfs (chosen automatically; a data root keeps its own); also HAKO_STORAGE_DRIVER
+    #[arg(
+        long = "storage-driver",
+        global = true,
+        env = "HAKO_STORAGE_DRIVER",
+        value_name = "DRIVER"
+    )]
+    pub storage_driver: Option<crate::store::driver::Driver>,
+
     /// Registry whose certificate is not checked, reached over plain HTTP if it has no TLS (loopback always is); also "insecure-registries" in hako's config.json
     #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,

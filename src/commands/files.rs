@@ -29,11 +29,12 @@ fn split(arg: &str) -> Option<(&str, &str)> {
 /// A running container is frozen while `cp` resolves and copies, as Docker does since
 /// CVE-2018-15664: no process of it can swap a symlink between a path's resolution
 /// inside the root and its use. (A rootless container without a cgroup cannot be
-/// frozen; there only user-space resolution protects the copy.)
-fn freeze_for_copy(c: &ContainerRecord) -> Result<crate::cgroups::FreezeGuard> {
+/// frozen, nor one whose files fuse-overlayfs serves from inside its cgroup; there only
+/// user-space resolution protects the copy.)
+fn freeze_for_copy(store: &Store, c: &ContainerRecord) -> Result<crate::cgroups::FreezeGuard> {
     Ok(crate::cgroups::FreezeGuard::new(
         &c.cgroup_path,
-        c.is_running(),
+        c.is_running() && !crate::export::serves_itself(store),
     )?)
 }
 
@@ -47,7 +48,7 @@ pub fn cp(store: &Store, args: &CpArgs) -> Result<i32> {
         }
         (Some((name, path)), None) => {
             let c = store.lookup_container(name)?;
-            let _frozen = freeze_for_copy(&c)?;
+            let _frozen = freeze_for_copy(store, &c)?;
             let root = rootfs(store, &c)?;
             // Inside the container's root: its symlinks never lead to host files.
             let src = secure_join(&root, Path::new(path))?;
@@ -60,7 +61,7 @@ pub fn cp(store: &Store, args: &CpArgs) -> Result<i32> {
         }
         (None, Some((name, path))) => {
             let c = store.lookup_container(name)?;
-            let _frozen = freeze_for_copy(&c)?;
+            let _frozen = freeze_for_copy(store, &c)?;
             let root = rootfs(store, &c)?;
             let src = Path::new(&args.source);
             let target = secure_join(&root, Path::new(path))?;

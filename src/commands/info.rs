@@ -3,10 +3,11 @@
 //! cause and the one command or setting that fixes it.
 
 use crate::rootless::{self, storage};
+use crate::store::driver::{self, Driver};
 use anyhow::Result;
 use std::path::Path;
 
-pub fn info(root: &Path) -> Result<i32> {
+pub fn info(root: &Path, requested: Option<Driver>) -> Result<i32> {
     let cg = crate::cgroups::detect();
     let kernel = crate::sys::kernel_release();
     let magic = storage::filesystem_magic(root);
@@ -15,11 +16,36 @@ pub fn info(root: &Path) -> Result<i32> {
     println!("Data root: {}", root.display());
     println!("Backing filesystem: {}", storage::filesystem_name(magic));
     println!("Kernel: {kernel}");
-    let userxattr = user.is_some();
+    // What the data root records, or what a new one would get (info creates nothing).
+    let recorded = std::fs::read_to_string(root.join("storage-driver"))
+        .ok()
+        .and_then(|t| t.trim().parse::<Driver>().ok());
+    let fuse = driver::fuse_installed();
+    let kernel_version = crate::sys::kernel_version(&kernel);
+    let chosen = recorded
+        .or(requested)
+        .unwrap_or_else(|| driver::automatic(user.is_some(), kernel_version, fuse));
     println!(
-        "Storage driver: overlay{}",
-        if userxattr { " (userxattr)" } else { "" }
+        "Storage driver: {chosen}{}",
+        match chosen {
+            Driver::Overlay if user.is_some() => " (kernel overlayfs, userxattr)",
+            Driver::Overlay => " (kernel overlayfs)",
+            Driver::FuseOverlayfs => " (FUSE)",
+        }
     );
+    if chosen == Driver::FuseOverlayfs {
+        if !fuse {
+            problems.push("the fuse-overlayfs storage driver needs fuse-overlayfs: apt-get install fuse-overlayfs".into());
+        }
+        if nix::unistd::access(
+            "/dev/fuse",
+            nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+        )
+        .is_err()
+        {
+            problems.push("/dev/fuse is not readable and writable for you, so fuse-overlayfs cannot mount: `chmod 0666 /dev/fuse` (the distribution's default) fixes it".into());
+        }
+    }
     println!(
         "Cgroup version: {}",
         match cg.version {
@@ -48,8 +74,8 @@ pub fn info(root: &Path) -> Result<i32> {
         let (mapping, warning) = rootless::mapping_for(user.uid, user.gid);
         println!("User namespace: {mapping} ({} ids)", mapping.size());
         problems.extend(warning);
-        if crate::sys::kernel_version(&kernel) < (5, 11) {
-            problems.push(format!("kernel {kernel} is older than 5.11, so overlay cannot be mounted in a user namespace: rootless hako needs a 5.11 or newer kernel"));
+        if kernel_version < (5, 11) && chosen == Driver::Overlay {
+            problems.push(format!("kernel {kernel} is older than 5.11, so overlay cannot be mounted in a user namespace: install fuse-overlayfs (apt-get install fuse-overlayfs; new data roots then use it) or use a 5.11 or newer kernel"));
         }
         if let Some(fs) = storage::network_filesystem(magic) {
             problems.push(format!("the data root is on {fs}, where overlay and extended attributes do not work: pass --root (or HAKO_ROOT) naming a local directory such as {}", storage::local_fallback(user.uid).display()));

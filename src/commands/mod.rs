@@ -54,7 +54,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Info
         | Command::System {
             command: SystemCommand::Info,
-        } => info::info(&root),
+        } => info::info(&root, cli.storage_driver),
         Command::Login(args) => registry::login(&args, &registries),
         Command::Runc { args } => {
             let argv = std::iter::once("hako runc".to_string()).chain(args);
@@ -64,7 +64,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Version => {
             println!("hako version {}", env!("CARGO_PKG_VERSION"));
-            println!(" OCI runtime spec: 1.0.2 (config.json bundles, runc's command line planned)");
+            println!(" OCI runtime spec: 1.0.2 (config.json bundles, runc's command line as `hako runc` or hako-runc)");
             println!(
                 " Kernel:           {}",
                 std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -93,7 +93,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Logout { server } => registry::logout(server.as_deref()),
         command => {
             enter_rootless(&root, explicit_root, &command)?;
-            let store = Store::open(&root).map_err(|e| {
+            let store = Store::open_with_driver(&root, cli.storage_driver).map_err(|e| {
                 anyhow::anyhow!(e).context(format!(
                     "open the data root {} (set another with --root or HAKO_ROOT)",
                     root.display()
@@ -218,6 +218,8 @@ fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command
     let container = match command {
         Command::Exec(args) => Some(args.container.as_str()),
         Command::Top(args) => Some(args.container.as_str()),
+        // A running container is read through /proc/PID/root: its namespace's view.
+        Command::Export(args) => Some(args.container.as_str()),
         Command::Cp(args) => [&args.source, &args.destination]
             .into_iter()
             .find_map(|a| a.split_once(':').map(|(c, _)| c))

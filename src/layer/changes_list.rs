@@ -43,8 +43,21 @@ fn walk(
         let entry = entry?;
         let path = at.join(entry.file_name());
         let meta = std::fs::symlink_metadata(entry.path())?;
+        let whiteout = meta.file_type().is_char_device() && meta.rdev() == 0;
+        // fuse-overlayfs writes whiteouts and opaque markers as OCI-style `.wh.` files
+        // where it cannot make devices, and a device of its own beside them.
+        if let Some(hidden) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(".wh."))
+        {
+            if !whiteout && !hidden.starts_with(".wh.") && meta.is_file() {
+                out.push((Kind::Deleted, at.join(hidden)));
+            }
+            continue;
+        }
         // Overlay's whiteout: a 0:0 character device hides the lower file.
-        if meta.file_type().is_char_device() && meta.rdev() == 0 {
+        if whiteout {
             out.push((Kind::Deleted, path));
             continue;
         }
@@ -65,6 +78,23 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuse_overlayfs_markers_read_as_overlay_s() {
+        let upper = tempfile::tempdir().unwrap();
+        let u = upper.path();
+        std::fs::create_dir_all(u.join("etc/d")).unwrap();
+        std::fs::write(u.join("etc/d/.wh..wh..opq"), "").unwrap();
+        std::fs::write(u.join("etc/d/x"), "").unwrap();
+        std::fs::write(u.join("etc/.wh.motd"), "").unwrap();
+        let lower = |p: &Path| p == Path::new("/etc") || p == Path::new("/etc/motd");
+        let got: Vec<String> = list(u, &lower)
+            .unwrap()
+            .into_iter()
+            .map(|(k, p)| format!("{} {}", k.letter(), p.display()))
+            .collect();
+        assert_eq!(got, ["C /etc", "A /etc/d", "A /etc/d/x", "D /etc/motd"]);
+    }
 
     #[test]
     fn added_changed_and_deleted() {

@@ -15,7 +15,12 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
+/// The kernel's markers (as root, and rootless with userxattr) and fuse-overlayfs's own.
+const OPAQUE_XATTRS: [&str; 3] = [
+    "trusted.overlay.opaque",
+    "user.overlay.opaque",
+    "user.fuseoverlayfs.opaque",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -108,6 +113,11 @@ impl<W: Write> Packer<'_, W> {
         let left_out = self.opts.leave_out.iter().any(|p| p == rel);
 
         if self.opts.source == Source::UpperDir && ft.is_char_device() && md.rdev() == 0 {
+            // fuse-overlayfs's bookkeeping: it hides a lower entry named `.wh.…`, which
+            // an OCI layer cannot hold (its whiteouts are written as `.wh.` files).
+            if name.as_bytes().starts_with(b".wh.") {
+                return Ok(());
+            }
             let mut wh_path = rel
                 .parent()
                 .map(|p| p.as_os_str().as_bytes().to_vec())
@@ -137,7 +147,11 @@ impl<W: Write> Packer<'_, W> {
             .any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y");
         e.xattrs = xattrs
             .into_iter()
-            .filter(|(k, _)| !k.starts_with("trusted.overlay.") && !k.starts_with("user.overlay."))
+            .filter(|(k, _)| {
+                !k.starts_with("trusted.overlay.")
+                    && !k.starts_with("user.overlay.")
+                    && !k.starts_with("user.fuseoverlayfs.")
+            })
             .collect();
 
         if ft.is_dir() {

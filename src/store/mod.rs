@@ -16,6 +16,7 @@
 pub mod blobs;
 pub mod build_cache;
 pub mod check;
+pub mod driver;
 pub mod gc;
 pub mod images;
 pub mod layers;
@@ -47,6 +48,8 @@ pub enum StoreError {
     },
     #[error("blob {0} is not in the store")]
     MissingBlob(String),
+    #[error("{0}")]
+    Driver(String),
     #[error("corrupt {what} {path}: {detail}")]
     Corrupt {
         what: &'static str,
@@ -70,10 +73,19 @@ pub(crate) fn io_err<'a>(
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    driver: driver::Driver,
 }
 
 impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        Store::open_with_driver(root, None)
+    }
+
+    /// Opens (creating) the data root; `driver` is what `--storage-driver` asked for.
+    pub fn open_with_driver(
+        root: &Path,
+        driver: Option<driver::Driver>,
+    ) -> Result<Store, StoreError> {
         for sub in ["blobs/sha256", "layers", "l", "containers", "tmp"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
@@ -82,9 +94,15 @@ impl Store {
         if !layout.exists() {
             write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
+        let driver = driver::settle(root, driver).map_err(StoreError::Driver)?;
         Ok(Store {
             root: root.to_path_buf(),
+            driver,
         })
+    }
+
+    pub fn driver(&self) -> driver::Driver {
+        self.driver
     }
 
     pub fn root(&self) -> &Path {
