@@ -127,7 +127,7 @@ fn rootless_run_maps_root_to_the_user_and_ids_to_the_range() {
     let info = user_ok(u, "$H info");
     assert!(info.contains("Rootless: true"), "{info}");
     assert!(
-        info.contains("Storage driver: overlay (userxattr)"),
+        info.contains("Storage driver: overlay (kernel overlayfs, userxattr)"),
         "{info}"
     );
 }
@@ -411,4 +411,69 @@ $H --storage-driver overlay images 2>&1 || true
     until("fuse-overlayfs daemons end", || {
         !shell("ps -eo user,comm").contains("fuse-overlayfs")
     });
+}
+
+/// Rootless runc mode: `hako runc spec --rootless` and the OCI lifecycle as an ordinary
+/// user (run; create → start → exec → ps → kill → delete), with no cgroup on this host,
+/// and a bundle that asks for limits refused with the reason.
+#[test]
+fn rootless_runc_mode_runs_a_bundle_as_the_user() {
+    if !require_root("rootless_runc_mode_runs_a_bundle_as_the_user") {
+        return;
+    }
+    let u = ranged();
+    let script = r#"set -e
+rm -rf bundle && mkdir -p bundle/rootfs && tar -C bundle/rootfs -xf busybox.tar
+cd bundle
+$H runc spec --rootless
+sed -i 's/"terminal": true/"terminal": false/' config.json
+python3 - <<'PY'
+import json
+c = json.load(open("config.json"))
+c["process"]["args"] = ["sh", "-c", "echo uid=$(id -u) map=$(cat /proc/self/uid_map | tr -s ' ' | xargs)"]
+json.dump(c, open("config.json", "w"))
+c["process"]["args"] = ["sleep", "60"]
+json.dump(c, open("sleep.json", "w"))
+c["linux"]["resources"] = {"memory": {"limit": 67108864}}
+json.dump(c, open("limited.json", "w"))
+PY
+$H runc run r1 </dev/null
+cp sleep.json config.json
+$H runc create r2 </dev/null >/dev/null 2>&1
+echo "state: $($H runc state r2 | grep -o '"status": "[a-z]*"')"
+$H runc start r2
+echo "exec: $($H runc exec r2 cat /proc/1/comm)"
+echo "ps: $($H runc ps --format json r2)"
+$H runc list | grep -c "^r2 .*running .*hakorl$"
+$H runc kill r2 KILL
+sleep 0.5
+$H runc delete r2
+cp limited.json config.json
+$H runc run r3 </dev/null 2>&1 || echo "refused: $?"
+"#;
+    let out = user_ok(u, script);
+    assert!(
+        out.contains(&format!("uid=0 map=0 {} 1", u.uid)),
+        "root inside is the user, the map a single id: {out}"
+    );
+    assert!(out.contains("state: \"status\": \"created\""), "{out}");
+    assert!(out.contains("exec: sleep"), "{out}");
+    let ps = out
+        .lines()
+        .find(|l| l.starts_with("ps: "))
+        .unwrap_or_default();
+    assert!(
+        ps.starts_with("ps: [") && ps.len() > "ps: []".len(),
+        "{out}"
+    );
+    assert!(out.contains("\n1\n"), "list shows the owner: {out}");
+    assert!(out.contains("refused: "), "{out}");
+    assert!(
+        out.contains("cgroup"),
+        "the refusal names the cgroup: {out}"
+    );
+    assert!(
+        !u.home.join("run/hako-runc/r3").exists(),
+        "a refused create leaves no state"
+    );
 }

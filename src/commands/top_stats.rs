@@ -82,7 +82,7 @@ pub fn stats(store: &Store, args: &StatsArgs) -> Result<i32> {
 }
 
 /// The processes that share `init`'s PID namespace, seen from the host's /proc.
-fn in_pid_namespace_of(init: i32) -> Vec<i32> {
+pub fn in_pid_namespace_of(init: i32) -> Vec<i32> {
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(want) = ns(&init.to_string()) else {
         return vec![];

@@ -172,6 +172,18 @@ fn write_id_maps(pid: i32, maps: &crate::spec::plan::IdMaps) -> Result<(), Strin
             .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
             .collect::<String>()
     };
+    // An unprivileged writer (rootless `hako runc`) may map only its own ids, and the
+    // gid map only once setgroups is denied in the child (the kernel's rule since 3.19).
+    if !nix::unistd::geteuid().is_root() {
+        let path = format!("/proc/{pid}/setgroups");
+        trace::step(
+            "namespaces",
+            "write",
+            || format!("{path} deny"),
+            || std::fs::write(&path, "deny"),
+        )
+        .map_err(|e| format!("write {path}: {e}"))?;
+    }
     for (file, ranges) in [("uid_map", &maps.uids), ("gid_map", &maps.gids)] {
         let path = format!("/proc/{pid}/{file}");
         let body = text(ranges);

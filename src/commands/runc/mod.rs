@@ -139,6 +139,31 @@ fn spec(bundle: Option<&Path>, rootless: bool) -> Result<i32> {
             ns.retain(|n| n["type"] != "network");
             ns.push(serde_json::json!({"type": "user"}));
         }
+        // As runc's rootless spec: no cgroup settings (nothing to write them to without
+        // delegation), sysfs bound from the host (mounting one needs a network namespace
+        // of our own), and no gid= options naming groups the namespace does not map.
+        if let Some(l) = v["linux"].as_object_mut() {
+            l.remove("resources");
+        }
+        if let Some(mounts) = v["mounts"].as_array_mut() {
+            mounts.retain(|m| {
+                !m["destination"]
+                    .as_str()
+                    .is_some_and(|d| d == "/sys" || d.starts_with("/sys/"))
+            });
+            for m in mounts.iter_mut() {
+                if let Some(opts) = m["options"].as_array_mut() {
+                    opts.retain(|o| {
+                        !o.as_str()
+                            .is_some_and(|o| o.starts_with("gid=") || o.starts_with("uid="))
+                    });
+                }
+            }
+            mounts.push(
+                serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+            );
+        }
     }
     std::fs::write(&path, serde_json::to_string_pretty(&v)?)?;
     Ok(0)
@@ -169,6 +194,18 @@ fn cgroup_path(spec: &Spec, id: &str, systemd: bool) -> String {
         Some(p) => p.trim_start_matches('/').to_string(),
         None => format!("hako-runc/{id}"),
     }
+}
+
+/// Rootless (`hako runc` as an ordinary user, as runc's rootless mode): the container's
+/// cgroup goes under the user's delegated v2 subtree, or there is none (the device
+/// rules then cannot be enforced, as with runc); resource limits without a delegated
+/// cgroup are refused, naming why.
+fn rootless_cgroup_path(id: &str, limits: &Limits) -> Result<String> {
+    let path =
+        cgroups::delegation::container_cgroup_path(&format!("runc-{id}"), limits).map_err(|e| {
+            anyhow!("{e} (a rootless bundle: `hako runc spec --rootless` asks for no limits)")
+        })?;
+    Ok(path.unwrap_or_default())
 }
 
 /// Sends the pty master to `--console-socket`, as runc does (SCM_RIGHTS, one message).
@@ -229,9 +266,13 @@ fn create(
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
                 .context("create exec.fifo")?;
         }
-        let cgroup_path = cgroup_path(&spec, &c.id, args.systemd_cgroup);
-        let cgroup =
-            ContainerCgroup::create(cgroups::host_hierarchy(), &cgroup_path, &runc_limits(&spec))?;
+        let limits = runc_limits(&spec);
+        let cgroup_path = if crate::rootless::active() {
+            rootless_cgroup_path(&c.id, &limits)?
+        } else {
+            cgroup_path(&spec, &c.id, args.systemd_cgroup)
+        };
+        let cgroup = ContainerCgroup::create(cgroups::host_hierarchy(), &cgroup_path, &limits)?;
         let options = StartOptions {
             interactive: true,
             preserve_fds: c.preserve_fds,
@@ -282,7 +323,11 @@ fn create(
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
-            owner: String::new(),
+            // runc's column: who created it (empty reads as root).
+            owner: crate::rootless::host_user()
+                .and_then(|u| nix::unistd::User::from_uid(u.uid.into()).ok().flatten())
+                .map(|u| u.name)
+                .unwrap_or_default(),
             namespaces: plan.entered_namespaces().bits(),
             paused: false,
         };
@@ -352,7 +397,7 @@ fn kill_verb(root: &Path, id: &str, sig: Option<&str>, all: bool) -> Result<i32>
         bail!("container not running");
     }
     if all {
-        for pid in ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).pids() {
+        for pid in container_pids(&s) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
         return Ok(0);
@@ -515,7 +560,7 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
 
 fn ps(root: &Path, id: &str, format: &str) -> Result<i32> {
     let s = state::load(root, id)?;
-    let pids = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).pids();
+    let pids = container_pids(&s);
     if format == "json" {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
@@ -534,6 +579,15 @@ fn ps(root: &Path, id: &str, format: &str) -> Result<i32> {
         println!("{pid:>8}  {cmd}");
     }
     Ok(0)
+}
+
+/// The container's processes: its cgroup's, or (rootless, without a cgroup) those in
+/// its PID namespace.
+fn container_pids(s: &State) -> Vec<i32> {
+    if s.cgroup_path.is_empty() {
+        return super::top_stats::in_pid_namespace_of(s.pid);
+    }
+    ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).pids()
 }
 
 fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
