@@ -6,6 +6,7 @@
 //! `limit_files` names the exact files and values written, for `--trace` and for tests.
 
 pub mod delegation;
+pub mod device_bpf;
 pub mod layout;
 pub mod spec_resources;
 pub mod stats;
@@ -330,7 +331,7 @@ pub fn detect() -> HostCgroups {
 const NO_CGROUP: &str = "this rootless container has no cgroup (the user has no delegated cgroup v2 subtree; `hako info` says why)";
 
 /// v1's device cgroup, rule by rule in the spec's order (the kernel applies each to the
-/// list the previous ones left). On v2 the rules need a BPF program: not enforced yet.
+/// list the previous ones left). v2 gets a BPF program instead (`device_bpf`).
 fn write_device_rules(dir: &std::path::Path, rules: &[DeviceRule]) -> std::io::Result<()> {
     for rule in rules {
         let file = if rule.allow {
@@ -453,9 +454,22 @@ impl ContainerCgroup {
             v2_dir: (version == Version::V2).then(|| root.join(path)),
             root: root.clone(),
         };
-        if version == Version::V1 && !limits.devices.is_empty() {
-            let dir = root.join("devices").join(path);
-            if let Err(source) = write_device_rules(&dir, &limits.devices) {
+        if !limits.devices.is_empty() {
+            let written = match version {
+                Version::V1 => {
+                    write_device_rules(&root.join("devices").join(path), &limits.devices)
+                }
+                // Loading BPF needs CAP_SYS_ADMIN over the host: a rootless container's
+                // device rules go unenforced, as with runc.
+                Version::V2 if crate::rootless::active() => Ok(()),
+                Version::V2 => crate::trace::step(
+                    "cgroup",
+                    "bpf(BPF_PROG_ATTACH)",
+                    || format!("device program ({} rules) on {path}", limits.devices.len()),
+                    || device_bpf::attach(&root.join(path), &limits.devices),
+                ),
+            };
+            if let Err(source) = written {
                 let _ = this.cgroup().delete();
                 return Err(CgroupError::Devices {
                     path: path.into(),
