@@ -21,4 +21,5 @@ mod registry;
 mod rootless;
 mod runc_clients;
 mod runc_mode;
+mod seccomp_notify;
 mod trace_lines;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A bundle of the busybox fixture whose process runs `args` (no terminal).
-fn bundle(dir: &Path, args: &[&str]) -> PathBuf {
+pub fn bundle(dir: &Path, args: &[&str]) -> PathBuf {
     let b = dir.join("bundle");
     fs::create_dir_all(b.join("rootfs")).unwrap();
     shell(&format!(
@@ -31,11 +31,11 @@ fn bundle(dir: &Path, args: &[&str]) -> PathBuf {
 
 /// `<runtime> --root STATE args…`: hako's runc mode or runc itself.
 /// A bundle's config.json, to edit in a test.
-fn read_spec(bundle: &Path) -> serde_json::Value {
+pub fn read_spec(bundle: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap()
 }
 
-fn write_spec(bundle: &Path, spec: &serde_json::Value) {
+pub fn write_spec(bundle: &Path, spec: &serde_json::Value) {
     fs::write(
         bundle.join("config.json"),
         serde_json::to_vec(spec).unwrap(),
@@ -43,7 +43,7 @@ fn write_spec(bundle: &Path, spec: &serde_json::Value) {
     .unwrap();
 }
 
-fn rt(runtime: &str, state: &Path, args: &[&str]) -> Output {
+pub fn rt(runtime: &str, state: &Path, args: &[&str]) -> Output {
     let mut c = if runtime == "hako" {
         let mut c = Command::new("timeout");
         c.args(["-k", "5", "60", HAKO, "runc"]);

@@ -143,7 +143,10 @@ fn enter(
     init::attach_terminal(sys, process.terminal, channel, options)?;
     let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
     let supervised: identity::Supervised = options.die_with_parent.then_some(&supervised);
-    init::become_process(sys, process, options.preserve_fds, supervised)
+    // An exec'd process gets the container's filter; its listener went to the agent
+    // with the container's init (calls it would notify fail with ENOSYS, as the kernel
+    // answers without a listener).
+    init::become_process(sys, process, options.preserve_fds, supervised, None)
 }
 
 #[cfg(test)]
@@ -169,6 +172,7 @@ mod tests {
             args: vec!["true".into()],
             terminal: false,
             seccomp: None,
+            seccomp_listener: None,
             oom_score_adj: None,
             personality: None,
         };

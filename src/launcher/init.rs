@@ -6,6 +6,7 @@
 //! (limits, privileges, identity, exec). `exec` into a running container reuses only the
 //! second half. Every step is one line; the comment says why it sits where it does.
 
+use super::seccomp_agent::AgentConnection;
 use super::sync::{Channel, FailureKind};
 use super::{identity, mounts, net, tty};
 use crate::hooks::Stage;
@@ -98,6 +99,11 @@ fn setup(
         Some(path) => Some(open_path(path).map_err(setup_err)?),
         None => None,
     };
+    // The seccomp agent's socket is a host path: connected before pivot_root.
+    let agent = match &plan.process.seccomp_listener {
+        Some(l) => Some(AgentConnection::connect(l, &plan.hooks.state).map_err(setup_err)?),
+        None => None,
+    };
     prepare_container(sys, plan, overlay, channel, options)?;
     // `create`: everything is ready; `start` lets us go on from here. A program that is
     // not there is reported now, to `create`, as runc does.
@@ -115,7 +121,13 @@ fn setup(
     )?;
     let supervised = |sys: &dyn Sys| sys.getppid() == parent && channel.peer_alive();
     let supervised: identity::Supervised = options.die_with_parent.then_some(&supervised);
-    become_process(sys, &plan.process, options.preserve_fds, supervised)
+    become_process(
+        sys,
+        &plan.process,
+        options.preserve_fds,
+        supervised,
+        agent.as_ref(),
+    )
 }
 
 /// The container around the process: namespaces, filesystem, terminal, hostname.
@@ -218,6 +230,7 @@ pub fn become_process(
     process: &ProcessPlan,
     preserve_fds: u32,
     supervised: identity::Supervised,
+    agent: Option<&AgentConnection>,
 ) -> Result<(), Failure> {
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which may go below.
     identity::apply_rlimits(sys, process).map_err(setup_err)?;
@@ -238,7 +251,7 @@ pub fn become_process(
     // hold it (the profile must then allow the few calls left before execve, as Docker's
     // does). With no_new_privs it waits until just before execve, below.
     if let (Some(filter), false) = (&process.seccomp, process.no_new_privs) {
-        sys.set_seccomp(filter).map_err(setup_err)?;
+        install_seccomp(sys, filter, agent)?;
     }
     // Resolve the program while we may still read every directory.
     let program = find_program(&process.args[0], &process.env)?;
@@ -259,9 +272,26 @@ pub fn become_process(
     reset_signals();
     // Last, so the filter judges the user's program and not hako's own setup.
     if let (Some(filter), true) = (&process.seccomp, process.no_new_privs) {
-        sys.set_seccomp(filter).map_err(setup_err)?;
+        install_seccomp(sys, filter, agent)?;
     }
     exec(sys, &program, process)
+}
+
+/// Installs the filter; with an agent, keeps its listener and hands it over.
+fn install_seccomp(
+    sys: &dyn Sys,
+    filter: &crate::seccomp::Program,
+    agent: Option<&AgentConnection>,
+) -> Result<(), Failure> {
+    match agent {
+        None => sys.set_seccomp(filter).map_err(setup_err),
+        Some(agent) => {
+            let listener = sys.set_seccomp_listener(filter).map_err(setup_err)?;
+            agent
+                .send(std::os::fd::AsRawFd::as_raw_fd(&listener))
+                .map_err(setup_err)
+        }
+    }
 }
 
 /// Runs one in-container stage's hooks; a failure fails the container's setup.

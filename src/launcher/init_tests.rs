@@ -31,6 +31,7 @@ fn process(uid: u32) -> ProcessPlan {
         args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
         terminal: false,
         seccomp: None,
+        seccomp_listener: None,
         oom_score_adj: None,
         personality: None,
     }
@@ -53,7 +54,7 @@ fn without_bounding(sys: &FakeSys) -> Vec<Call> {
 #[test]
 fn a_default_process_is_made_in_this_order() {
     let sys = FakeSys::default();
-    become_process(&sys, &process(0), 0, Some(&supervised)).unwrap();
+    become_process(&sys, &process(0), 0, Some(&supervised), None).unwrap();
     let set = |which: &str, caps: &[&str]| {
         Call::SetCaps(which.into(), caps.iter().map(|c| c.to_string()).collect())
     };
@@ -87,7 +88,7 @@ fn a_default_process_is_made_in_this_order() {
 #[test]
 fn with_user_the_parent_death_signal_is_set_again_after_the_uid_switch() {
     let sys = FakeSys::default();
-    become_process(&sys, &process(1000), 2, Some(&supervised)).unwrap();
+    become_process(&sys, &process(1000), 2, Some(&supervised), None).unwrap();
     let kinds = sys.kinds();
     let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
     assert!(at("setresuid") < at("pdeathsig"), "{kinds:?}");
@@ -105,7 +106,7 @@ fn with_user_the_parent_death_signal_is_set_again_after_the_uid_switch() {
 #[test]
 fn a_process_that_outlives_hako_gets_no_parent_death_signal() {
     let sys = FakeSys::default();
-    become_process(&sys, &process(1000), 0, None).unwrap();
+    become_process(&sys, &process(1000), 0, None, None).unwrap();
     assert!(!sys.kinds().contains(&"pdeathsig"));
 }
 
@@ -119,6 +120,7 @@ fn a_parent_that_died_during_the_switch_stops_the_start() {
         &process(1000),
         0,
         Some(&|s: &dyn Sys| s.getppid() == parent),
+        None,
     )
     .unwrap_err();
     assert!(err.1.contains("hako exited"), "{err:?}");
@@ -139,7 +141,7 @@ fn a_failure_at_any_step_stops_everything_after_it() {
         "close_range",
     ] {
         let sys = FakeSys::failing(kind, 0, nix::Error::EPERM);
-        let err = become_process(&sys, &process(0), 0, Some(&supervised)).unwrap_err();
+        let err = become_process(&sys, &process(0), 0, Some(&supervised), None).unwrap_err();
         assert_eq!(err.0, FailureKind::Setup, "{kind}");
         assert_eq!(sys.kinds().last(), Some(&kind), "{kind} is the last call");
         assert!(!sys.kinds().contains(&"execve"), "{kind}");
@@ -149,11 +151,11 @@ fn a_failure_at_any_step_stops_everything_after_it() {
 #[test]
 fn exec_failures_keep_dockers_exit_code_kinds() {
     let sys = FakeSys::failing("execve", 0, nix::Error::EACCES);
-    let err = become_process(&sys, &process(0), 0, Some(&supervised)).unwrap_err();
+    let err = become_process(&sys, &process(0), 0, Some(&supervised), None).unwrap_err();
     assert_eq!(err.0, FailureKind::CannotExecute);
     let mut p = process(0);
     p.args = vec!["no-such-program-anywhere".into()];
-    let err = become_process(&FakeSys::default(), &p, 0, Some(&supervised)).unwrap_err();
+    let err = become_process(&FakeSys::default(), &p, 0, Some(&supervised), None).unwrap_err();
     assert_eq!(err.0, FailureKind::NotFound);
     assert!(err.1.contains("executable file not found in $PATH"));
 }

@@ -14,6 +14,7 @@ pub mod init;
 pub mod mounts;
 pub mod net;
 pub mod sealed_exe;
+mod seccomp_agent;
 pub mod supervise;
 pub mod sync;
 pub mod tty;

@@ -58,6 +58,8 @@ pub const RET_TRAP: u32 = 0x0003_0000;
 pub const RET_ERRNO: u32 = 0x0005_0000;
 pub const RET_TRACE: u32 = 0x7ff0_0000;
 pub const RET_LOG: u32 = 0x7ffc_0000;
+/// Handed to the agent holding the filter's listener (`SCMP_ACT_NOTIFY`).
+pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 pub const RET_ALLOW: u32 = 0x7fff_0000;
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, SeccompError> {
@@ -71,7 +73,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, SeccompError
         ScmpActTrace => RET_TRACE | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
         ScmpActAllow => RET_ALLOW,
         ScmpActLog => RET_LOG,
-        ScmpActNotify => return Err(SeccompError::Unsupported("SCMP_ACT_NOTIFY".into())),
+        ScmpActNotify => RET_USER_NOTIF,
     })
 }
 
@@ -94,9 +96,21 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
     if std::env::consts::ARCH != "x86_64" {
         return Err(SeccompError::Arch(std::env::consts::ARCH));
     }
-    if profile.listener_path().is_some() {
+    let notifies = profile.default_action() == LinuxSeccompAction::ScmpActNotify
+        || profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    if notifies && profile.listener_path().is_none() {
         return Err(SeccompError::Unsupported(
-            "listenerPath (SCMP_ACT_NOTIFY)".into(),
+            "SCMP_ACT_NOTIFY without a listenerPath (the agent's socket)".into(),
+        ));
+    }
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
+        // The process could not even hand over the listener: runc refuses it too.
+        return Err(SeccompError::Unsupported(
+            "SCMP_ACT_NOTIFY as the default action".into(),
         ));
     }
     let default = action(profile.default_action(), profile.default_errno_ret())?;

@@ -145,6 +145,13 @@ pub struct LaunchPlan {
     pub process: ProcessPlan,
 }
 
+/// The seccomp agent's socket and the metadata it is sent with the listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeccompListener {
+    pub path: PathBuf,
+    pub metadata: String,
+}
+
 /// `createContainer` and `startContainer` hooks, run by the container's init in the
 /// container's namespaces (see `crate::hooks`).
 #[derive(Clone, Debug, Default)]
@@ -242,6 +249,8 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// `linux.seccomp`, compiled; installed last before execve.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// `linux.seccomp.listenerPath`: where the filter's listener (SCMP_ACT_NOTIFY) goes.
+    pub seccomp_listener: Option<SeccompListener>,
     /// `process.oomScoreAdj`: written to /proc/self/oom_score_adj (inherited by children).
     pub oom_score_adj: Option<i32>,
     /// `linux.personality`: the execution domain (0 LINUX, 8 LINUX32).
@@ -541,6 +550,12 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
                 .as_ref()
                 .map(crate::seccomp::compile)
                 .transpose()?,
+            seccomp_listener: linux.seccomp().as_ref().and_then(|s| {
+                Some(SeccompListener {
+                    path: s.listener_path().clone()?,
+                    metadata: s.listener_metadata().clone().unwrap_or_default(),
+                })
+            }),
             oom_score_adj: process.oom_score_adj(),
             personality: personality(linux)?,
         },

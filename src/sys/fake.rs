@@ -305,6 +305,13 @@ impl Sys for FakeSys {
     fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
         self.call_err(Call::Seccomp(program.0.len()), "seccomp")
     }
+    fn set_seccomp_listener(
+        &self,
+        program: &crate::seccomp::Program,
+    ) -> Result<std::os::fd::OwnedFd, SysError> {
+        self.call_err(Call::Seccomp(program.0.len()), "seccomp")?;
+        Ok(std::fs::File::open("/dev/null").expect("/dev/null").into())
+    }
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
         self.call_err(
             Call::DropBounding(cap.to_string()),

@@ -424,6 +424,45 @@ impl Sys for LinuxSys {
         .map_err(call_err("prctl(PR_SET_SECCOMP)"))
     }
 
+    fn set_seccomp_listener(
+        &self,
+        program: &crate::seccomp::Program,
+    ) -> Result<std::os::fd::OwnedFd, SysError> {
+        use std::os::fd::FromRawFd;
+        trace::step(
+            "identity",
+            "seccomp",
+            || {
+                format!(
+                    "SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, {} instructions",
+                    program.0.len()
+                )
+            },
+            || {
+                let fprog = libc::sock_fprog {
+                    len: program.0.len() as u16,
+                    filter: program.0.as_ptr() as *mut libc::sock_filter,
+                };
+                // SAFETY: fprog points at a live, correctly sized instruction array.
+                let fd = unsafe {
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        1, // SECCOMP_SET_MODE_FILTER
+                        8, // SECCOMP_FILTER_FLAG_NEW_LISTENER
+                        &fprog as *const libc::sock_fprog,
+                    )
+                };
+                if fd < 0 {
+                    Err(nix::Error::last())
+                } else {
+                    // SAFETY: the kernel just returned this descriptor to us.
+                    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+                }
+            },
+        )
+        .map_err(call_err("seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)"))
+    }
+
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
         caps::drop(None, CapSet::Bounding, cap).map_err(|_| SysError::Call {
             op: "drop from the bounding set",

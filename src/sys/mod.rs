@@ -125,6 +125,12 @@ pub trait Sys {
     fn setresuid(&self, uid: u32) -> Result<(), SysError>;
     /// Installs a seccomp filter (needs no_new_privs or CAP_SYS_ADMIN).
     fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError>;
+    /// The same, keeping a listener for its SCMP_ACT_NOTIFY rules (seccomp(2) with
+    /// SECCOMP_FILTER_FLAG_NEW_LISTENER, Linux 5.0).
+    fn set_seccomp_listener(
+        &self,
+        program: &crate::seccomp::Program,
+    ) -> Result<std::os::fd::OwnedFd, SysError>;
     /// Marks every descriptor from `first` up close-on-exec (`close_range(2)`).
     fn close_fds_from(&self, first: u32) -> Result<(), SysError>;
     /// Replaces the process; returns only on failure (the fake records and returns Ok).

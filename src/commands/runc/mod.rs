@@ -757,7 +757,7 @@ fn features() -> serde_json::Value {
             "seccomp": {
                 "enabled": std::env::consts::ARCH == "x86_64",
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_GT",
                     "SCMP_CMP_GE", "SCMP_CMP_LT", "SCMP_CMP_LE"],
                 "archs": ["SCMP_ARCH_X86_64"],
