@@ -21,5 +21,5 @@ mod registry;
 mod rootless;
 mod runc_clients;
 mod runc_mode;
-mod seccomp_notify;
+mod runc_security;
 mod trace_lines;

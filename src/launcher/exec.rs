@@ -173,6 +173,7 @@ mod tests {
             terminal: false,
             seccomp: None,
             seccomp_listener: None,
+            labels: Default::default(),
             oom_score_adj: None,
             personality: None,
         };

@@ -8,7 +8,7 @@
 
 use super::seccomp_agent::AgentConnection;
 use super::sync::{Channel, FailureKind};
-use super::{identity, mounts, net, tty};
+use super::{identity, lsm, mounts, net, tty};
 use crate::hooks::Stage;
 use crate::rootfs::Overlay;
 use crate::spec::plan::{LaunchPlan, ProcessPlan};
@@ -243,6 +243,8 @@ pub fn become_process(
     if let Some(persona) = process.personality {
         sys.set_personality(persona).map_err(setup_err)?;
     }
+    // AppArmor/SELinux switch at execve; armed while /proc/thread-self/attr is writable.
+    lsm::apply_on_exec(sys, &process.labels).map_err(setup_err)?;
     // Before giving up privileges: prctl itself needs none, but seccomp needs it.
     if process.no_new_privs {
         sys.set_no_new_privs().map_err(setup_err)?;

@@ -32,6 +32,7 @@ fn process(uid: u32) -> ProcessPlan {
         terminal: false,
         seccomp: None,
         seccomp_listener: None,
+        labels: Default::default(),
         oom_score_adj: None,
         personality: None,
     }

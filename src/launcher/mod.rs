@@ -11,6 +11,7 @@ mod clone;
 pub mod exec;
 pub mod identity;
 pub mod init;
+pub mod lsm;
 pub mod mounts;
 pub mod net;
 pub mod sealed_exe;

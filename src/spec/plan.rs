@@ -26,6 +26,8 @@ pub enum PlanError {
     #[error("no command to run: the image has no Cmd or Entrypoint, and none was given")]
     NoCommand,
     /// A spec field hako does not implement yet: refused, never silently dropped.
+    #[error("{0}")]
+    Host(String),
     #[error("{0} in config.json is not supported by hako yet (remove it from the spec, or use runc or crun for this bundle)")]
     Unsupported(&'static str),
     #[error("device {path}: {why}")]
@@ -251,6 +253,8 @@ pub struct ProcessPlan {
     pub seccomp: Option<crate::seccomp::Program>,
     /// `linux.seccomp.listenerPath`: where the filter's listener (SCMP_ACT_NOTIFY) goes.
     pub seccomp_listener: Option<SeccompListener>,
+    /// AppArmor profile and SELinux labels, applied on exec.
+    pub labels: crate::launcher::lsm::Labels,
     /// `process.oomScoreAdj`: written to /proc/self/oom_score_adj (inherited by children).
     pub oom_score_adj: Option<i32>,
     /// `linux.personality`: the execution domain (0 LINUX, 8 LINUX32).
@@ -419,6 +423,18 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         }
     }
 
+    let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let labels = crate::launcher::lsm::Labels {
+        apparmor_profile: non_empty(process.apparmor_profile()),
+        selinux_label: non_empty(process.selinux_label()),
+        mount_label: non_empty(linux.mount_label()),
+    };
+    labels
+        .check(
+            crate::launcher::lsm::apparmor_enabled(),
+            crate::launcher::lsm::selinux_enabled(),
+        )
+        .map_err(PlanError::Host)?;
     let mut mounts = vec![];
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let target = m.destination().clone();
@@ -497,6 +513,12 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         linux,
         namespaces.contains(CloneFlags::CLONE_NEWUSER) && !joins_userns,
     )?;
+    // SELinux: the filesystems the runtime mounts itself carry the container's label.
+    for m in mounts.iter_mut() {
+        if !m.is_bind() && ["tmpfs", "devpts", "mqueue"].contains(&m.fstype.as_str()) {
+            m.data = labels.mount_data(&m.data);
+        }
+    }
     Ok(LaunchPlan {
         id_maps,
         namespaces,
@@ -556,6 +578,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
                     metadata: s.listener_metadata().clone().unwrap_or_default(),
                 })
             }),
+            labels: labels.clone(),
             oom_score_adj: process.oom_score_adj(),
             personality: personality(linux)?,
         },
@@ -567,12 +590,6 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
 fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     use PlanError::Unsupported;
     if let Some(p) = spec.process() {
-        if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(Unsupported("process.apparmorProfile"));
-        }
-        if p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(Unsupported("process.selinuxLabel"));
-        }
         if p.io_priority().is_some() {
             return Err(Unsupported("process.ioPriority"));
         }
@@ -585,9 +602,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     };
     if linux.intel_rdt().is_some() {
         return Err(Unsupported("linux.intelRdt"));
-    }
-    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(Unsupported("linux.mountLabel"));
     }
     if let Some(r) = linux.resources() {
         if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {

@@ -762,8 +762,8 @@ fn features() -> serde_json::Value {
                     "SCMP_CMP_GE", "SCMP_CMP_LT", "SCMP_CMP_LE"],
                 "archs": ["SCMP_ARCH_X86_64"],
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": launcher::lsm::apparmor_enabled()},
+            "selinux": {"enabled": launcher::lsm::selinux_enabled()},
         },
         "annotations": {"org.opencontainers.runc.version": "hako"},
     })
