@@ -390,3 +390,96 @@ fn rootless_limits_in_the_delegated_subtree() {
     );
     assert!(out.contains("33554432") && out.contains("20\n"), "{out}");
 }
+
+/// Docker's finer resource flags land in the container's cgroup as Docker writes them:
+/// `--cpu-shares`, `--cpuset-cpus`, `--memory-reservation`, `--blkio-weight` (where the
+/// host has a weight file) and `--device-read-bps`/`--device-write-iops` on a real disk.
+#[test]
+fn docker_resource_flags_reach_the_cgroup() {
+    if !require_root("docker_resource_flags_reach_the_cgroup") {
+        return;
+    }
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let disk = std::fs::read_dir("/sys/block").ok().and_then(|d| {
+        let mut names: Vec<String> = d
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| std::path::Path::new("/dev").join(n).exists())
+            .collect();
+        names.sort();
+        names.into_iter().next()
+    });
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "--memory-reservation",
+        "32m",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    if let Some(d) = &disk {
+        args.extend([
+            "--device-read-bps".into(),
+            format!("/dev/{d}:1mb"),
+            "--device-write-iops".into(),
+            format!("/dev/{d}:100"),
+        ]);
+    }
+    args.extend(["busybox".into(), "sleep".into(), "30".into()]);
+    let root = shared_root();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let id = ok(hako(root, &argv), "run -d with resource flags");
+    let id = id.trim();
+    let read = |controller: &str, file: &str| {
+        let p = if v2 {
+            format!("/sys/fs/cgroup/hako/{id}/{file}")
+        } else {
+            format!("/sys/fs/cgroup/{controller}/hako/{id}/{file}")
+        };
+        std::fs::read_to_string(&p).unwrap_or_else(|e| format!("{p}: {e}"))
+    };
+    let shares = read("cpu", if v2 { "cpu.weight" } else { "cpu.shares" });
+    let cpus = read("cpuset", "cpuset.cpus");
+    let soft = read(
+        "memory",
+        if v2 {
+            "memory.low"
+        } else {
+            "memory.soft_limit_in_bytes"
+        },
+    );
+    let io = if v2 {
+        read("io", "io.max")
+    } else {
+        read("blkio", "blkio.throttle.read_bps_device")
+            + &read("blkio", "blkio.throttle.write_iops_device")
+    };
+    let _ = hako(root, &["rm", "-f", id]);
+    assert_eq!(shares.trim(), if v2 { "20" } else { "512" }, "{shares}");
+    assert_eq!(cpus.trim(), "0");
+    assert_eq!(soft.trim(), "33554432");
+    if disk.is_some() {
+        assert!(
+            io.contains(" 1048576") || io.contains("rbps=1048576"),
+            "{io}"
+        );
+        assert!(io.contains(" 100") || io.contains("wiops=100"), "{io}");
+    }
+    // Nonsense is refused before anything is created.
+    for (flag, value, says) in [
+        ("--cpuset-cpus", "0-4096", "not available"),
+        ("--blkio-weight", "5", "from 10 to 1000"),
+        ("--device-read-bps", "/dev/null:1mb", "not a block device"),
+    ] {
+        let o = hako(root, &["run", "--rm", flag, value, "busybox", "true"]);
+        assert!(!o.status.success(), "{flag} {value} accepted");
+        assert!(stderr(&o).contains(says), "{flag} {value}: {}", stderr(&o));
+    }
+}

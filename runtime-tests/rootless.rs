@@ -423,8 +423,8 @@ fn rootless_runc_mode_runs_a_bundle_as_the_user() {
     }
     let u = ranged();
     let script = r#"set -e
-rm -rf bundle && mkdir -p bundle/rootfs && tar -C bundle/rootfs -xf busybox.tar
-cd bundle
+rm -rf runc-bundle && mkdir -p runc-bundle/rootfs && tar -C runc-bundle/rootfs -xf busybox.tar
+cd runc-bundle
 $H runc spec --rootless
 sed -i 's/"terminal": true/"terminal": false/' config.json
 python3 - <<'PY'

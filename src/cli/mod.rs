@@ -362,6 +362,33 @@ pub struct RunArgs {
     /// Tune the container's pids limit (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// CPU shares (relative weight; 1024 is everyone's default)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_parser = crate::flags::parse_cpu_list)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_parser = crate::flags::parse_cpu_list)]
+    pub cpuset_mems: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_parser = crate::units::parse_bytes)]
+    pub memory_reservation: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight", value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub blkio_weight: Option<u16>,
+    /// Limit read rate (bytes per second) from a device (/dev/sda:1mb)
+    #[arg(long = "device-read-bps", value_parser = crate::flags::parse_device_bps)]
+    pub device_read_bps: Vec<crate::cgroups::spec_resources::Throttle>,
+    /// Limit write rate (bytes per second) to a device (/dev/sda:1mb)
+    #[arg(long = "device-write-bps", value_parser = crate::flags::parse_device_bps)]
+    pub device_write_bps: Vec<crate::cgroups::spec_resources::Throttle>,
+    /// Limit read rate (IO per second) from a device (/dev/sda:1000)
+    #[arg(long = "device-read-iops", value_parser = crate::flags::parse_device_iops)]
+    pub device_read_iops: Vec<crate::cgroups::spec_resources::Throttle>,
+    /// Limit write rate (IO per second) to a device (/dev/sda:1000)
+    #[arg(long = "device-write-iops", value_parser = crate::flags::parse_device_iops)]
+    pub device_write_iops: Vec<crate::cgroups::spec_resources::Throttle>,
     /// Add Linux capabilities
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,

@@ -354,6 +354,29 @@ fn limits(args: &RunArgs) -> Result<Limits> {
     if let Some(p) = args.pids_limit {
         limits.pids = Some(if p <= 0 { -1 } else { p });
     }
+    // Docker reads 0 as "not set" for shares and the block I/O weight.
+    limits.cpu_shares = args.cpu_shares.filter(|s| *s != 0);
+    limits.spec = crate::cgroups::SpecResources {
+        blkio_weight: match args.blkio_weight {
+            Some(w @ 1..=9) => {
+                bail!("--blkio-weight {w}: the range is from 10 to 1000 (0 disables)")
+            }
+            w => w.filter(|w| *w != 0),
+        },
+        read_bps: args.device_read_bps.clone(),
+        write_bps: args.device_write_bps.clone(),
+        read_iops: args.device_read_iops.clone(),
+        write_iops: args.device_write_iops.clone(),
+        memory_reservation: args.memory_reservation,
+        cpuset_cpus: args.cpuset_cpus.clone(),
+        cpuset_mems: args.cpuset_mems.clone(),
+        ..Default::default()
+    };
+    if let (Some(r), Some(m)) = (args.memory_reservation, limits.memory) {
+        if r > m {
+            bail!("--memory-reservation {r} is larger than --memory {m}: the soft limit must be below the hard one");
+        }
+    }
     // Rootless without a delegated cgroup: refused now, before any pull.
     if limits.has_resource_limits() {
         crate::cgroups::delegation::container_cgroup_path("-", &limits)

@@ -206,15 +206,66 @@ pub fn build(cfg: &RunConfig, rootfs: &str) -> Result<Spec, serde_json::Error> {
             "sysctl": cfg.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "readonlyPaths": readonly,
             "seccomp": seccomp,
-            "resources": {
-                "memory": memory,
-                "cpu": cfg.limits.cpu_quota.map(|q| json!({"quota": q, "period": crate::cgroups::CPU_PERIOD_US})),
-                "pids": cfg.limits.pids.map(|p| json!({"limit": p})),
-                "devices": defaults::device_rules(cfg.privileged),
-            },
+            "resources": resources(cfg, memory),
         },
     });
     serde_json::from_value(spec)
+}
+
+/// `linux.resources` for the run flags: the limits `Limits::from_spec` reads back.
+fn resources(cfg: &RunConfig, memory: Option<serde_json::Value>) -> serde_json::Value {
+    let l = &cfg.limits;
+    let x = &l.spec;
+    let mut memory = memory.unwrap_or_else(|| json!({}));
+    if let Some(r) = x.memory_reservation {
+        memory["reservation"] = json!(r);
+    }
+    let mut cpu = json!({});
+    if let Some(q) = l.cpu_quota {
+        cpu["quota"] = json!(q);
+        cpu["period"] = json!(crate::cgroups::CPU_PERIOD_US);
+    }
+    if let Some(s) = l.cpu_shares {
+        cpu["shares"] = json!(s);
+    }
+    if let Some(c) = &x.cpuset_cpus {
+        cpu["cpus"] = json!(c);
+    }
+    if let Some(m) = &x.cpuset_mems {
+        cpu["mems"] = json!(m);
+    }
+    let throttles = |list: &[crate::cgroups::spec_resources::Throttle]| {
+        (!list.is_empty()).then(|| {
+            list.iter()
+                .map(|t| json!({"major": t.major, "minor": t.minor, "rate": t.rate}))
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut r = json!({
+        "pids": l.pids.map(|p| json!({"limit": p})),
+        "devices": defaults::device_rules(cfg.privileged),
+        "blockIO": {
+            "weight": x.blkio_weight,
+            "throttleReadBpsDevice": throttles(&x.read_bps),
+            "throttleWriteBpsDevice": throttles(&x.write_bps),
+            "throttleReadIopsDevice": throttles(&x.read_iops),
+            "throttleWriteIopsDevice": throttles(&x.write_iops),
+        },
+    });
+    if memory.as_object().is_some_and(|m| !m.is_empty()) {
+        r["memory"] = memory;
+    }
+    if cpu.as_object().is_some_and(|c| !c.is_empty()) {
+        r["cpu"] = cpu;
+    }
+    // Nulls out: an absent setting is not a zero one.
+    if let Some(b) = r["blockIO"].as_object_mut() {
+        b.retain(|_, v| !v.is_null());
+    }
+    if r["blockIO"].as_object().is_some_and(|b| b.is_empty()) {
+        r.as_object_mut().map(|o| o.remove("blockIO"));
+    }
+    r
 }
 
 /// Reads a `config.json` the way runc does. oci-spec 0.7 spells blockIO's IOPS throttles
