@@ -316,6 +316,68 @@ pub fn parse_preserve_fds(s: &str) -> Result<u32, String> {
     Ok(n)
 }
 
+/// `--cpuset-cpus 0-2,4`: a list the kernel's cpuset files take, checked against the CPUs
+/// this machine has (Docker's message).
+pub fn parse_cpu_list(s: &str) -> Result<String, String> {
+    let mut highest = 0u32;
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            (Ok(a), Ok(b)) if a <= b => highest = highest.max(b),
+            _ => {
+                return Err(format!(
+                    "invalid value {s:?}: expected a list such as 0-3 or 0,1"
+                ))
+            }
+        }
+    }
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    if highest >= online {
+        return Err(format!(
+            "requested CPUs are not available - requested {s}, available: 0-{}",
+            online - 1
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// `/dev/sda:1mb` → the block device's numbers and a rate in bytes per second.
+pub fn parse_device_bps(s: &str) -> Result<crate::cgroups::spec_resources::Throttle, String> {
+    device_rate(s, parse_bytes)
+}
+
+/// `/dev/sda:1000` → the block device's numbers and a rate in operations per second.
+pub fn parse_device_iops(s: &str) -> Result<crate::cgroups::spec_resources::Throttle, String> {
+    device_rate(s, |r| {
+        r.parse::<i64>()
+            .map_err(|_| format!("{r:?} is not a number of operations per second"))
+    })
+}
+
+fn device_rate(
+    s: &str,
+    rate: impl Fn(&str) -> Result<i64, String>,
+) -> Result<crate::cgroups::spec_resources::Throttle, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (path, r) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: expected DEVICE:RATE (e.g. /dev/sda:1mb)"))?;
+    let md = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
+    if !md.file_type().is_block_device() {
+        return Err(format!("{path} is not a block device"));
+    }
+    let rate = rate(r)?;
+    if rate < 0 {
+        return Err(format!("{s:?}: the rate cannot be negative"));
+    }
+    let dev = md.rdev();
+    Ok(crate::cgroups::spec_resources::Throttle {
+        major: nix::sys::stat::major(dev) as i64,
+        minor: nix::sys::stat::minor(dev) as i64,
+        rate: rate as u64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,66 +453,4 @@ mod tests {
         assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
         assert_eq!(parse_memory_swap("-1").unwrap(), -1);
     }
-}
-
-/// `--cpuset-cpus 0-2,4`: a list the kernel's cpuset files take, checked against the CPUs
-/// this machine has (Docker's message).
-pub fn parse_cpu_list(s: &str) -> Result<String, String> {
-    let mut highest = 0u32;
-    for part in s.split(',') {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
-            (Ok(a), Ok(b)) if a <= b => highest = highest.max(b),
-            _ => {
-                return Err(format!(
-                    "invalid value {s:?}: expected a list such as 0-3 or 0,1"
-                ))
-            }
-        }
-    }
-    let online = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    if highest >= online {
-        return Err(format!(
-            "requested CPUs are not available - requested {s}, available: 0-{}",
-            online - 1
-        ));
-    }
-    Ok(s.to_string())
-}
-
-/// `/dev/sda:1mb` → the block device's numbers and a rate in bytes per second.
-pub fn parse_device_bps(s: &str) -> Result<crate::cgroups::spec_resources::Throttle, String> {
-    device_rate(s, parse_bytes)
-}
-
-/// `/dev/sda:1000` → the block device's numbers and a rate in operations per second.
-pub fn parse_device_iops(s: &str) -> Result<crate::cgroups::spec_resources::Throttle, String> {
-    device_rate(s, |r| {
-        r.parse::<i64>()
-            .map_err(|_| format!("{r:?} is not a number of operations per second"))
-    })
-}
-
-fn device_rate(
-    s: &str,
-    rate: impl Fn(&str) -> Result<i64, String>,
-) -> Result<crate::cgroups::spec_resources::Throttle, String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let (path, r) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?}: expected DEVICE:RATE (e.g. /dev/sda:1mb)"))?;
-    let md = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
-    if !md.file_type().is_block_device() {
-        return Err(format!("{path} is not a block device"));
-    }
-    let rate = rate(r)?;
-    if rate < 0 {
-        return Err(format!("{s:?}: the rate cannot be negative"));
-    }
-    let dev = md.rdev();
-    Ok(crate::cgroups::spec_resources::Throttle {
-        major: nix::sys::stat::major(dev) as i64,
-        minor: nix::sys::stat::minor(dev) as i64,
-        rate: rate as u64,
-    })
 }
