@@ -104,6 +104,9 @@ pub struct Service {
     pub mem_limit: Option<String>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset: Option<String>,
+    pub mem_reservation: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -47,6 +47,9 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "mem_limit",
     "cpus",
     "pids_limit",
+    "cpu_shares",
+    "cpuset",
+    "mem_reservation",
 ];
 pub(super) const IGNORED_SERVICE: &[&str] = &[
     "deploy",

@@ -189,6 +189,8 @@ pub(super) fn service(
         stop_signal: str_of("stop_signal")?,
         network_mode: str_of("network_mode")?,
         mem_limit: str_of("mem_limit")?,
+        cpuset: str_of("cpuset")?,
+        mem_reservation: str_of("mem_reservation")?,
         tty: bool_of("tty"),
         stdin_open: bool_of("stdin_open"),
         privileged: bool_of("privileged"),
@@ -388,6 +390,7 @@ pub(super) fn service(
     }
     s.cpus = get("cpus").and_then(|c| c.as_f64().or_else(|| c.as_str()?.parse().ok()));
     s.pids_limit = get("pids_limit").and_then(Value::as_i64);
+    s.cpu_shares = get("cpu_shares").and_then(Value::as_u64);
     Ok(s)
 }
 

@@ -233,6 +233,22 @@ pub(super) fn create_for(
             .map_err(anyhow::Error::msg)?,
         cpu_quota: s.cpus.map(crate::cgroups::Limits::cpus_to_quota),
         pids: s.pids_limit,
+        cpu_shares: s.cpu_shares.filter(|c| *c != 0),
+        spec: crate::cgroups::SpecResources {
+            cpuset_cpus: s
+                .cpuset
+                .as_deref()
+                .map(crate::flags::parse_cpu_list)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("service {}: cpuset: {e}", s.name))?,
+            memory_reservation: s
+                .mem_reservation
+                .as_deref()
+                .map(crate::units::parse_bytes)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("service {}: mem_reservation: {e}", s.name))?,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let request = CreateRequest {
