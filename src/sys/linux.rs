@@ -389,39 +389,7 @@ impl Sys for LinuxSys {
     }
 
     fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
-        trace::step(
-            "identity",
-            "prctl",
-            || {
-                format!(
-                    "PR_SET_SECCOMP, SECCOMP_MODE_FILTER, {} instructions",
-                    program.0.len()
-                )
-            },
-            || {
-                let fprog = libc::sock_fprog {
-                    len: program.0.len() as u16,
-                    // Insn is laid out as struct sock_filter (repr(C)); the kernel copies it.
-                    filter: program.0.as_ptr() as *mut libc::sock_filter,
-                };
-                // SAFETY: fprog points at a live, correctly sized instruction array.
-                let r = unsafe {
-                    libc::prctl(
-                        libc::PR_SET_SECCOMP,
-                        libc::SECCOMP_MODE_FILTER,
-                        &fprog as *const libc::sock_fprog as libc::c_ulong,
-                        0,
-                        0,
-                    )
-                };
-                if r == 0 {
-                    Ok(())
-                } else {
-                    Err(nix::Error::last())
-                }
-            },
-        )
-        .map_err(call_err("prctl(PR_SET_SECCOMP)"))
+        install_filter(program, 0).map(drop)
     }
 
     fn set_seccomp_listener(
@@ -429,38 +397,9 @@ impl Sys for LinuxSys {
         program: &crate::seccomp::Program,
     ) -> Result<std::os::fd::OwnedFd, SysError> {
         use std::os::fd::FromRawFd;
-        trace::step(
-            "identity",
-            "seccomp",
-            || {
-                format!(
-                    "SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, {} instructions",
-                    program.0.len()
-                )
-            },
-            || {
-                let fprog = libc::sock_fprog {
-                    len: program.0.len() as u16,
-                    filter: program.0.as_ptr() as *mut libc::sock_filter,
-                };
-                // SAFETY: fprog points at a live, correctly sized instruction array.
-                let fd = unsafe {
-                    libc::syscall(
-                        libc::SYS_seccomp,
-                        1, // SECCOMP_SET_MODE_FILTER
-                        8, // SECCOMP_FILTER_FLAG_NEW_LISTENER
-                        &fprog as *const libc::sock_fprog,
-                    )
-                };
-                if fd < 0 {
-                    Err(nix::Error::last())
-                } else {
-                    // SAFETY: the kernel just returned this descriptor to us.
-                    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
-                }
-            },
-        )
-        .map_err(call_err("seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)"))
+        let fd = install_filter(program, SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+        // SAFETY: with NEW_LISTENER the kernel returns a fresh descriptor of ours.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
     }
 
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError> {
@@ -554,4 +493,42 @@ impl Sys for LinuxSys {
             errno,
         })
     }
+}
+
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, program): 0, or the listener's descriptor.
+fn install_filter(program: &crate::seccomp::Program, flags: u32) -> Result<i64, SysError> {
+    trace::step(
+        "identity",
+        "seccomp",
+        || {
+            format!(
+                "SECCOMP_SET_MODE_FILTER, flags {flags:#x}, {} instructions",
+                program.0.len()
+            )
+        },
+        || {
+            let fprog = libc::sock_fprog {
+                len: program.0.len() as u16,
+                // Insn is laid out as struct sock_filter (repr(C)); the kernel copies it.
+                filter: program.0.as_ptr() as *mut libc::sock_filter,
+            };
+            // SAFETY: fprog points at a live, correctly sized instruction array.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    1, // SECCOMP_SET_MODE_FILTER
+                    flags,
+                    &fprog as *const libc::sock_fprog,
+                )
+            };
+            if r < 0 {
+                Err(nix::Error::last())
+            } else {
+                Ok(r)
+            }
+        },
+    )
+    .map_err(call_err("seccomp(SECCOMP_SET_MODE_FILTER)"))
 }
