@@ -229,3 +229,24 @@ impl Drop for Daemon {
         let _ = self.0.wait();
     }
 }
+
+/// The host's block devices, by name, with their `major:minor` (throttles need a
+/// real device).
+pub fn block_devices() -> Vec<(String, u32, u32)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let dev = std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok()?;
+            let (major, minor) = dev.trim().split_once(':')?;
+            Some((n, major.parse().ok()?, minor.parse().ok()?))
+        })
+        .collect()
+}

@@ -400,15 +400,10 @@ fn docker_resource_flags_reach_the_cgroup() {
         return;
     }
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let disk = std::fs::read_dir("/sys/block").ok().and_then(|d| {
-        let mut names: Vec<String> = d
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| std::path::Path::new("/dev").join(n).exists())
-            .collect();
-        names.sort();
-        names.into_iter().next()
-    });
+    let disk = block_devices()
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .find(|n| std::path::Path::new("/dev").join(n).exists());
     let mut args = vec![
         "run",
         "-d",

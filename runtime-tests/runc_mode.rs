@@ -593,17 +593,6 @@ fn a_container_joins_another_s_namespaces_by_path() {
     let _ = rt("hako", &state, &["delete", "--force", "sandbox"]);
 }
 
-/// The first block device's `major:minor` (throttles need a real device), if any.
-fn a_block_device() -> Option<(u32, u32)> {
-    let mut names: Vec<_> = fs::read_dir("/sys/block").ok()?.flatten().collect();
-    names.sort_by_key(|e| e.file_name());
-    names.iter().find_map(|e| {
-        let dev = fs::read_to_string(e.path().join("dev")).ok()?;
-        let (major, minor) = dev.trim().split_once(':')?;
-        Some((major.parse().ok()?, minor.parse().ok()?))
-    })
-}
-
 /// blockIO throttles (the OCI spelling `…IOPSDevice` included), cpuset, the soft memory
 /// limit and, on v2, the `unified` map land in the container's cgroup files as runc
 /// writes them; what the host's cgroup version cannot express is refused by name.
@@ -615,7 +604,9 @@ fn bundle_resources_reach_the_cgroup() {
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let dir = tempfile::tempdir().unwrap();
     let b = bundle(dir.path(), &["sleep", "30"]);
-    let device = a_block_device();
+    let device = block_devices()
+        .first()
+        .map(|(_, major, minor)| (*major, *minor));
     let mut spec = read_spec(&b);
     let mut resources = serde_json::json!({
         "cpu": {"cpus": "0", "shares": 0},

@@ -28,7 +28,10 @@ pub fn export(store: &Store, c: &ContainerRecord, out: File) -> Result<(File, Pa
     if c.is_running() {
         // fuse-overlayfs's daemon lives in the container's cgroup: frozen, it could not
         // serve the reads below.
-        let _frozen = FreezeGuard::new(&c.cgroup_path, !serves_itself(store))?;
+        let _frozen = FreezeGuard::new(
+            &c.cgroup_path,
+            !crate::store::driver::serves_from_the_container(store.driver()),
+        )?;
         let root = PathBuf::from(format!("/proc/{}/root", c.state.pid));
         return pack::pack_into(&root, tar, &opts)
             .with_context(|| format!("archive the filesystem of running container {}", c.name));
@@ -36,11 +39,6 @@ pub fn export(store: &Store, c: &ContainerRecord, out: File) -> Result<(File, Pa
     let merged = mount_privately(store, c)?;
     pack::pack_into(&merged, tar, &opts)
         .with_context(|| format!("archive the filesystem of container {}", c.name))
-}
-
-/// Whether the container's files are served by a process inside its own cgroup.
-pub fn serves_itself(store: &Store) -> bool {
-    store.driver() == crate::store::driver::Driver::FuseOverlayfs
 }
 
 /// Mounts the container's overlay on its `merged/` directory, visible only to this process

@@ -34,7 +34,7 @@ fn split(arg: &str) -> Option<(&str, &str)> {
 fn freeze_for_copy(store: &Store, c: &ContainerRecord) -> Result<crate::cgroups::FreezeGuard> {
     Ok(crate::cgroups::FreezeGuard::new(
         &c.cgroup_path,
-        c.is_running() && !crate::export::serves_itself(store),
+        c.is_running() && !crate::store::driver::serves_from_the_container(store.driver()),
     )?)
 }
 

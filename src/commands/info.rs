@@ -17,9 +17,7 @@ pub fn info(root: &Path, requested: Option<Driver>) -> Result<i32> {
     println!("Backing filesystem: {}", storage::filesystem_name(magic));
     println!("Kernel: {kernel}");
     // What the data root records, or what a new one would get (info creates nothing).
-    let recorded = std::fs::read_to_string(root.join("storage-driver"))
-        .ok()
-        .and_then(|t| t.trim().parse::<Driver>().ok());
+    let recorded = driver::recorded(root).ok().flatten();
     let fuse = driver::fuse_installed();
     let kernel_version = crate::sys::kernel_version(&kernel);
     let chosen = recorded

@@ -429,12 +429,15 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
         selinux_label: non_empty(process.selinux_label()),
         mount_label: non_empty(linux.mount_label()),
     };
-    labels
-        .check(
-            crate::launcher::lsm::apparmor_enabled(),
-            crate::launcher::lsm::selinux_enabled(),
-        )
-        .map_err(PlanError::Host)?;
+    // The host's LSMs are probed only for a bundle that asks for a label.
+    if labels != crate::launcher::lsm::Labels::default() {
+        labels
+            .check(
+                crate::launcher::lsm::apparmor_enabled(),
+                crate::launcher::lsm::selinux_enabled(),
+            )
+            .map_err(PlanError::Host)?;
+    }
     let mut mounts = vec![];
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let target = m.destination().clone();

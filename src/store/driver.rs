@@ -66,15 +66,27 @@ pub fn fuse_installed() -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(FUSE_PROGRAM).is_file()))
 }
 
+/// The driver `root` records, if it records one yet.
+pub fn recorded(root: &Path) -> Result<Option<Driver>, String> {
+    let file = root.join(FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Ok(Some(text.trim().parse::<Driver>()?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("read {}: {e}", file.display())),
+    }
+}
+
+/// Whether a container's files are served by a process inside its own cgroup (the
+/// FUSE daemon): freezing the container would stop the reads of its files.
+pub fn serves_from_the_container(driver: Driver) -> bool {
+    driver == Driver::FuseOverlayfs
+}
+
 /// The data root's driver: the recorded one, else `requested` or the automatic choice,
 /// recorded now. Asking a data root for another driver than its own is refused.
 pub fn settle(root: &Path, requested: Option<Driver>) -> Result<Driver, String> {
     let file = root.join(FILE);
-    let recorded = match std::fs::read_to_string(&file) {
-        Ok(text) => Some(text.trim().parse::<Driver>()?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("read {}: {e}", file.display())),
-    };
+    let recorded = recorded(root)?;
     match (recorded, requested) {
         (Some(r), Some(q)) if r != q => Err(format!(
             "the data root {} holds containers of the {r} storage driver, so it cannot switch to {q}: give {q} a data root of its own (--root DIR)",
