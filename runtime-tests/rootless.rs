@@ -351,8 +351,7 @@ fn http_get(port: u16) -> String {
 
 /// The fuse-overlayfs storage driver (what a rootless user on a kernel older than 5.11
 /// gets automatically; asked for here with --storage-driver): run with the rootfs on
-/// FUSE, exec, diff, commit (owner 33 and a whiteout, read back by umoci), export of a
-/// running container, and a data root that keeps its driver.
+/// FUSE, then the shared driver workflow.
 #[test]
 fn rootless_fuse_overlayfs_driver_keeps_the_workflow() {
     if !require_root("rootless_fuse_overlayfs_driver_keeps_the_workflow") {
@@ -367,32 +366,64 @@ fn rootless_fuse_overlayfs_driver_keeps_the_workflow() {
     }
     // Distributions ship /dev/fuse 0666; minimal VMs may leave it 0600.
     shell("chmod 0666 /dev/fuse");
+    let out = driver_workflow("fuse-overlayfs");
+    assert!(out.contains("fs: fuse.fuse-overlayfs"), "{out}");
+    // No daemon outlives its containers.
+    until("fuse-overlayfs daemons end", || {
+        !shell("ps -eo user,comm").contains("fuse-overlayfs")
+    });
+}
+
+/// The vfs storage driver (what a rootless user on a kernel older than 5.11 gets when
+/// fuse-overlayfs is not installed): every container a copy of its image, bind-mounted,
+/// its changes found by comparison; the same workflow gives the same layers.
+#[test]
+fn rootless_vfs_driver_keeps_the_workflow() {
+    if !require_root("rootless_vfs_driver_keeps_the_workflow") {
+        return;
+    }
+    let out = driver_workflow("vfs");
+    assert!(
+        !out.contains("fs: overlay") && !out.contains("fs: fuse"),
+        "the vfs root is a plain bind mount: {out}"
+    );
+    assert!(
+        out.contains("copy left: 0"),
+        "rm left a container copy: {out}"
+    );
+}
+
+/// As the ranged test user with a data root of the driver's own: run (a new file, a
+/// deleted one, a new directory, a file given to uid 33), diff, commit, a run of the
+/// committed image, exec and export of a running container, then the layer read by
+/// umoci (owner 33 kept, whiteout applied) and a data root that keeps its driver.
+fn driver_workflow(driver: &str) -> String {
     let u = ranged();
     let script = r#"set -e
-export HAKO_ROOT=$HOME/fuse-root
-$H --storage-driver fuse-overlayfs import busybox.tar busybox:latest >/dev/null
+export HAKO_ROOT=$HOME/DRIVER-root
+rm -rf $HAKO_ROOT
+$H --storage-driver DRIVER import busybox.tar busybox:latest >/dev/null
 $H info | grep '^Storage driver'
 $H run --name f1 --network none busybox sh -c 'echo new > /new.txt; rm /bin/vi; mkdir -p /etc/d /data; touch /etc/d/x; echo kept > /data/f; chown 33:33 /data/f; echo "fs: $(grep " / " /proc/mounts | cut -d" " -f3)"'
 $H diff f1 | tr '\n' ' '; echo
-$H commit f1 fused:v1 >/dev/null
-$H run --rm --network none fused:v1 sh -c 'cat /new.txt; ls /bin/vi 2>&1; ls /etc/d'
-$H run -d --name f2 --network none fused:v1 sleep 60 >/dev/null
+$H commit f1 driven:v1 >/dev/null
+$H run --rm --network none driven:v1 sh -c 'cat /new.txt; ls /bin/vi 2>&1; ls /etc/d'
+$H run -d --name f2 --network none driven:v1 sleep 60 >/dev/null
 echo "exec: $($H exec f2 cat /data/f)"
 $H export f2 | tar -t | grep -c '^new.txt$'
 $H rm -f f1 f2 >/dev/null
-$H save --format oci-archive -o fused.tar fused:v1
+echo "copy left: $(ls $HAKO_ROOT/containers | wc -l)"
+rm -f DRIVER.tar
+$H save --format oci-archive -o DRIVER.tar driven:v1
 $H --storage-driver overlay images 2>&1 || true
-"#;
-    let out = user_ok(u, script);
-    assert!(out.contains("Storage driver: fuse-overlayfs"), "{out}");
-    assert!(out.contains("fs: fuse.fuse-overlayfs"), "{out}");
+"#
+    .replace("DRIVER", driver);
+    let out = user_ok(u, &script);
+    assert!(out.contains(&format!("Storage driver: {driver}")), "{out}");
     for change in ["A /new.txt", "D /bin/vi", "A /etc/d/x", "A /data/f"] {
         assert!(out.contains(change), "diff lacks {change}: {out}");
     }
-    assert!(
-        !out.contains(".wh."),
-        "fuse-overlayfs markers leaked: {out}"
-    );
+    assert!(!out.contains(".wh."), "whiteout markers leaked: {out}");
     assert!(
         out.contains("new\nls: /bin/vi: No such file or directory\nx\n"),
         "{out}"
@@ -401,16 +432,14 @@ $H --storage-driver overlay images 2>&1 || true
     assert!(out.contains("cannot switch to overlay"), "{out}");
     let d = u.home.display();
     shell(&format!(
-        "rm -rf {d}/flayout {d}/fbundle && mkdir {d}/flayout && tar -C {d}/flayout -xf {d}/fused.tar && umoci unpack --image {d}/flayout:v1 {d}/fbundle"
+        "rm -rf {d}/{driver}-layout {d}/{driver}-bundle && mkdir {d}/{driver}-layout && tar -C {d}/{driver}-layout -xf {d}/{driver}.tar && umoci unpack --image {d}/{driver}-layout:v1 {d}/{driver}-bundle"
     ));
-    let meta = std::fs::metadata(format!("{d}/fbundle/rootfs/data/f")).unwrap();
+    let bundle = format!("{d}/{driver}-bundle/rootfs");
+    let meta = std::fs::metadata(format!("{bundle}/data/f")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (33, 33));
-    assert!(!Path::new(&format!("{d}/fbundle/rootfs/bin/vi")).exists());
-    assert!(Path::new(&format!("{d}/fbundle/rootfs/etc/d/x")).exists());
-    // No daemon outlives its containers.
-    until("fuse-overlayfs daemons end", || {
-        !shell("ps -eo user,comm").contains("fuse-overlayfs")
-    });
+    assert!(!Path::new(&format!("{bundle}/bin/vi")).exists());
+    assert!(Path::new(&format!("{bundle}/etc/d/x")).exists());
+    out
 }
 
 /// Rootless runc mode: `hako runc spec --rootless` and the OCI lifecycle as an ordinary

@@ -58,8 +58,10 @@ pub fn commit(store: &Store, c: &ContainerRecord, opts: &CommitOptions) -> Resul
         leave_out: leave_out_paths(&config, c),
     };
 
-    let upper = store.container_dir(&c.id).join("upper");
     let frozen = FreezeGuard::new(&c.cgroup_path, opts.pause && c.is_running())?;
+    let upper = crate::rootfs::container_overlay(store, c)
+        .changes()
+        .with_context(|| format!("find what container {} changed", c.name))?;
     let (blob, diff_id, report) = write_layer(store, &upper, &pack_opts)?;
     drop(frozen);
 

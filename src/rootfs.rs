@@ -6,6 +6,8 @@
 //! (`l/<16 hex>`, 19 bytes a layer: about 200 layers per page), the trick Docker's overlay2
 //! driver uses.
 
+use crate::store::driver::Driver;
+use crate::store::vfs;
 use crate::sys::{Sys, SysError};
 use nix::mount::MsFlags;
 use std::path::{Component, Path, PathBuf};
@@ -25,7 +27,8 @@ pub struct Overlay {
     /// `user.overlay.*` xattrs (`userxattr`, kernel ≥ 5.11), as rootless unpack writes them.
     #[serde(default)]
     pub userxattr: bool,
-    /// The kernel's overlay, or the same layout through fuse-overlayfs.
+    /// The kernel's overlay, the same layout through fuse-overlayfs, or vfs's copy (kept
+    /// beside `upper`, which then holds the changes when asked for).
     #[serde(default)]
     pub driver: crate::store::driver::Driver,
 }
@@ -38,6 +41,8 @@ pub enum RootfsError {
     TooManyLayers { layers: usize },
     #[error(transparent)]
     Sys(#[from] SysError),
+    #[error("copy the image's layers into {target} (vfs storage driver): {detail}")]
+    Copy { target: String, detail: String },
     #[error("mount the rootfs on {target} with fuse-overlayfs: {detail}")]
     Fuse { target: String, detail: String },
     #[error("resolve {path} inside the container: {detail}")]
@@ -82,8 +87,10 @@ impl Overlay {
     }
 
     pub fn mount(&self, sys: &dyn Sys, target: &Path) -> Result<(), RootfsError> {
-        if self.driver == crate::store::driver::Driver::FuseOverlayfs {
-            return crate::fuse_overlay::mount(self, target);
+        match self.driver {
+            Driver::Overlay => {}
+            Driver::FuseOverlayfs => return crate::fuse_overlay::mount(self, target),
+            Driver::Vfs => return self.mount_copy(sys, target),
         }
         let (options, relative) = self.options()?;
         if relative {
@@ -97,6 +104,52 @@ impl Overlay {
             Some(&options),
         )?;
         Ok(())
+    }
+}
+
+impl Overlay {
+    /// vfs: the container's copy of its layers (made now if it is not there yet),
+    /// bind-mounted on `target`.
+    fn mount_copy(&self, sys: &dyn Sys, target: &Path) -> Result<(), RootfsError> {
+        let rootfs = vfs::rootfs_of(&self.upper);
+        let bottom_first: Vec<PathBuf> =
+            self.lower.iter().rev().map(|l| self.base.join(l)).collect();
+        crate::trace::step(
+            "rootfs",
+            "copy",
+            || {
+                format!(
+                    "{} layers into {} (vfs driver)",
+                    bottom_first.len(),
+                    rootfs.display()
+                )
+            },
+            || vfs::ensure_copied(&rootfs, &bottom_first),
+        )
+        .map_err(|e| RootfsError::Copy {
+            target: rootfs.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        sys.mount(
+            Some(&rootfs.to_string_lossy()),
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// The container's changes in overlay's upper format: `upper` itself, or, for vfs,
+    /// the differences from its copy's starting state written there now.
+    pub fn changes(&self) -> std::io::Result<PathBuf> {
+        if self.driver == Driver::Vfs {
+            let rootfs = vfs::rootfs_of(&self.upper);
+            if rootfs.is_dir() {
+                vfs::changes(&rootfs, &self.upper)?;
+            }
+        }
+        Ok(self.upper.clone())
     }
 }
 

@@ -492,7 +492,7 @@ fn copy(b: &mut Builder, state: &mut State, ins: &Instruction, add: bool) -> Res
             copy_into(&src_root, &sources, &merged, &dest, &opts)
         })
         .map_err(anyhow::Error::msg)?;
-        pack_upper(b.store, &work.join("dst/upper"))
+        pack_upper(b.store, &target.changes()?)
     })();
     let _ = std::fs::remove_dir_all(&work);
     let (blob, diff_id) = result?;

@@ -236,7 +236,10 @@ impl Host for BuildHost<'_> {
         };
         let result = lifecycle::run_foreground(self.store, &mut record, Some(spec), &options);
         let outcome = match result {
-            Ok(0) => pack(&self.store.container_dir(&record.id).join("upper")),
+            Ok(0) => crate::rootfs::container_overlay(self.store, &record)
+                .changes()
+                .map_err(anyhow::Error::from)
+                .and_then(|changes| pack(&changes)),
             Ok(code) => {
                 let mut output = String::new();
                 if let Some(f) = capture.as_mut() {

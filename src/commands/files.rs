@@ -87,7 +87,9 @@ pub fn diff(store: &Store, container: &str) -> Result<i32> {
             .iter()
             .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
     };
-    let upper = store.container_dir(&c.id).join("upper");
+    let upper = crate::rootfs::container_overlay(store, &c)
+        .changes()
+        .with_context(|| format!("find what container {} changed", c.name))?;
     for (kind, path) in changes_list::list(&upper, &in_lower)? {
         // The empty targets hako made for its /etc bind mounts are not the user's changes
         // (Docker does not list them either).

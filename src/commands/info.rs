@@ -29,8 +29,12 @@ pub fn info(root: &Path, requested: Option<Driver>) -> Result<i32> {
             Driver::Overlay if user.is_some() => " (kernel overlayfs, userxattr)",
             Driver::Overlay => " (kernel overlayfs)",
             Driver::FuseOverlayfs => " (FUSE)",
+            Driver::Vfs => " (a full copy of the image for every container)",
         }
     );
+    if chosen == Driver::Vfs && user.is_some() && kernel_version < (5, 11) {
+        problems.push(format!("kernel {kernel} cannot mount overlay in a user namespace, so every container is a full copy of its image (the vfs driver: slow to create, as large as the image): apt-get install fuse-overlayfs, then give hako a new data root (--root DIR), which will use it"));
+    }
     if chosen == Driver::FuseOverlayfs {
         if !fuse {
             problems.push("the fuse-overlayfs storage driver needs fuse-overlayfs: apt-get install fuse-overlayfs".into());

@@ -1,9 +1,10 @@
 //! The storage driver: how a container's layers and its writable layer become one tree.
 //! `overlay` is the kernel's overlayfs (as root, or in a user namespace on kernels ≥ 5.11
 //! with `userxattr`); `fuse-overlayfs` is the same layout served by a FUSE daemon, for
-//! rootless use on older kernels (RHEL 8's 4.18, Debian 10's 4.19). Both keep the
-//! container's changes in `upper/` in overlay's format, so commit, diff and export read
-//! them the same way.
+//! rootless use on older kernels (RHEL 8's 4.18, Debian 10's 4.19); `vfs` copies the
+//! image for every container (see `vfs.rs`), where neither can be mounted. All of them
+//! give the container's changes in overlay's upper format (`Overlay::changes`), so
+//! commit, diff and build read them the same way.
 //!
 //! A data root keeps the driver it was created with (the file `storage-driver`): upper
 //! directories written by one driver are not guaranteed to read back under the other.
@@ -17,6 +18,7 @@ pub enum Driver {
     #[default]
     Overlay,
     FuseOverlayfs,
+    Vfs,
 }
 
 const FILE: &str = "storage-driver";
@@ -27,6 +29,7 @@ impl Driver {
         match self {
             Driver::Overlay => "overlay",
             Driver::FuseOverlayfs => "fuse-overlayfs",
+            Driver::Vfs => "vfs",
         }
     }
 }
@@ -43,20 +46,22 @@ impl FromStr for Driver {
         match s {
             "overlay" | "overlay2" => Ok(Driver::Overlay),
             "fuse-overlayfs" => Ok(Driver::FuseOverlayfs),
+            "vfs" => Ok(Driver::Vfs),
             other => Err(format!(
-                "unknown storage driver {other:?}: hako has overlay and fuse-overlayfs"
+                "unknown storage driver {other:?}: hako has overlay, fuse-overlayfs and vfs"
             )),
         }
     }
 }
 
 /// The driver a new data root gets. The kernel's overlay wherever it can be mounted: by
-/// root, or in a user namespace since 5.11; before that, fuse-overlayfs when installed.
+/// root, or in a user namespace since 5.11; before that, fuse-overlayfs when installed,
+/// else copies.
 pub fn automatic(rootless: bool, kernel: (u32, u32), fuse_installed: bool) -> Driver {
-    if rootless && kernel < (5, 11) && fuse_installed {
-        Driver::FuseOverlayfs
-    } else {
-        Driver::Overlay
+    match (rootless && kernel < (5, 11), fuse_installed) {
+        (false, _) => Driver::Overlay,
+        (true, true) => Driver::FuseOverlayfs,
+        (true, false) => Driver::Vfs,
     }
 }
 
@@ -116,7 +121,8 @@ mod tests {
         assert_eq!(automatic(false, (4, 18), true), Driver::Overlay);
         assert_eq!(automatic(true, (5, 11), true), Driver::Overlay);
         assert_eq!(automatic(true, (4, 18), true), Driver::FuseOverlayfs);
-        assert_eq!(automatic(true, (4, 18), false), Driver::Overlay);
+        assert_eq!(automatic(true, (4, 18), false), Driver::Vfs);
+        assert_eq!(automatic(false, (4, 18), false), Driver::Overlay);
     }
 
     #[test]
@@ -133,6 +139,7 @@ mod tests {
             "{err}"
         );
         assert_eq!("overlay2".parse(), Ok(Driver::Overlay));
-        assert!("vfs".parse::<Driver>().is_err());
+        assert_eq!("vfs".parse(), Ok(Driver::Vfs));
+        assert!("btrfs".parse::<Driver>().is_err());
     }
 }

@@ -21,6 +21,7 @@ pub mod gc;
 pub mod images;
 pub mod layers;
 pub mod lock;
+pub mod vfs;
 
 use std::fs;
 use std::io;
