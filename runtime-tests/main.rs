@@ -21,5 +21,6 @@ mod registry;
 mod rootless;
 mod runc_clients;
 mod runc_mode;
+mod runc_namespaces;
 mod runc_security;
 mod trace_lines;

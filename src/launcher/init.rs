@@ -143,22 +143,29 @@ pub fn prepare_container(
         sys.unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(setup_err)?;
     }
-    // A pod's IPC, UTS or cgroup namespace, entered by path instead of made.
-    for (flag, path) in plan
+    // A pod's IPC, UTS, cgroup or mount namespace, or `--network container:NAME`:
+    // entered by path instead of made. Every file is opened first (a joined mount
+    // namespace would change what the paths name), and the mount namespace is the plan's
+    // last.
+    let network = plan
+        .join_network
+        .iter()
+        .map(|p| (CloneFlags::CLONE_NEWNET, p));
+    let joins = plan
         .join
         .iter()
         .filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID)
-    {
-        let ns =
-            std::fs::File::open(path).map_err(|e| setup_err(format!("{}: {e}", path.display())))?;
-        sys.setns(std::os::fd::AsFd::as_fd(&ns), *flag)
-            .map_err(setup_err)?;
-    }
-    // `--network container:NAME`: that container's network namespace, not a new one.
-    if let Some(path) = &plan.join_network {
-        let ns =
-            std::fs::File::open(path).map_err(|e| setup_err(format!("{}: {e}", path.display())))?;
-        sys.setns(std::os::fd::AsFd::as_fd(&ns), CloneFlags::CLONE_NEWNET)
+        .map(|(f, p)| (*f, p));
+    let opened = network
+        .chain(joins)
+        .map(|(flag, path)| {
+            super::sealed_exe::open_on_host(path)
+                .map(|file| (flag, file))
+                .map_err(|e| setup_err(format!("{}: {e}", path.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (flag, ns) in &opened {
+        sys.setns(std::os::fd::AsFd::as_fd(ns), *flag)
             .map_err(setup_err)?;
     }
     // A new network namespace has only a loopback device, and it is down.

@@ -107,7 +107,7 @@ pub fn spawn(
         .iter()
         .filter(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
     {
-        let ns = std::fs::File::open(path)
+        let ns = sealed_exe::open_on_host(path)
             .map_err(|e| LaunchError::Prepare(format!("{}: {e}", path.display())))?;
         nix::sched::setns(ns, CloneFlags::CLONE_NEWPID)
             .map_err(|e| LaunchError::Prepare(format!("setns {}: {e}", path.display())))?;

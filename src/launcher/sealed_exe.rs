@@ -20,12 +20,25 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Set once running from the sealed copy, so the re-exec happens once.
 const MARK: &str = "_HAKO_SEALED_EXE";
+/// A descriptor of the root of the mount namespace hako was started in, kept across the
+/// re-exec into a namespace of its own (see `open_on_host`).
+const HOST_ROOT_FD: &str = "_HAKO_HOST_ROOT_FD";
+const HIGH_FD: std::os::fd::RawFd = 1000;
+
+fn host_root_fd() -> Option<std::os::fd::RawFd> {
+    std::env::var(HOST_ROOT_FD).ok()?.parse().ok()
+}
 
 /// Re-executes this process from a read-only view (or a sealed copy) of its binary,
 /// unless it already runs from one. Must be called before any thread starts; returns
 /// only on failure.
 pub fn reexec_protected() -> io::Result<()> {
     if std::env::var_os(MARK).is_some() {
+        // The host's root must reach no container process: closed by any exec from now.
+        if let Some(fd) = host_root_fd() {
+            use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        }
         return Ok(());
     }
     std::env::set_var(MARK, "1");
@@ -49,7 +62,18 @@ pub fn reexec_protected() -> io::Result<()> {
 
 /// A mount namespace of our own in which `exe` is read-only.
 fn read_only_view(exe: &std::path::Path) -> nix::Result<()> {
+    use nix::fcntl::{open, OFlag};
     use nix::mount::{mount, MsFlags};
+    // Opened before the unshare, without close-on-exec: it survives both. Moved high,
+    // clear of the descriptors a caller hands on with --preserve-fds.
+    let opened = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let host_root = nix::fcntl::fcntl(opened, nix::fcntl::FcntlArg::F_DUPFD(HIGH_FD))?;
+    nix::unistd::close(opened)?;
+    std::env::set_var(HOST_ROOT_FD, host_root.to_string());
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
     let none: Option<&str> = None;
     // Host mount events still reach us; ours never reach the host.
@@ -96,4 +120,23 @@ fn reexec_from_sealed_copy() -> io::Result<()> {
     });
     nix::unistd::fexecve(copy.as_raw_fd(), &args, &env)?;
     unreachable!("fexecve returns only on failure")
+}
+
+/// Opens a file the caller named, in the mount namespace hako was started in. The
+/// re-exec above moved runc mode into a copy of it, and the kernel leaves one kind of
+/// mount out of every copy: a mount namespace's own file bound somewhere (`unshare
+/// --mount=FILE`, a pod's sandbox), which would otherwise be a reference loop. So a
+/// namespace path is resolved from the host's root, kept open across the re-exec.
+pub fn open_on_host(path: &std::path::Path) -> io::Result<std::fs::File> {
+    let (Some(root), Ok(relative)) = (host_root_fd(), path.strip_prefix("/")) else {
+        return std::fs::File::open(path);
+    };
+    let fd = nix::fcntl::openat(
+        Some(root),
+        relative,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }

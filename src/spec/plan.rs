@@ -410,9 +410,10 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
                 LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
                 LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
                 LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+                LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
                 _ => {
                     return Err(PlanError::Unsupported(
-                        "joining a mount or user namespace by path",
+                        "joining a user or time namespace by path",
                     ))
                 }
             };
@@ -422,6 +423,10 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             namespaces.remove(flag);
         }
     }
+
+    // Entered in this order: a joined mount namespace changes what every later path
+    // names, so it comes last.
+    join.sort_by_key(|(flag, _)| *flag == CloneFlags::CLONE_NEWNS);
 
     let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
     let labels = crate::launcher::lsm::Labels {

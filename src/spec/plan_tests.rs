@@ -212,13 +212,16 @@ fn unsupported_fields_are_named() {
             "{pointer}: {err}"
         );
     }
-    // Joining a mount namespace by path, too.
+    // Joining a user namespace by path, too.
     let mut v = base.clone();
-    v["linux"]["namespaces"][4]["path"] = "/proc/1/ns/mnt".into();
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user", "path": "/proc/1/ns/user"}));
     let spec: Spec = serde_json::from_value(v).unwrap();
     assert!(matches!(
         compile(&spec, HostCgroupLayout::V2),
-        Err(PlanError::Unsupported(_))
+        Err(PlanError::Unsupported(f)) if f.contains("user")
     ));
 }
 
@@ -246,6 +249,16 @@ fn namespaces_given_by_path_are_joined_not_made() {
     assert!(plan
         .entered_namespaces()
         .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC));
+    // A mount namespace is joined too, and last, whatever the spec's order.
+    let mut m = v.clone();
+    m["linux"]["namespaces"][4]["path"] = "/run/pod/mnt".into();
+    m["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
+    let plan = compile(&serde_json::from_value(m).unwrap(), HostCgroupLayout::V2).unwrap();
+    assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWNS));
+    assert_eq!(
+        plan.join.last(),
+        Some(&(CloneFlags::CLONE_NEWNS, PathBuf::from("/run/pod/mnt")))
+    );
     // A joined UTS namespace is shared: no hostname may be set in it.
     v["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
     v["hostname"] = "box".into();
