@@ -357,9 +357,12 @@ fn runc_mode_runs_from_a_read_only_view_of_the_binary() {
     let _ = rt("hako", &state, &["delete", "--force", "sealed"]);
 }
 
-/// `process.oomScoreAdj` and `linux.personality` from the bundle reach the process.
+/// `process.oomScoreAdj`, `linux.personality`, `process.scheduler` and
+/// `process.ioPriority` from the bundle reach the process (the policy and nice level
+/// read back from /proc, the I/O class by busybox's ionice); a scheduler setting the
+/// kernel would refuse fails `create` by name.
 #[test]
-fn oom_score_adj_and_personality_are_applied() {
+fn process_settings_are_applied() {
     if !require_root("runc mode creates namespaces and cgroups") {
         return;
     }
@@ -367,11 +370,18 @@ fn oom_score_adj_and_personality_are_applied() {
     let state = dir.path().join("state");
     let b = bundle(
         dir.path(),
-        &["sh", "-c", "cat /proc/self/oom_score_adj; uname -m"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/oom_score_adj; uname -m; grep '^policy' /proc/self/sched | tr -d ' '; cut -d' ' -f19 /proc/self/stat; ionice",
+        ],
     );
     let mut spec: serde_json::Value = read_spec(&b);
     spec["process"]["oomScoreAdj"] = serde_json::json!(123);
     spec["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+    spec["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH", "nice": 7});
+    spec["process"]["ioPriority"] =
+        serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
     write_spec(&b, &spec);
     let o = rt(
         "hako",
@@ -381,11 +391,25 @@ fn oom_score_adj_and_personality_are_applied() {
     let out = stdout(&o);
     assert_eq!(
         out.split_whitespace().collect::<Vec<_>>(),
-        ["123", "i686"],
+        ["123", "i686", "policy:3", "7", "idle"],
         "{out} {}",
         stderr(&o)
     );
     let _ = rt("hako", &state, &["delete", "--force", "persona"]);
+    spec["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "priority": 5});
+    write_spec(&b, &spec);
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", b.to_str().unwrap(), "badsched"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("only SCHED_FIFO and SCHED_RR take a priority"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!state.join("badsched").exists());
 }
 
 /// All six hook stages run at their moments with the state on stdin: prestart,

@@ -176,6 +176,8 @@ mod tests {
             labels: Default::default(),
             oom_score_adj: None,
             personality: None,
+            scheduler: None,
+            io_priority: None,
         };
         let err = exec(
             &target,

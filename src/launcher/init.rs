@@ -246,6 +246,14 @@ pub fn become_process(
         sys.write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
             .map_err(setup_err)?;
     }
+    // Real-time policies and raised I/O classes need CAP_SYS_NICE / CAP_SYS_ADMIN: before
+    // the drop. Both survive execve.
+    if let Some(attr) = &process.scheduler {
+        sys.set_scheduler(attr).map_err(setup_err)?;
+    }
+    if let Some(value) = process.io_priority {
+        sys.set_io_priority(value).map_err(setup_err)?;
+    }
     // The execution domain survives execve; set while seccomp still allows any value.
     if let Some(persona) = process.personality {
         sys.set_personality(persona).map_err(setup_err)?;

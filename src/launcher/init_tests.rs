@@ -35,6 +35,8 @@ fn process(uid: u32) -> ProcessPlan {
         labels: Default::default(),
         oom_score_adj: None,
         personality: None,
+        scheduler: None,
+        io_priority: None,
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod defaults;
 pub mod frontend;
 pub mod plan;
+pub mod sched;
 pub mod user;
 
 pub use plan::{LaunchPlan, PlanError};

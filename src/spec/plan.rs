@@ -36,6 +36,9 @@ pub enum PlanError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{0}")]
     Invalid(&'static str),
+    /// A setting whose value the kernel would refuse, with the rule it breaks.
+    #[error("{0}")]
+    Setting(String),
     #[error("linux.sysctl {key}: {why}")]
     BadSysctl { key: String, why: &'static str },
 }
@@ -259,6 +262,10 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     /// `linux.personality`: the execution domain (0 LINUX, 8 LINUX32).
     pub personality: Option<u64>,
+    /// `process.scheduler`, as sched_setattr(2) takes it.
+    pub scheduler: Option<super::sched::SchedAttr>,
+    /// `process.ioPriority`, as ioprio_set(2) takes it.
+    pub io_priority: Option<u32>,
 }
 
 /// One table for mount options: name → (flag, whether the option clears it).
@@ -589,6 +596,18 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             labels: labels.clone(),
             oom_score_adj: process.oom_score_adj(),
             personality: personality(linux)?,
+            scheduler: process
+                .scheduler()
+                .as_ref()
+                .map(super::sched::sched_attr)
+                .transpose()
+                .map_err(PlanError::Setting)?,
+            io_priority: process
+                .io_priority()
+                .as_ref()
+                .map(super::sched::io_priority)
+                .transpose()
+                .map_err(PlanError::Setting)?,
         },
     })
 }
@@ -597,14 +616,6 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
 /// isolation or fewer settings than it asked for.
 fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     use PlanError::Unsupported;
-    if let Some(p) = spec.process() {
-        if p.io_priority().is_some() {
-            return Err(Unsupported("process.ioPriority"));
-        }
-        if p.scheduler().is_some() {
-            return Err(Unsupported("process.scheduler"));
-        }
-    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };

@@ -37,6 +37,8 @@ pub enum Call {
     ParentDeathSignal(String),
     NoNewPrivs,
     Personality(u64),
+    Scheduler(u32),
+    IoPriority(u32),
     Seccomp(usize),
     DropBounding(String),
     /// The set and its capabilities, sorted.
@@ -68,6 +70,8 @@ impl Call {
             Call::ParentDeathSignal(_) => "pdeathsig",
             Call::NoNewPrivs => "no_new_privs",
             Call::Personality(_) => "personality",
+            Call::Scheduler(_) => "sched_setattr",
+            Call::IoPriority(_) => "ioprio_set",
             Call::Seccomp(_) => "seccomp",
             Call::DropBounding(_) => "drop_bounding",
             Call::SetCaps(..) => "set_caps",
@@ -301,6 +305,12 @@ impl Sys for FakeSys {
     }
     fn set_personality(&self, persona: u64) -> Result<(), SysError> {
         self.call_err(Call::Personality(persona), "personality")
+    }
+    fn set_scheduler(&self, attr: &crate::spec::sched::SchedAttr) -> Result<(), SysError> {
+        self.call_err(Call::Scheduler(attr.policy), "sched_setattr")
+    }
+    fn set_io_priority(&self, value: u32) -> Result<(), SysError> {
+        self.call_err(Call::IoPriority(value), "ioprio_set")
     }
     fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
         self.call_err(Call::Seccomp(program.0.len()), "seccomp")

@@ -363,6 +363,68 @@ impl Sys for LinuxSys {
         nix::unistd::getppid().as_raw()
     }
 
+    fn set_scheduler(&self, attr: &crate::spec::sched::SchedAttr) -> Result<(), SysError> {
+        // The kernel's struct sched_attr, first version (48 bytes).
+        #[repr(C)]
+        struct KernelSchedAttr {
+            size: u32,
+            policy: u32,
+            flags: u64,
+            nice: i32,
+            priority: u32,
+            runtime: u64,
+            deadline: u64,
+            period: u64,
+        }
+        let k = KernelSchedAttr {
+            size: std::mem::size_of::<KernelSchedAttr>() as u32,
+            policy: attr.policy,
+            flags: attr.flags,
+            nice: attr.nice,
+            priority: attr.priority,
+            runtime: attr.runtime,
+            deadline: attr.deadline,
+            period: attr.period,
+        };
+        trace::step(
+            "identity",
+            "sched_setattr",
+            || {
+                format!(
+                    "0, {{policy={}, nice={}, priority={}, flags={:#x}}}, 0",
+                    attr.policy, attr.nice, attr.priority, attr.flags
+                )
+            },
+            || {
+                // SAFETY: `k` is a live, correctly sized sched_attr; pid 0 is this thread.
+                match unsafe {
+                    libc::syscall(libc::SYS_sched_setattr, 0, &k as *const KernelSchedAttr, 0)
+                } {
+                    -1 => Err(nix::Error::last()),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .map_err(call_err("sched_setattr (process.scheduler)"))
+    }
+
+    fn set_io_priority(&self, value: u32) -> Result<(), SysError> {
+        const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+        trace::step(
+            "identity",
+            "ioprio_set",
+            || format!("IOPRIO_WHO_PROCESS, 0, {value:#x}"),
+            || {
+                // SAFETY: plain integers; who=0 is this process.
+                match unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } {
+                    -1 => Err(nix::Error::last()),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .map_err(call_err("ioprio_set (process.ioPriority)"))
+    }
+
     fn set_personality(&self, persona: u64) -> Result<(), SysError> {
         trace::step(
             "identity",

@@ -118,6 +118,10 @@ pub trait Sys {
     fn set_no_new_privs(&self) -> Result<(), SysError>;
     /// personality(2): the execution domain (`linux.personality`, e.g. LINUX32).
     fn set_personality(&self, persona: u64) -> Result<(), SysError>;
+    /// sched_setattr(2) on this process (`process.scheduler`).
+    fn set_scheduler(&self, attr: &crate::spec::sched::SchedAttr) -> Result<(), SysError>;
+    /// ioprio_set(2) on this process (`process.ioPriority`).
+    fn set_io_priority(&self, value: u32) -> Result<(), SysError>;
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError>;
     fn set_caps(&self, set: CapSet, caps: &CapsHashSet) -> Result<(), SysError>;
     fn setgroups(&self, gids: &[u32]) -> Result<(), SysError>;
