@@ -669,6 +669,21 @@ fn bundle_resources_reach_the_cgroup() {
     assert!(stderr(&o).contains(expect), "{}", stderr(&o));
     let o = rt("hako", &state, &["state", "refused"]);
     assert!(!o.status.success(), "state left behind");
+    // An RDMA limit on a host without the controller or the device: refused by name.
+    let mut spec = read_spec(&b);
+    spec["linux"]["resources"] = serde_json::json!({"rdma": {"mlx5_0": {"hcaHandles": 2}}});
+    write_spec(&b, &spec);
+    let o = rt(
+        "hako",
+        &state,
+        &["create", "--bundle", b.to_str().unwrap(), "rdma"],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("needs the rdma controller") || err.contains("no RDMA device of that name"),
+        "{err}"
+    );
     let _ = Command::new("sh")
         .arg("-c")
         .arg("rmdir /sys/fs/cgroup/hakotest-res /sys/fs/cgroup/*/hakotest-res 2>/dev/null")

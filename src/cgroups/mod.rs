@@ -139,9 +139,9 @@ fn write_device_rules(dir: &std::path::Path, rules: &[DeviceRule]) -> std::io::R
 /// Controllers a container's cgroup is created in (v1: one directory per hierarchy).
 /// Those the host does not mount are left out (cgroups-rs skips them); a setting that
 /// needs one of them then fails, naming it.
-const CONTROLLERS: [&str; 11] = [
+const CONTROLLERS: [&str; 12] = [
     "memory", "pids", "cpu", "cpuacct", "freezer", "blkio", "devices", "cpuset", "hugetlb",
-    "net_cls", "net_prio",
+    "net_cls", "net_prio", "rdma",
 ];
 
 /// A container's cgroup. A rootless container without a delegated subtree has none
@@ -158,7 +158,7 @@ pub struct ContainerCgroup {
 }
 
 /// v2 controllers a container's limits need, enabled for the children of `hako/`.
-const V2_CONTROLLERS: [&str; 6] = ["cpu", "memory", "pids", "io", "cpuset", "hugetlb"];
+const V2_CONTROLLERS: [&str; 7] = ["cpu", "memory", "pids", "io", "cpuset", "hugetlb", "rdma"];
 
 /// Creates `root/path` on v2 with our controllers enabled in every ancestor's
 /// `cgroup.subtree_control`. Each write there takes the kernel's cgroup lock, so only the
@@ -521,7 +521,14 @@ impl ContainerCgroup {
             )
             .map_err(|e| CgroupError::Setting {
                 path: self.path.clone(),
-                detail: format!("write {:?} to {}: {e}", w.value, w.file),
+                detail: match e.raw_os_error() {
+                    // The kernel's answer for a device name it does not know.
+                    Some(libc::ENODEV) if w.file == "rdma.max" => format!(
+                        "linux.resources.rdma names {:?}, but this host has no RDMA device of that name (ls /sys/class/infiniband)",
+                        w.value.split(' ').next().unwrap_or_default()
+                    ),
+                    _ => format!("write {:?} to {}: {e}", w.value, w.file),
+                },
             })?;
         }
         Ok(())

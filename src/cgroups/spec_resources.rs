@@ -1,5 +1,5 @@
 //! The rest of a spec's `linux.resources`: block I/O, hugetlb, cpuset, real-time CPU,
-//! soft memory limits, net_cls/net_prio and v2's `unified` map. Each becomes a file write
+//! soft memory limits, net_cls/net_prio, RDMA and v2's `unified` map. Each becomes a file write
 //! hako makes itself (cgroups-rs would ignore a failed write, and a bundle must never run
 //! with less than it asked for), translated for the host's cgroup version as runc does.
 
@@ -50,6 +50,8 @@ pub struct SpecResources {
     pub net_priorities: Vec<(String, u32)>,
     /// v2 file name → value, written as given.
     pub unified: BTreeMap<String, String>,
+    /// RDMA device → (HCA handles, HCA objects); `None` is "max".
+    pub rdma: BTreeMap<String, (Option<u32>, Option<u32>)>,
 }
 
 /// One write: `file` in the container's directory of `controller` (v1), or in its one
@@ -133,6 +135,13 @@ impl SpecResources {
                 .map(|p| (p.name().clone(), p.priority()))
                 .collect();
         }
+        s.rdma = r
+            .rdma()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(device, l)| (device, (l.hca_handles(), l.hca_objects())))
+            .collect();
         s.unified = r
             .unified()
             .clone()
@@ -335,6 +344,19 @@ impl SpecResources {
                     format!("{name} {prio}"),
                 ));
             }
+        }
+        // The same file on both versions: one line per device.
+        for (device, (handles, objects)) in &self.rdma {
+            let limit = |v: &Option<u32>| v.map_or("max".to_string(), |n| n.to_string());
+            out.push(w(
+                "rdma",
+                "rdma.max",
+                format!(
+                    "{device} hca_handle={} hca_object={}",
+                    limit(handles),
+                    limit(objects)
+                ),
+            ));
         }
         if !self.unified.is_empty() {
             if v1 {

@@ -106,3 +106,17 @@ fn unified_only_on_v2_and_only_plain_files() {
         assert!(files(&s, Version::V2, false).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn rdma_limits_are_one_line_per_device() {
+    let s = resources(serde_json::json!({"rdma": {
+        "mlx5_0": {"hcaHandles": 3, "hcaObjects": 10000},
+        "mlx4_0": {"hcaHandles": 2},
+    }}));
+    let expected = pairs(&[
+        ("rdma.max", "mlx4_0 hca_handle=2 hca_object=max"),
+        ("rdma.max", "mlx5_0 hca_handle=3 hca_object=10000"),
+    ]);
+    assert_eq!(files(&s, Version::V1, false).unwrap(), expected);
+    assert_eq!(files(&s, Version::V2, false).unwrap(), expected);
+}

@@ -623,9 +623,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         return Err(Unsupported("linux.intelRdt"));
     }
     if let Some(r) = linux.resources() {
-        if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(Unsupported("linux.resources.rdma"));
-        }
         if r.memory().and_then(|m| m.kernel()).is_some_and(|k| k != 0) {
             // Gone from the kernel (5.16 dropped kmem limits); runc ignores it too.
             crate::trace::note("spec", "ignored", || {
