@@ -29,3 +29,18 @@ print(f"hako run --rm busybox true in the VM: median {m['hako']*1000:.1f} ms")
 for ref in ("crun", "runc"):
     print(f"  ratio hako/{ref} = {m['hako']/m[ref]:.2f}   ({ref} {m[ref]*1000:.1f} ms; target vs crun <= 1.0)")
 PY
+
+# runc mode, as youki's README measures it: create + start + delete of the same bundle,
+# hako's runc command line against crun's and runc's, each with its own state root.
+cycle() { echo "sh -c '$1 create --bundle $work/bundle bench-cycle >/dev/null 2>&1 </dev/null && $1 start bench-cycle && $1 delete -f bench-cycle'"; }
+hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-20}" --export-json "$work/cycle.json" \
+    -n hako "$(cycle "$HAKO runc --root $work/hako-state")" \
+    -n crun "$(cycle "crun --root $work/crun-state")" \
+    -n runc "$(cycle "runc --root $work/runc-state")" 2>&1 | grep -E 'Time|Benchmark' || true
+python3 - "$work/cycle.json" <<'PY'
+import json, sys
+m = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
+print(f"hako runc create+start+delete in the VM: median {m['hako']*1000:.1f} ms")
+for ref in ("crun", "runc"):
+    print(f"  ratio hako/{ref} = {m['hako']/m[ref]:.2f}   ({ref} {m[ref]*1000:.1f} ms; target vs crun <= 1.0)")
+PY

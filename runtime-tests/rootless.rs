@@ -242,26 +242,54 @@ fn rootless_user_mode_network_publishes_on_the_host_loopback() {
     if !require_root("rootless_user_mode_network_publishes_on_the_host_loopback") {
         return;
     }
+    user_mode_network_publishes("slirp4netns", "web", "tap0");
+}
+
+/// The same with pasta (what Podman 5 uses), asked for by name here since slirp4netns
+/// comes first where both are installed.
+#[test]
+fn rootless_pasta_network_publishes_on_the_host_loopback() {
+    if !require_root("rootless_pasta_network_publishes_on_the_host_loopback") {
+        return;
+    }
+    if !have("pasta") {
+        skip(
+            "rootless_pasta_network_publishes_on_the_host_loopback",
+            "pasta is not installed (apt-get install passt)",
+        );
+        return;
+    }
+    user_mode_network_publishes("pasta", "pweb", "eth0");
+}
+
+/// A web server in a rootless container on `helper`'s network, published on the host's
+/// loopback: the port answers from the host, the container has 10.0.2.100/24 on
+/// `interface`, inspect names the helper, and the port is free again after `rm`.
+fn user_mode_network_publishes(helper: &str, name: &str, interface: &str) {
     let u = ranged_with_busybox();
     let port = free_port();
     let script = format!(
-        "$H rm -f web >/dev/null 2>&1; $H run -d --name web -p 127.0.0.1:{port}:8080 busybox sh -c 'echo rootless-web > /index.html; exec httpd -f -p 8080 -h /' >/dev/null && $H port web && $H exec web sh -c 'ip -4 addr show tap0' | grep -o 'inet [0-9./]*'"
+        "$H rm -f {name} >/dev/null 2>&1; $H run -d --name {name} --network {helper} -p 127.0.0.1:{port}:8080 busybox sh -c 'echo rootless-web > /index.html; exec httpd -f -p 8080 -h /' >/dev/null && $H port {name} && $H inspect -f 'mode={{{{.HostConfig.NetworkMode}}}}' {name} && $H exec {name} sh -c 'ip -4 addr show {interface}' | grep -o 'inet [0-9./]*'"
     );
     let out = user_ok(u, &script);
     assert!(
         out.contains(&format!("8080/tcp -> 127.0.0.1:{port}")),
         "{out}"
     );
+    assert!(out.contains(&format!("mode={helper}")), "{out}");
     assert!(out.contains("inet 10.0.2.100/24"), "{out}");
     let mut body = String::new();
     until("the published port answers", || {
         body = http_get(port);
         body.contains("rootless-web")
     });
-    user_ok(u, "$H rm -f web");
-    // The port is released with the container.
+    user_ok(u, &format!("$H rm -f {name}"));
+    // The port is released with the container, and the helper has gone.
     until("the port is free again", || {
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    });
+    until(&format!("{helper} ends with its container"), || {
+        !shell("ps -u hakorl -o comm").contains(helper)
     });
 }
 

@@ -77,11 +77,7 @@ pub fn build_image(
     };
     let network = match args.network.as_str() {
         "default" | "bridge" if crate::rootless::active() => {
-            if crate::network::usermode::available() {
-                NetworkMode::UserMode
-            } else {
-                NetworkMode::None
-            }
+            crate::network::usermode::choose(None).map_or(NetworkMode::None, |h| h.network_mode())
         }
         "default" | "bridge" => NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into()),
         "none" => NetworkMode::None,

@@ -82,9 +82,11 @@ pub fn info(root: &Path, requested: Option<Driver>) -> Result<i32> {
         if let Some(fs) = storage::network_filesystem(magic) {
             problems.push(format!("the data root is on {fs}, where overlay and extended attributes do not work: pass --root (or HAKO_ROOT) naming a local directory such as {}", storage::local_fallback(user.uid).display()));
         }
-        match crate::network::usermode::check_prerequisites() {
-            Ok(()) => println!(
-                "Network helper: slirp4netns (user-mode network; -p publishes on the host)"
+        let helper = crate::network::usermode::choose(None);
+        match helper.and_then(|h| crate::network::usermode::check_prerequisites(h).map(|()| h)) {
+            Ok(h) => println!(
+                "Network helper: {} (user-mode network; -p publishes on the host)",
+                h.name()
             ),
             Err(e) => {
                 println!("Network helper: none");

@@ -116,10 +116,10 @@ pub fn start(
                     .map_err(|e| e.to_string())?;
                 attachment = Some(a);
             }
-            if record.host_config.network_mode == NetworkMode::UserMode {
+            if let Some(helper) = record.host_config.network_mode.user_net_helper() {
                 let run_dir = crate::rootless::run_dir();
                 let ports = &record.host_config.network.ports;
-                let net = network::usermode::start(pid, &record.id, ports, &run_dir)
+                let net = network::usermode::start(helper, pid, &record.id, ports, &run_dir)
                     .map_err(|e| e.to_string())?;
                 user_net = Some(net);
             }
@@ -415,7 +415,7 @@ fn write_etc_files(
             };
             let resolv = if matches!(mode, NetworkMode::Bridge(_)) {
                 hosts::resolv_conf(&host_resolv, &request.dns)
-            } else if *mode == NetworkMode::UserMode {
+            } else if mode.user_net_helper().is_some() {
                 network::usermode::resolv_conf(&request.dns)
             } else {
                 host_resolv

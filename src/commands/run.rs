@@ -95,12 +95,10 @@ pub(crate) fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
         // Rootless: the bridge needs root; user-mode networking stands in for it.
-        "default" | "bridge" | "slirp4netns" if crate::rootless::active() => {
-            if !crate::network::usermode::available() {
-                return Err(crate::network::usermode::UserNetError::NotInstalled.into());
-            }
-            NetworkMode::UserMode
+        "default" | "bridge" | "slirp4netns" | "pasta" if crate::rootless::active() => {
+            crate::network::usermode::choose(name.parse().ok())?.network_mode()
         }
+        "slirp4netns" | "pasta" => bail!("--network {name} is the user-mode network of rootless containers; as root, containers get a bridge (the default) with -p"),
         "default" => NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into()),
         other => match other.strip_prefix("container:") {
             Some(c) => NetworkMode::Container(store.lookup_container(c)?.id),
@@ -126,7 +124,7 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
     let network = network_mode(store, &args.network)?;
     let has_own = network.own_namespace();
     if !matches!(network, NetworkMode::Bridge(_)) {
-        let publishes = network != NetworkMode::UserMode;
+        let publishes = network.user_net_helper().is_none();
         let extras = [
             (
                 publishes && (!args.publish.is_empty() || args.publish_all),

@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod ipam;
 pub mod links;
 pub mod nat;
+mod pasta;
 pub mod ports;
 pub mod usermode;
 

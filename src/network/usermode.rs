@@ -1,12 +1,14 @@
 //! User-mode networking for rootless containers: the bridge needs root (veth pairs and
 //! nftables in the host's namespace), so an unprivileged container gets its outside
-//! connectivity from slirp4netns, a user-space TCP/IP stack that joins the container's
-//! network namespace, creates `tap0` there and turns the container's packets into
+//! connectivity from a user-space TCP/IP stack that joins the container's network
+//! namespace, creates a tap device there and turns the container's packets into
 //! ordinary socket calls made by the user on the host. Published ports are host sockets
-//! slirp4netns opens and forwards to the container (asked for over its API socket).
+//! the helper opens and forwards to the container. Two helpers do this: slirp4netns, and
+//! pasta (from passt, what Podman 5 uses; `pasta.rs`); hako takes whichever is
+//! installed, slirp4netns first, or the one `--network` names.
 //!
-//! The container sees 10.0.2.100/24, gateway 10.0.2.2 and DNS 10.0.2.3. The host's own
-//! loopback is not reachable from inside (`--disable-host-loopback`).
+//! Either way the container sees 10.0.2.100/24, gateway 10.0.2.2 and DNS 10.0.2.3, and
+//! the host's own loopback is not reachable from inside.
 
 use super::ports::{PortMapping, Proto};
 use std::io::{Read, Write};
@@ -15,30 +17,91 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-pub const HELPER: &str = "slirp4netns";
 pub const CONTAINER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 pub const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Helper {
+    Slirp4netns,
+    Pasta,
+}
+
+impl Helper {
+    pub fn name(self) -> &'static str {
+        match self {
+            Helper::Slirp4netns => "slirp4netns",
+            Helper::Pasta => "pasta",
+        }
+    }
+
+    /// The Debian package that has it.
+    fn package(self) -> &'static str {
+        match self {
+            Helper::Slirp4netns => "slirp4netns",
+            Helper::Pasta => "passt",
+        }
+    }
+
+    pub fn installed(self) -> bool {
+        crate::rootless::on_path(self.name())
+    }
+
+    pub fn network_mode(self) -> crate::spec::NetworkMode {
+        match self {
+            Helper::Slirp4netns => crate::spec::NetworkMode::UserMode,
+            Helper::Pasta => crate::spec::NetworkMode::Pasta,
+        }
+    }
+}
+
+impl std::str::FromStr for Helper {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Helper, ()> {
+        match s {
+            "slirp4netns" => Ok(Helper::Slirp4netns),
+            "pasta" => Ok(Helper::Pasta),
+            _ => Err(()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UserNetError {
-    #[error("rootless networking needs slirp4netns, which is not installed (apt-get install slirp4netns; or run with --network none or --network host)")]
+    #[error("rootless networking needs slirp4netns or pasta, and neither is installed (apt-get install slirp4netns, or apt-get install passt; or run with --network none or --network host)")]
     NotInstalled,
-    #[error("/dev/net/tun is not open to users on this host (mode {0:o}; distributions ship it 0666): slirp4netns cannot create the container's tap device (an admin runs chmod 0666 /dev/net/tun; or run with --network none or --network host)")]
+    #[error("--network {0} needs {0}, which is not installed (apt-get install {1}; or run with --network none or --network host)")]
+    HelperMissing(&'static str, &'static str),
+    #[error("/dev/net/tun is not open to users on this host (mode {0:o}; distributions ship it 0666): the user-mode network cannot create the container's tap device (an admin runs chmod 0666 /dev/net/tun; or run with --network none or --network host)")]
     TunClosed(u32),
-    #[error("start slirp4netns: {0}")]
-    Start(String),
+    #[error("start {0}: {1}")]
+    Start(&'static str, String),
     #[error("-p {mapping}: {detail}")]
     Publish { mapping: String, detail: String },
 }
 
-/// A running slirp4netns serving one container; it exits when this is dropped (or when
-/// hako dies: it watches a pipe whose only writer is us).
+/// The helper to use: the one asked for, which must be installed, or the first of
+/// slirp4netns and pasta that is.
+pub fn choose(asked: Option<Helper>) -> Result<Helper, UserNetError> {
+    match asked {
+        Some(h) if h.installed() => Ok(h),
+        Some(h) => Err(UserNetError::HelperMissing(h.name(), h.package())),
+        None => [Helper::Slirp4netns, Helper::Pasta]
+            .into_iter()
+            .find(|h| h.installed())
+            .ok_or(UserNetError::NotInstalled),
+    }
+}
+
+/// A running helper serving one container; it exits when this is dropped (or when hako
+/// dies: slirp4netns watches a pipe whose only writer is us, pasta gets a signal).
 pub struct UserNet {
+    helper: Helper,
     child: Child,
-    api_socket: PathBuf,
+    /// slirp4netns's API socket, removed with it.
+    api_socket: Option<PathBuf>,
     /// Held, never written: its closing tells slirp4netns to exit.
-    _exit_writer: OwnedFd,
+    _exit_writer: Option<OwnedFd>,
     pub ports: Vec<PortMapping>,
 }
 
@@ -46,26 +109,48 @@ impl Drop for UserNet {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.api_socket);
+        if let Some(socket) = &self.api_socket {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
-/// Whether the helper is installed (for `hako info` and the default network).
-pub fn available() -> bool {
-    crate::rootless::on_path(HELPER)
-}
-
-/// Starts slirp4netns for the container whose init is `pid` (waiting in its new network
-/// namespace), and publishes `ports` on the host. `run_dir` holds the API socket and log.
+/// Starts `helper` for the container whose init is `pid` (waiting in its new network
+/// namespace), publishing `ports` on the host. `run_dir` holds sockets and logs.
 pub fn start(
+    helper: Helper,
     pid: i32,
     id: &str,
     ports: &[PortMapping],
     run_dir: &Path,
 ) -> Result<UserNet, UserNetError> {
-    check_prerequisites()?;
-    let start_err = |e: &dyn std::fmt::Display| UserNetError::Start(e.to_string());
-    crate::rootless::storage::ensure_private_dir(run_dir).map_err(|e| start_err(&e))?;
+    check_prerequisites(helper)?;
+    crate::rootless::storage::ensure_private_dir(run_dir)
+        .map_err(|e| UserNetError::Start(helper.name(), e.to_string()))?;
+    match helper {
+        Helper::Slirp4netns => start_slirp4netns(pid, id, ports, run_dir),
+        Helper::Pasta => {
+            let (child, ports) = super::pasta::start(pid, id, ports, run_dir)?;
+            Ok(UserNet {
+                helper,
+                child,
+                api_socket: None,
+                _exit_writer: None,
+                ports,
+            })
+        }
+    }
+}
+
+/// slirp4netns: `--configure` sets the container's address; its API socket publishes.
+fn start_slirp4netns(
+    pid: i32,
+    id: &str,
+    ports: &[PortMapping],
+    run_dir: &Path,
+) -> Result<UserNet, UserNetError> {
+    const HELPER: &str = "slirp4netns";
+    let start_err = |e: &dyn std::fmt::Display| UserNetError::Start(HELPER, e.to_string());
     let api_socket = run_dir.join(format!("slirp-{}.sock", &id[..12.min(id.len())]));
     let log = run_dir.join(format!("slirp-{}.log", &id[..12.min(id.len())]));
     let _ = std::fs::remove_file(&api_socket);
@@ -102,9 +187,10 @@ pub fn start(
     drop(ready_write);
     drop(exit_read);
     let mut net = UserNet {
+        helper: Helper::Slirp4netns,
         child,
-        api_socket,
-        _exit_writer: exit_write,
+        api_socket: Some(api_socket.clone()),
+        _exit_writer: Some(exit_write),
         ports: vec![],
     };
     let mut ready = [0u8; 1];
@@ -113,23 +199,23 @@ pub fn start(
         .is_err()
     {
         let why = std::fs::read_to_string(&log).unwrap_or_default();
-        return Err(UserNetError::Start(format!(
-            "it exited before the network was up: {}",
-            why.trim()
-        )));
+        return Err(UserNetError::Start(
+            HELPER,
+            format!("it exited before the network was up: {}", why.trim()),
+        ));
     }
     let _ = std::fs::remove_file(&log);
     for m in ports {
-        net.ports.push(publish(&net.api_socket, m)?);
+        net.ports.push(publish(&api_socket, m)?);
     }
     Ok(net)
 }
 
-/// What slirp4netns needs from the host, checked before starting it so the error says
+/// What the helper needs from the host, checked before starting it so the error says
 /// what to fix rather than what failed.
-pub fn check_prerequisites() -> Result<(), UserNetError> {
-    if !available() {
-        return Err(UserNetError::NotInstalled);
+pub fn check_prerequisites(helper: Helper) -> Result<(), UserNetError> {
+    if !helper.installed() {
+        return Err(UserNetError::HelperMissing(helper.name(), helper.package()));
     }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata("/dev/net/tun").map_or(0, |m| m.permissions().mode() & 0o777);
@@ -139,20 +225,18 @@ pub fn check_prerequisites() -> Result<(), UserNetError> {
     Ok(())
 }
 
-fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+pub(super) fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
 }
 
-/// One `-p`: a free host port is chosen first when none was given (and a taken one is
-/// reported by name), then slirp4netns is asked to listen on it.
+/// One `-p` through slirp4netns: a free host port is chosen first when none was given
+/// (and a taken one is reported by name), then slirp4netns is asked to listen on it.
 fn publish(api_socket: &Path, wanted: &PortMapping) -> Result<PortMapping, UserNetError> {
-    let mut m = wanted.clone();
+    let m = with_host_port(wanted)?;
     let fail = |m: &PortMapping, detail: String| UserNetError::Publish {
         mapping: m.display(),
         detail,
     };
-    // Binding it ourselves finds a free port, or says who holds a taken one.
-    drop(super::ports::reserve(&mut m).map_err(|e| fail(&m, e))?);
     let request = serde_json::json!({
         "execute": "add_hostfwd",
         "arguments": {
@@ -176,6 +260,19 @@ fn publish(api_socket: &Path, wanted: &PortMapping) -> Result<PortMapping, UserN
     Ok(m)
 }
 
+/// `wanted` with its host port: a free one when none was given. Binding it ourselves
+/// finds one, or says who holds a taken port.
+pub(super) fn with_host_port(wanted: &PortMapping) -> Result<PortMapping, UserNetError> {
+    let mut m = wanted.clone();
+    drop(
+        super::ports::reserve(&mut m).map_err(|detail| UserNetError::Publish {
+            mapping: wanted.display(),
+            detail,
+        })?,
+    );
+    Ok(m)
+}
+
 fn api_call(socket: &Path, request: &serde_json::Value) -> std::io::Result<serde_json::Value> {
     let mut s = std::os::unix::net::UnixStream::connect(socket)?;
     s.write_all(request.to_string().as_bytes())?;
@@ -188,7 +285,7 @@ fn api_call(socket: &Path, request: &serde_json::Value) -> std::io::Result<serde
 /// What `inspect` and `port` show for a container on the user-mode network.
 pub fn settings(net: &UserNet) -> super::Settings {
     super::Settings {
-        network: HELPER.into(),
+        network: net.helper.name().into(),
         ip: Some(CONTAINER_IP),
         prefix: 24,
         gateway: Some(GATEWAY),
@@ -197,7 +294,7 @@ pub fn settings(net: &UserNet) -> super::Settings {
     }
 }
 
-/// slirp4netns's DNS forwarder, unless `--dns` names others.
+/// The helper's DNS forwarder, unless `--dns` names others.
 pub fn resolv_conf(dns: &[String]) -> String {
     let servers: Vec<String> = if dns.is_empty() {
         vec![DNS.to_string()]

@@ -27,6 +27,8 @@ pub enum NetworkMode {
     Container(String),
     /// Own namespace, connected by slirp4netns (rootless: the bridge needs root).
     UserMode,
+    /// Own namespace, connected by pasta (passt's user-mode networking), as UserMode.
+    Pasta,
 }
 
 impl NetworkMode {
@@ -37,7 +39,19 @@ impl NetworkMode {
             NetworkMode::Host => "host".into(),
             NetworkMode::Bridge(n) => n.clone(),
             NetworkMode::Container(id) => format!("container:{id}"),
-            NetworkMode::UserMode => crate::network::usermode::HELPER.into(),
+            NetworkMode::UserMode | NetworkMode::Pasta => self
+                .user_net_helper()
+                .map_or_else(String::new, |h| h.name().into()),
+        }
+    }
+
+    /// The user-mode network's helper, for the two modes that have one.
+    pub fn user_net_helper(&self) -> Option<crate::network::usermode::Helper> {
+        use crate::network::usermode::Helper;
+        match self {
+            NetworkMode::UserMode => Some(Helper::Slirp4netns),
+            NetworkMode::Pasta => Some(Helper::Pasta),
+            _ => None,
         }
     }
 
@@ -45,7 +59,7 @@ impl NetworkMode {
     pub fn own_namespace(&self) -> bool {
         matches!(
             self,
-            NetworkMode::None | NetworkMode::Bridge(_) | NetworkMode::UserMode
+            NetworkMode::None | NetworkMode::Bridge(_) | NetworkMode::UserMode | NetworkMode::Pasta
         )
     }
 }
