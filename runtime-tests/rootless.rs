@@ -288,8 +288,12 @@ fn user_mode_network_publishes(helper: &str, name: &str, interface: &str) {
     until("the port is free again", || {
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
     });
+    // pasta runs as `passt` (it re-executes passt's build for the CPU).
+    let process = if helper == "pasta" { "passt" } else { helper };
     until(&format!("{helper} ends with its container"), || {
-        !shell("ps -u hakorl -o comm").contains(helper)
+        !shell("ps -eo user:32,comm")
+            .lines()
+            .any(|l| l.starts_with("hakorl ") && l.contains(process))
     });
 }
 

@@ -51,11 +51,16 @@ pub fn start(
         .stdout(Stdio::null())
         .stderr(log_file);
     let fd = netns.as_raw_fd();
-    // SAFETY: dup2 is async-signal-safe, as pre_exec requires; the copy loses
+    // SAFETY: dup2 and prctl are async-signal-safe, as pre_exec requires; the copy loses
     // close-on-exec, so the namespace passes to pasta as descriptor 3.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
             nix::unistd::dup2(fd, 3).map_err(std::io::Error::from)?;
+            // pasta holds the namespace open and its ports bound for as long as it runs:
+            // it goes with us even after a SIGKILL (dropping capabilities, as pasta does,
+            // keeps the parent-death signal; only a change of ids would clear it).
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)?;
             Ok(())
         });
     }
