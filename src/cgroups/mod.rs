@@ -521,14 +521,7 @@ impl ContainerCgroup {
             )
             .map_err(|e| CgroupError::Setting {
                 path: self.path.clone(),
-                detail: match e.raw_os_error() {
-                    // The kernel's answer for a device name it does not know.
-                    Some(libc::ENODEV) if w.file == "rdma.max" => format!(
-                        "linux.resources.rdma names {:?}, but this host has no RDMA device of that name (ls /sys/class/infiniband)",
-                        w.value.split(' ').next().unwrap_or_default()
-                    ),
-                    _ => format!("write {:?} to {}: {e}", w.value, w.file),
-                },
+                detail: w.explain(&e),
             })?;
         }
         Ok(())

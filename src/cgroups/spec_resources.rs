@@ -63,6 +63,20 @@ pub struct Write {
     pub value: String,
 }
 
+impl Write {
+    /// Why the kernel refused this write, in the spec's terms where they say more.
+    pub fn explain(&self, e: &std::io::Error) -> String {
+        match e.raw_os_error() {
+            // The kernel's answer for an RDMA device name it does not know.
+            Some(libc::ENODEV) if self.file == "rdma.max" => format!(
+                "linux.resources.rdma names {:?}, but this host has no RDMA device of that name (ls /sys/class/infiniband)",
+                self.value.split(' ').next().unwrap_or_default()
+            ),
+            _ => format!("write {:?} to {}: {e}", self.value, self.file),
+        }
+    }
+}
+
 fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
     Write {
         controller,

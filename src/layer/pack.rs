@@ -142,16 +142,10 @@ impl<W: Write> Packer<'_, W> {
         e.gid = u64::from(md.gid());
         e.mtime = self.mtime(md);
         let xattrs = list_xattrs(abs).map_err(|err| annotate(err, "read xattrs of", abs))?;
-        let opaque = xattrs
-            .iter()
-            .any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y");
+        let opaque = marks_opaque(&xattrs);
         e.xattrs = xattrs
             .into_iter()
-            .filter(|(k, _)| {
-                !k.starts_with("trusted.overlay.")
-                    && !k.starts_with("user.overlay.")
-                    && !k.starts_with("user.fuseoverlayfs.")
-            })
+            .filter(|(k, _)| !is_overlay_xattr(k))
             .collect();
 
         if ft.is_dir() {
@@ -224,6 +218,20 @@ impl<W: Write> Packer<'_, W> {
         let t = md.mtime().max(0) as u64;
         self.opts.clamp_mtime.map_or(t, |c| t.min(c))
     }
+}
+
+/// Whether a directory's xattrs mark it opaque, in any overlay's spelling.
+pub(crate) fn marks_opaque(xattrs: &[(String, Vec<u8>)]) -> bool {
+    xattrs
+        .iter()
+        .any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y")
+}
+
+/// An overlay's own bookkeeping, not the file's: never archived or copied.
+pub(crate) fn is_overlay_xattr(name: &str) -> bool {
+    ["trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
 }
 
 fn sorted_names(dir: &Path) -> io::Result<Vec<OsString>> {

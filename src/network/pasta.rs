@@ -10,7 +10,7 @@
 //! (`--netns-only`: it is already in the namespace's owning user namespace, ours).
 
 use super::ports::{PortMapping, Proto};
-use super::usermode::{with_host_port, UserNetError, CONTAINER_IP, DNS, GATEWAY};
+use super::usermode::{helper_file, with_host_port, UserNetError, CONTAINER_IP, DNS, GATEWAY};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -31,7 +31,7 @@ pub fn start(
     let start_err = |e: &dyn std::fmt::Display| UserNetError::Start(PROGRAM, e.to_string());
     let published: Vec<PortMapping> = ports.iter().map(with_host_port).collect::<Result<_, _>>()?;
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| start_err(&e))?;
-    let log = run_dir.join(format!("pasta-{}.log", &id[..12.min(id.len())]));
+    let log = helper_file(run_dir, "pasta", id, "log");
     let log_file = std::fs::File::create(&log).map_err(|e| start_err(&e))?;
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     let mut cmd = Command::new(PROGRAM);

@@ -151,8 +151,8 @@ fn start_slirp4netns(
 ) -> Result<UserNet, UserNetError> {
     const HELPER: &str = "slirp4netns";
     let start_err = |e: &dyn std::fmt::Display| UserNetError::Start(HELPER, e.to_string());
-    let api_socket = run_dir.join(format!("slirp-{}.sock", &id[..12.min(id.len())]));
-    let log = run_dir.join(format!("slirp-{}.log", &id[..12.min(id.len())]));
+    let api_socket = helper_file(run_dir, "slirp", id, "sock");
+    let log = helper_file(run_dir, "slirp", id, "log");
     let _ = std::fs::remove_file(&api_socket);
     let (ready_read, ready_write) = pipe().map_err(|e| start_err(&e))?;
     let (exit_read, exit_write) = pipe().map_err(|e| start_err(&e))?;
@@ -225,7 +225,12 @@ pub fn check_prerequisites(helper: Helper) -> Result<(), UserNetError> {
     Ok(())
 }
 
-pub(super) fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+/// A helper's socket or log for one container in the run directory: `PREFIX-ID12.EXT`.
+pub(super) fn helper_file(run_dir: &Path, prefix: &str, id: &str, ext: &str) -> PathBuf {
+    run_dir.join(format!("{prefix}-{}.{ext}", &id[..12.min(id.len())]))
+}
+
+fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
 }
 

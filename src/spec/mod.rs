@@ -34,14 +34,14 @@ pub enum NetworkMode {
 impl NetworkMode {
     /// Docker's name for it: `none`, `host`, `bridge`, `mynet`, `container:<id>`.
     pub fn name(&self) -> String {
+        use crate::network::usermode::Helper;
         match self {
             NetworkMode::None => "none".into(),
             NetworkMode::Host => "host".into(),
             NetworkMode::Bridge(n) => n.clone(),
             NetworkMode::Container(id) => format!("container:{id}"),
-            NetworkMode::UserMode | NetworkMode::Pasta => self
-                .user_net_helper()
-                .map_or_else(String::new, |h| h.name().into()),
+            NetworkMode::UserMode => Helper::Slirp4netns.name().into(),
+            NetworkMode::Pasta => Helper::Pasta.name().into(),
         }
     }
 

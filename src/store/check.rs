@@ -8,6 +8,7 @@
 //! missing links; a re-run of the interrupted command then fetches what is missing.
 
 use super::lock::FileLock;
+use super::remove_any;
 use super::{io_err, Store, StoreError};
 use crate::digest::Digest;
 use std::fs;
@@ -196,15 +197,6 @@ fn owner_alive(tmp_name: &str) -> bool {
         .split('-')
         .find_map(|p| p.parse::<i32>().ok())
         .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-}
-
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 fn hash_file(path: &Path) -> std::io::Result<Digest> {

@@ -27,6 +27,16 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Removes a file, link or whole directory; a path already gone is fine.
+pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{op} {path}: {source}")]

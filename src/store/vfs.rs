@@ -9,10 +9,12 @@
 //! overlay's upper format — changed files hard-linked, deleted ones as `.wh.NAME` files —
 //! so commit, diff and build read it exactly as they read an overlay upper.
 
-use crate::layer::pack::list_xattrs;
+use super::remove_any;
+use crate::layer::pack::{is_overlay_xattr, list_xattrs, marks_opaque};
+use crate::layer::unpack::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use nix::sys::stat::{mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{lchown, FileTypeExt, MetadataExt, PermissionsExt};
@@ -21,10 +23,6 @@ use std::path::{Path, PathBuf};
 #[path = "vfs_base.rs"]
 mod base;
 pub use base::Base;
-
-const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
-const WHITEOUT_PREFIX: &str = ".wh.";
-const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
 /// The container's copy, kept beside the directory overlay would use as its upper.
 pub fn rootfs_of(upper: &Path) -> PathBuf {
@@ -42,11 +40,8 @@ pub fn ensure_copied(rootfs: &Path, layers_bottom_first: &[PathBuf]) -> io::Resu
     if rootfs.is_dir() {
         return Ok(());
     }
-    let tmp = rootfs.with_file_name("rootfs.tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
-    }
-    fs::create_dir(&tmp)?;
+    let tmp = sibling(rootfs, ".tmp");
+    fresh_dir(&tmp)?;
     for layer in layers_bottom_first {
         let mut links = HashMap::new();
         apply_dir(layer, &tmp, &mut links)
@@ -149,7 +144,7 @@ pub(crate) fn copy_metadata(from: &Path, md: &fs::Metadata, to: &Path) -> io::Re
         fs::set_permissions(to, fs::Permissions::from_mode(md.mode() & 0o7777))?;
     }
     for (name, value) in list_xattrs(from)? {
-        if name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") {
+        if is_overlay_xattr(&name) {
             continue;
         }
         crate::layer::unpack::set_xattr(to, &name, &value).map_err(io::Error::other)?;
@@ -164,18 +159,20 @@ fn is_opaque(dir: &Path) -> io::Result<bool> {
     if dir.join(OPAQUE_MARKER).is_file() {
         return Ok(true);
     }
-    Ok(list_xattrs(dir)?
-        .iter()
-        .any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y"))
+    Ok(marks_opaque(&list_xattrs(dir)?))
 }
 
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+/// `path` as a new empty directory, whatever an interrupted run left there.
+fn fresh_dir(path: &Path) -> io::Result<()> {
+    remove_any(path)?;
+    fs::create_dir(path)
+}
+
+/// `path` with `suffix` added to its file name (a sibling on the same filesystem).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 fn annotate(e: io::Error, what: &str) -> io::Error {
@@ -187,18 +184,12 @@ fn annotate(e: io::Error, what: &str) -> io::Error {
 /// hard links to the copy's own, not copies.
 pub fn changes(rootfs: &Path, out: &Path) -> io::Result<()> {
     let base = Base::load(&base_file_of(rootfs))?;
-    let tmp = out.with_file_name(format!(
-        "{}.new",
-        out.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
-    }
-    fs::create_dir(&tmp)?;
+    let tmp = sibling(out, ".new");
+    fresh_dir(&tmp)?;
     let mut writer = ChangeWriter {
         rootfs,
         out: &tmp,
-        made: vec![],
+        made: BTreeSet::new(),
     };
     writer.walk(&base, Path::new(""))?;
     for deleted in base.paths() {
@@ -216,21 +207,14 @@ pub fn changes(rootfs: &Path, out: &Path) -> io::Result<()> {
         }
     }
     writer.finish()?;
-    let old = out.with_file_name(format!(
-        "{}.old",
-        out.file_name().unwrap_or_default().to_string_lossy()
-    ));
+    // The previous tree moves aside before the new one takes its name.
+    let old = sibling(out, ".old");
+    remove_any(&old)?;
     if out.exists() {
-        if old.exists() {
-            fs::remove_dir_all(&old)?;
-        }
         fs::rename(out, &old)?;
     }
     fs::rename(&tmp, out)?;
-    if old.exists() {
-        fs::remove_dir_all(&old)?;
-    }
-    Ok(())
+    remove_any(&old)
 }
 
 /// Builds the change tree: directories made as needed with the copy's metadata (their
@@ -238,7 +222,8 @@ pub fn changes(rootfs: &Path, out: &Path) -> io::Result<()> {
 struct ChangeWriter<'a> {
     rootfs: &'a Path,
     out: &'a Path,
-    made: Vec<PathBuf>,
+    /// The directories made so far (sorted: a parent before its children).
+    made: BTreeSet<PathBuf>,
 }
 
 impl ChangeWriter<'_> {
@@ -279,19 +264,16 @@ impl ChangeWriter<'_> {
         let mut at = PathBuf::new();
         for part in rel.components() {
             at.push(part);
-            let target = self.out.join(&at);
-            if target.is_dir() {
-                continue;
+            if !self.made.contains(&at) {
+                fs::create_dir(self.out.join(&at))?;
+                self.made.insert(at.clone());
             }
-            fs::create_dir(&target)?;
-            self.made.push(at.clone());
         }
         Ok(())
     }
 
     /// Directory metadata, deepest first so a parent's times are set after its children.
-    fn finish(&mut self) -> io::Result<()> {
-        self.made.sort();
+    fn finish(&self) -> io::Result<()> {
         for rel in self.made.iter().rev() {
             let md = fs::symlink_metadata(self.rootfs.join(rel))?;
             copy_metadata(&self.rootfs.join(rel), &md, &self.out.join(rel))?;

@@ -4,8 +4,8 @@
 //! comparison Docker's vfs driver makes; directory sizes and times move with their
 //! contents and say nothing of the directory itself).
 //!
-//! Saved as text, one path a line: eight numbers, a tab, the path with `\` and newlines
-//! escaped (file names are bytes, and may hold either).
+//! Saved as text, one path a line: eight numbers, a tab, the path escaped (file names
+//! are bytes, and may hold newlines or anything else).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -151,60 +151,49 @@ impl Base {
                 rdev: rdev as u64,
                 ino: ino as u64,
             };
-            let path = PathBuf::from(OsStr::from_bytes(&unescape(path)));
+            let path = unescape(path).ok_or_else(|| bad(n + 1))?;
+            let path = PathBuf::from(OsStr::from_bytes(&path));
             base.entries.insert(path, stat);
         }
         Ok(base)
     }
 }
 
+/// Printable ASCII as it is; `\` doubled; every other byte (newlines, non-ASCII) as
+/// `\xNN`: one rule, and any name round-trips.
 fn escape(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            _ => out.push(b),
+            b'\\' => out.push_str("\\\\"),
+            b' '..=b'~' => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
         }
     }
-    // Non-UTF-8 names survive as \xNN escapes of their own.
-    match String::from_utf8(out) {
-        Ok(s) => s,
-        Err(e) => e
-            .into_bytes()
-            .iter()
-            .map(|&b| {
-                if b.is_ascii() {
-                    (b as char).to_string()
-                } else {
-                    format!("\\x{b:02x}")
-                }
-            })
-            .collect(),
-    }
+    out
 }
 
-fn unescape(text: &str) -> Vec<u8> {
+fn unescape(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'n' => out.push(b'\n'),
-                b'x' if i + 4 <= bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap_or("");
-                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                    i += 4;
-                    continue;
-                }
-                other => out.push(other),
+        match (bytes[i], bytes.get(i + 1)) {
+            (b'\\', Some(b'\\')) => {
+                out.push(b'\\');
+                i += 2;
             }
-            i += 2;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+            (b'\\', Some(b'x')) => {
+                let hex = std::str::from_utf8(bytes.get(i + 2..i + 4)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 4;
+            }
+            (b'\\', _) => return None,
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
-    out
+    Some(out)
 }
