@@ -25,6 +25,7 @@ pub mod launcher;
 pub mod layer;
 pub mod logs;
 pub mod network;
+pub mod proc;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;

@@ -4,7 +4,7 @@
 
 use crate::timefmt::{now_rfc3339, parse_rfc3339};
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -31,7 +31,8 @@ pub struct Writer {
 
 impl Writer {
     pub fn open(path: &Path) -> std::io::Result<Writer> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        // The log is the container's output: its owner's alone.
+        let file = crate::store::private::open_append(path)?;
         Ok(Writer {
             file,
             pending: [vec![], vec![]],

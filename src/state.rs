@@ -109,6 +109,9 @@ pub struct RunState {
     /// detached container, or `hako run` in the foreground).
     #[serde(default)]
     pub keeper_pid: i32,
+    /// The keeper's start time: with the PID, it names one process (PIDs are reused).
+    #[serde(default)]
+    pub keeper_start: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -213,9 +216,11 @@ impl ContainerRecord {
     /// killed shows as exited rather than forever "Up".
     /// Whether the process that records this container's exit is still there to do it.
     pub fn keeper_alive(&self) -> bool {
-        self.state.keeper_pid > 0
-            && fs::read_to_string(format!("/proc/{}/cmdline", self.state.keeper_pid))
-                .is_ok_and(|c| c.contains("hako"))
+        if self.state.keeper_start == 0 {
+            // Recorded by a hako before start times were kept.
+            return crate::proc::legacy_hako_alive(self.state.keeper_pid);
+        }
+        crate::proc::is_alive(self.state.keeper_pid, self.state.keeper_start)
     }
 
     pub fn is_running(&self) -> bool {
@@ -225,18 +230,7 @@ impl ContainerRecord {
     }
 }
 
-/// Field 22 of /proc/<pid>/stat: when the process started. None for a process that is
-/// gone or has died and waits to be reaped (a zombie is not running).
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces; fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split_whitespace();
-    if matches!(fields.next(), Some("Z" | "X")) {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
-}
+pub use crate::proc::start_time as process_start_time;
 
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

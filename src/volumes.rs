@@ -109,6 +109,8 @@ pub fn create(
         Err(e) => return Err(e),
     }
     let data = data_dir(store, &name);
+    let volumes = volumes_dir(store);
+    crate::store::private::create_dir(&volumes).map_err(io("create", &volumes))?;
     fs::create_dir_all(&data).map_err(io("create", &data))?;
     let volume = Volume {
         name: name.clone(),

@@ -148,6 +148,7 @@ pub fn start(
         r.state.error.clear();
         r.state.restart_count = restarts;
         r.state.keeper_pid = std::process::id() as i32;
+        r.state.keeper_start = crate::proc::own_start_time();
     })?;
     // The others on a named network learn this one's name (their /etc/hosts, in place).
     if attachment.is_some() {
@@ -317,6 +318,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
         s.exit_code = exit_code;
         s.error = error.clone();
         s.keeper_pid = 0;
+        s.keeper_start = 0;
     };
     ended(&mut record.state);
     if record.host_config.auto_remove {

@@ -535,6 +535,7 @@ fn prepare(
             error: String::new(),
             restart_count: 0,
             keeper_pid: 0,
+            keeper_start: 0,
         },
         network: Default::default(),
         extra_networks: vec![],

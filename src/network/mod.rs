@@ -125,7 +125,7 @@ fn run_dir() -> PathBuf {
 }
 
 fn lock(store: &Store) -> Result<FileLock, NetworkError> {
-    std::fs::create_dir_all(dir(store)).map_err(io_err("create", &dir(store)))?;
+    crate::store::private::create_dir(&dir(store)).map_err(io_err("create", &dir(store)))?;
     std::fs::create_dir_all(run_dir()).map_err(io_err("create", &run_dir()))?;
     FileLock::exclusive(&run_dir().join("lock")).map_err(|e| NetworkError::Invalid(e.to_string()))
 }
@@ -295,6 +295,9 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworkError> {
 struct Lease {
     container: String,
     holder: i32,
+    /// The holder's start time: a PID alone is reused by the kernel.
+    #[serde(default)]
+    holder_start: u64,
     subnet: Subnet,
     #[serde(default)]
     ports: Vec<PortMapping>,
@@ -307,8 +310,12 @@ fn leases_path(_store: &Store) -> PathBuf {
     run_dir().join("leases.json")
 }
 
-fn holder_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("hako"))
+fn holder_alive(lease: &Lease) -> bool {
+    if lease.holder_start == 0 {
+        // Written by a hako before start times were kept: the PID is all there is.
+        return crate::proc::legacy_hako_alive(lease.holder);
+    }
+    crate::proc::is_alive(lease.holder, lease.holder_start)
 }
 
 /// The lease table with every stale lease (holder gone) dropped.
@@ -318,7 +325,7 @@ fn read_leases(store: &Store) -> LeaseTable {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     for leases in table.values_mut() {
-        leases.retain(|_, l| holder_alive(l.holder));
+        leases.retain(|_, l| holder_alive(l));
     }
     table.retain(|_, l| !l.is_empty());
     table
@@ -551,6 +558,7 @@ fn attach_interface(
             Lease {
                 container: c.id.clone(),
                 holder: iface.holder,
+                holder_start: crate::proc::start_time(iface.holder).unwrap_or(0),
                 subnet: def.subnet,
                 ports: ports.clone(),
             },

@@ -37,6 +37,14 @@ fn matches(left: Value, op: &str, right: Value) -> Value {
     json!({"match": {"op": op, "left": left, "right": right}})
 }
 
+/// An anonymous set of interface names (a lone name stays a plain string).
+fn name_set(names: &[&str]) -> Value {
+    match names {
+        [one] => json!(one),
+        many => json!({"set": many}),
+    }
+}
+
 /// The whole transaction: drop hako's table and, if anything runs, build it again.
 pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
     let table = json!({"table": {"family": "ip", "name": TABLE}});
@@ -53,6 +61,8 @@ pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
     cmds.push(chain("output", "nat", "output", -100));
     cmds.push(chain("postrouting", "nat", "postrouting", 100));
     cmds.push(chain("forward", "filter", "forward", 0));
+    // Before conntrack (raw priority): a packet as it came off the wire.
+    cmds.push(chain("guard", "filter", "prerouting", -300));
     cmds.push(json!({"add": {"chain": {"family": "ip", "table": TABLE, "name": "ports"}}}));
     // Traffic for the host's own addresses (any of them, loopback too) may be a port.
     let to_host = matches(
@@ -88,6 +98,43 @@ pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
             json!({"dnat": {"addr": f.container_ip.to_string(), "port": f.mapping.container_port}}),
         );
         cmds.push(rule("ports", expr));
+    }
+    // Containers never reach the host's loopback. The bridges have `route_localnet` (the
+    // host's 127.0.0.1 reaching a published port is DNATed out through them), which also
+    // makes the kernel accept a frame a container crafts for 127.0.0.1 (CVE-2020-8558).
+    // Replies of those published-port connections carry the bridge's address until
+    // conntrack undoes the masquerade, after this chain, so only crafted packets match.
+    let to_loopback = matches(
+        json!({"payload": {"protocol": "ip", "field": "daddr"}}),
+        "==",
+        json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
+    );
+    let bridges: Vec<&str> = networks.iter().map(|n| n.bridge.as_str()).collect();
+    if !bridges.is_empty() {
+        cmds.push(rule(
+            "guard",
+            vec![
+                matches(json!({"meta": {"key": "iifname"}}), "==", name_set(&bridges)),
+                to_loopback,
+                json!({"drop": null}),
+            ],
+        ));
+    }
+    // Networks are isolated from each other, as Docker's are: nothing is forwarded from
+    // one hako bridge to another (a container on both talks to each directly).
+    for n in networks {
+        let others: Vec<&str> = bridges.iter().copied().filter(|b| *b != n.bridge).collect();
+        if others.is_empty() {
+            continue;
+        }
+        cmds.push(rule(
+            "forward",
+            vec![
+                matches(json!({"meta": {"key": "iifname"}}), "==", json!(n.bridge)),
+                matches(json!({"meta": {"key": "oifname"}}), "==", name_set(&others)),
+                json!({"drop": null}),
+            ],
+        ));
     }
     for n in networks {
         let from_subnet = matches(
@@ -190,5 +237,33 @@ mod tests {
         );
         assert!(t.contains(r#"{"masquerade":null}"#));
         assert!(t.contains(r#""hook":"postrouting""#));
+        // Crafted packets for the host's loopback are dropped before conntrack.
+        assert!(
+            t.contains(r#"{"match":{"left":{"meta":{"key":"iifname"}},"op":"==","right":"hako0"}},{"match":{"left":{"payload":{"field":"daddr","protocol":"ip"}},"op":"==","right":{"prefix":{"addr":"127.0.0.0","len":8}}}},{"drop":null}"#),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn two_networks_do_not_forward_to_each_other() {
+        let net = |bridge: &str, subnet: &str| ActiveNetwork {
+            bridge: bridge.into(),
+            subnet: subnet.parse().unwrap(),
+        };
+        let t = ruleset(&[net("hako0", "10.88.0.0/16"), net("hako1", "10.89.0.0/24")], &[]);
+        let drops: Vec<&Value> = t["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["add"]["rule"]["chain"] == "forward")
+            .filter(|c| c["add"]["rule"]["expr"].to_string().contains("drop"))
+            .collect();
+        assert_eq!(drops.len(), 2, "{t}");
+        let first = drops[0]["add"]["rule"]["expr"].to_string();
+        assert!(first.contains(r#""right":"hako0""#) && first.contains(r#""right":"hako1""#));
+        // The isolation comes before the rules that accept a bridge's traffic.
+        let cmds = t["nftables"].as_array().unwrap();
+        let pos = |needle: &str| cmds.iter().position(|c| c.to_string().contains(needle));
+        assert!(pos(r#"{"drop":null}"#) < pos(r#"{"accept":null}"#));
     }
 }

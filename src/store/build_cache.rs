@@ -63,7 +63,7 @@ pub fn lookup(store: &Store, key: &Digest) -> Option<Entry> {
 }
 
 pub fn save(store: &Store, key: &Digest, entry: &Entry) -> std::io::Result<()> {
-    fs::create_dir_all(dir(store))?;
+    super::private::create_dir(&dir(store))?;
     let bytes = serde_json::to_vec(entry).expect("a cache entry serializes");
     write_atomic(store.root(), &dir(store).join(key.hex()), &bytes).map_err(std::io::Error::other)
 }

@@ -44,6 +44,7 @@ impl Store {
                 }
             }
         };
+        self.check_privacy(&mut act);
         self.check_tmp(&mut act)?;
         let (blobs, layers) = self.check_blobs_and_layers(&mut act)?;
         let (images, containers) = self.check_images_and_containers(&mut act)?;
@@ -52,6 +53,22 @@ impl Store {
         report.images = images;
         report.containers = containers;
         Ok(report)
+    }
+
+    /// Paths other local users could reach (see `private`).
+    fn check_privacy(&self, act: &mut Act) {
+        for e in super::private::exposures(self.root()) {
+            act(
+                format!(
+                    "{}: mode {:04o} lets other users in (want {:04o})",
+                    e.path.display(),
+                    e.mode,
+                    e.want
+                ),
+                &|| e.close(),
+                "closed",
+            );
+        }
     }
 
     /// Leftovers of interrupted commands: `tmp/` entries whose process is gone.
@@ -214,13 +231,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let good = store.put_blob_bytes(b"good").unwrap();
-        assert!(store.check(false).unwrap().problems.is_empty());
+        let clean = store.check(false).unwrap();
+        assert!(clean.problems.is_empty(), "{:?}", clean.problems);
         // A corrupt blob, a stale temp file (pid 1 never names ours: use a dead pid).
         let bad = store.put_blob_bytes(b"bad").unwrap();
         fs::write(store.blob_path(&bad), b"tampered").unwrap();
         fs::create_dir_all(store.tmp_dir()).unwrap();
         fs::write(store.tmp_dir().join("layer-999999999-1-0"), b"partial").unwrap();
-        fs::create_dir_all(store.containers_dir().join("abc")).unwrap();
+        super::super::private::create_dir(&store.containers_dir().join("abc")).unwrap();
         let found = store.check(false).unwrap();
         assert_eq!(found.problems.len(), 3, "{:?}", found.problems);
         assert!(found.repaired.is_empty());

@@ -21,6 +21,7 @@ pub mod gc;
 pub mod images;
 pub mod layers;
 pub mod lock;
+pub mod private;
 pub mod vfs;
 
 use std::fs;
@@ -97,12 +98,20 @@ impl Store {
         root: &Path,
         driver: Option<driver::Driver>,
     ) -> Result<Store, StoreError> {
-        for sub in ["blobs/sha256", "layers", "l", "containers", "tmp"] {
+        // Closed to other users from the start (see `private`): the root and every
+        // directory below it that holds image or container trees.
+        private::create_dir(root).map_err(io_err("create directory", root))?;
+        for sub in ["blobs", "blobs/sha256", "layers", "l", "containers", "tmp"] {
             let p = root.join(sub);
-            fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
+            private::create_dir(&p).map_err(io_err("create directory", &p))?;
         }
         let layout = root.join("oci-layout");
         if !layout.exists() {
+            // A new store in a directory made beforehand (`mkdir` then `--root`) is closed
+            // too; an existing store is judged by `system check` instead.
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(root, fs::Permissions::from_mode(private::DIR_MODE))
+                .map_err(io_err("close", root))?;
             write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         let driver = driver::settle(root, driver).map_err(StoreError::Driver)?;
@@ -149,13 +158,20 @@ pub fn unique_name(what: &str) -> String {
 }
 
 /// Writes `bytes` to a temporary file in `root/tmp`, fsyncs it and renames it over `dest`.
+/// The file is the owner's alone (`0600`): records and bundles carry `-e` secrets.
 pub fn write_atomic(root: &Path, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp_dir = root.join("tmp");
-    fs::create_dir_all(&tmp_dir).map_err(io_err("create directory", &tmp_dir))?;
+    private::create_dir(&tmp_dir).map_err(io_err("create directory", &tmp_dir))?;
     let tmp = tmp_dir.join(unique_name("write"));
     let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(private::FILE_MODE)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
         f.write_all(bytes).map_err(io_err("write", &tmp))?;
         f.sync_all().map_err(io_err("fsync", &tmp))?;
         fs::rename(&tmp, dest).map_err(io_err("rename into place", dest))
