@@ -91,6 +91,7 @@ pub fn parse_volume(v: &str) -> Result<MountArg, String> {
     if !destination.starts_with('/') {
         return Err(format!("{v}: the container path must be absolute"));
     }
+    refuse_root_destination(destination, v)?;
     let mut readonly = false;
     for m in mode.split(',') {
         match m {
@@ -157,6 +158,7 @@ pub fn parse_mount(v: &str) -> Result<MountArg, String> {
     if !destination.starts_with('/') {
         return Err(format!("--mount {v}: the target must be an absolute path"));
     }
+    refuse_root_destination(&destination, v)?;
     match (kind, source) {
         ("bind", Some(s)) => Ok(MountArg::Bind(Bind {
             source: absolute(&s, v)?,
@@ -186,6 +188,58 @@ pub fn parse_mount(v: &str) -> Result<MountArg, String> {
             })
         }
     }
+}
+
+/// A mount over the container's `/` would hide its whole image (and, for a bind, hand
+/// the container the host directory as its root): Docker refuses it too.
+fn refuse_root_destination(destination: &str, whole: &str) -> Result<(), String> {
+    if normalize(Path::new(destination)) == "/" {
+        return Err(format!(
+            "invalid volume specification: {whole:?}: the destination can't be '/' (mount at a directory inside the container)"
+        ));
+    }
+    Ok(())
+}
+
+/// `-e`: `KEY=VALUE`, or `KEY` alone (taken from hako's environment). Docker refuses an
+/// empty name; a name with `=` or NUL cannot be passed to execve either.
+pub fn check_env(e: &str) -> Result<(), String> {
+    let name = e.split_once('=').map_or(e, |(k, _)| k);
+    if name.is_empty() {
+        return Err(format!(
+            "invalid environment variable: {e:?} (the name before '=' is empty)"
+        ));
+    }
+    if e.contains('\0') {
+        return Err(format!(
+            "invalid environment variable: {e:?} (contains a NUL byte)"
+        ));
+    }
+    Ok(())
+}
+
+/// `--hostname`: at most 64 bytes (the kernel's HOST_NAME_MAX; sethostname says EINVAL
+/// beyond), of RFC 1123 labels: letters, digits and `-`, not at a label's ends, `.`
+/// between labels.
+pub fn check_hostname(h: &str) -> Result<(), String> {
+    if h.len() > 64 {
+        return Err(format!(
+            "invalid hostname {h:?}: {} characters, the kernel allows at most 64",
+            h.len()
+        ));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !h.split('.').all(label_ok) {
+        return Err(format!(
+            "invalid hostname {h:?}: use letters, digits and '-' in dot-separated labels"
+        ));
+    }
+    Ok(())
 }
 
 /// `--tmpfs /path[:size=64m,mode=1777]`.
@@ -452,5 +506,27 @@ mod tests {
         assert!(parse_memory("1m").is_err());
         assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
         assert_eq!(parse_memory_swap("-1").unwrap(), -1);
+    }
+
+    #[test]
+    fn docker_limits_on_names_sizes_and_mounts() {
+        assert!(parse_memory("99999999999999999999").is_err());
+        assert!(parse_memory("9999999999g").is_err());
+        assert!(check_env("=x").is_err());
+        assert!(check_env("=").is_err());
+        assert!(check_env("A=").is_ok() && check_env("PATH").is_ok());
+        assert!(check_hostname(&"a".repeat(64)).is_ok());
+        assert!(check_hostname(&"a".repeat(65)).is_err());
+        assert!(check_hostname("web-1.example").is_ok());
+        assert!(check_hostname("-bad").is_err() && check_hostname("a..b").is_err());
+        assert!(check_hostname("a b").is_err());
+        for v in ["/tmp:/", "/tmp://", "/tmp:/.:ro", "vol:/"] {
+            let e = parse_volume(v).unwrap_err();
+            assert!(e.contains("can't be '/'"), "{v}: {e}");
+        }
+        assert!(parse_mount("type=bind,source=/tmp,target=/").is_err());
+        assert!(parse_volume("/tmp:/data").is_ok());
+        assert!(!crate::state::valid_name(&"n".repeat(254)));
+        assert!(crate::state::valid_name(&"n".repeat(253)));
     }
 }

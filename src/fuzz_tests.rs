@@ -134,7 +134,7 @@ proptest! {
             let at = tail.len() % tar.len().max(1);
             tar.truncate(at);
         }
-        let opts = crate::layer::UnpackOptions { rootless: true, squash: false };
+        let opts = crate::layer::UnpackOptions { rootless: true, squash: false, budget: None };
         let _ = crate::layer::unpack(&tar[..], &dest, &opts);
         let beside: Vec<_> = std::fs::read_dir(outer.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         prop_assert_eq!(beside.len(), 1, "wrote beside the layer: {:?}", beside);

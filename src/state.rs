@@ -199,7 +199,7 @@ pub enum StateError {
     NotFound(String),
     #[error("container name {0:?} is already in use by container {1}: remove it (hako rm) or pick another --name")]
     NameInUse(String, String),
-    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-], at most 253 characters, are allowed")]
     BadName(String),
     #[error("container ID prefix {0:?} is ambiguous")]
     Ambiguous(String),
@@ -264,9 +264,14 @@ pub fn random_name() -> String {
     )
 }
 
+/// The longest container name (a DNS name's limit).
+pub const MAX_NAME_LEN: usize = 253;
+
 pub fn valid_name(name: &str) -> bool {
     let b = name.as_bytes();
+    // A name is also a host name on its networks (DNS: at most 253 characters).
     !b.is_empty()
+        && b.len() <= MAX_NAME_LEN
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))

@@ -39,7 +39,12 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
     if n < 0.0 {
         return Err(format!("invalid size {s:?}: must not be negative"));
     }
-    Ok((n * mult as f64) as i64)
+    let bytes = n * mult as f64;
+    // `as` would saturate: a size past i64 must not quietly become "unlimited".
+    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
+        return Err(format!("invalid size {s:?}: too large (at most 8 EiB)"));
+    }
+    Ok(bytes as i64)
 }
 
 /// A Go-style duration (`30s`, `1m30s`, `500ms`, `1h`), as Docker and Compose write them

@@ -43,8 +43,10 @@ pub fn import(
         p
     };
     let result = (|| {
-        let (blob, diff_id) =
-            add_layer_file(store, path, None, None).with_context(|| format!("import {source}"))?;
+        let file = std::fs::File::open(path).with_context(|| format!("open {source}"))?;
+        let size = file.metadata()?.len();
+        let (blob, diff_id) = add_layer_file(store, file, size, path, None, None)
+            .with_context(|| format!("import {source}"))?;
         let created = crate::timefmt::now_rfc3339();
         let mut history = serde_json::json!({ "created": created, "created_by": "hako import" });
         if let Some(m) = opts.message {

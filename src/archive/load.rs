@@ -1,21 +1,23 @@
 //! `hako load`: docker-archive (as `docker save` writes it), OCI image layout (a directory)
 //! and OCI archive (a tar of a layout), several images per archive.
 //!
-//! A tar archive is first unpacked into `tmp/` with the layer unpacker's path checks (an
-//! archive is as untrusted as a layer), then read as a directory. Blobs are verified as they
-//! enter the store; nothing is named until every layer of an image is in place.
+//! A tar archive is first unpacked into `tmp/` with the layer unpacker's path checks and
+//! expansion budget (an archive is as untrusted as a layer), then read as a directory
+//! through `member`: never following a link out of it, only regular files, never past a
+//! declared size. Blobs are verified as they enter the store; nothing is named until every
+//! layer of an image is in place.
 
-use super::add_layer_file;
+use super::{add_layer_file, member};
 use crate::digest::Digest;
 use crate::image::{host_arch, write_image, LayerBlob};
 use crate::layer::{self, UnpackOptions};
 use crate::reference::Reference;
 use crate::store::images::{ImageRecord, NAME_ANNOTATION, REF_ANNOTATION};
 use crate::store::Store;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One loaded image and the names it was given.
 pub struct Loaded {
@@ -28,19 +30,23 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<Loaded>> {
         return load_dir(store, input);
     }
     let file = fs::File::open(input).with_context(|| format!("open {}", input.display()))?;
+    let size = file.metadata().map(|m| m.len()).ok().filter(|s| *s > 0);
     let tmp = store.temp_path("load");
     fs::create_dir(&tmp)?;
     let result = (|| {
-        let (_, reader) = layer::decoder(file)?;
-        layer::unpack(
-            reader,
-            &tmp,
+        // The archive holds compressed layers: it unpacks to about its own size.
+        let opts = store.bounded(
             &UnpackOptions {
                 rootless: true,
                 squash: false,
+                budget: None,
             },
-        )
-        .with_context(|| format!("read archive {}", input.display()))?;
+            size,
+        )?;
+        let budget = opts.budget.clone().expect("bounded sets a budget");
+        let (_, reader) = layer::decoder(budget.count_compressed(file))?;
+        layer::unpack(reader, &tmp, &opts)
+            .with_context(|| format!("read archive {}", input.display()))?;
         load_dir(store, &tmp)
     })();
     let _ = fs::remove_dir_all(&tmp);
@@ -48,9 +54,9 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<Loaded>> {
 }
 
 fn load_dir(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
-    if dir.join("manifest.json").is_file() {
+    if member::exists(dir, "manifest.json") {
         load_docker_archive(store, dir)
-    } else if dir.join("index.json").is_file() {
+    } else if member::exists(dir, "index.json") {
         load_oci_layout(store, dir)
     } else {
         bail!("{} is neither a docker-archive (no manifest.json) nor an OCI image layout (no index.json)", dir.display())
@@ -66,20 +72,40 @@ struct DockerArchiveEntry {
     layers: Vec<String>,
 }
 
-/// Resolves a path named inside an archive, refusing anything that leaves it.
-fn inside(dir: &Path, name: &str) -> Result<PathBuf> {
-    let rel = layer::unpack::clean_entry_path(Path::new(name))
-        .map_err(|why| anyhow!("archive names {name:?}: {why}"))?;
-    Ok(dir.join(rel))
+/// Stores and unpacks the layer that archive member `name` holds.
+fn add_member_layer(
+    store: &Store,
+    dir: &Path,
+    name: &str,
+    declared: Option<u64>,
+    digest: Option<&Digest>,
+    diff_id: &Digest,
+) -> Result<LayerBlob> {
+    let m = member::open(dir, name)?;
+    if let Some(want) = declared.filter(|want| *want != m.size) {
+        bail!(
+            "layer {name} has {} bytes, the manifest says {want}: the archive is corrupt",
+            m.size
+        );
+    }
+    let (blob, _) = add_layer_file(
+        store,
+        m.file,
+        m.size,
+        Path::new(name),
+        digest,
+        Some(diff_id),
+    )?;
+    Ok(blob)
 }
 
 fn load_docker_archive(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
     let entries: Vec<DockerArchiveEntry> =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
+        serde_json::from_slice(&member::read_document(dir, "manifest.json", None)?)
             .context("parse manifest.json of the docker-archive")?;
     let mut out = vec![];
     for entry in entries {
-        let config_bytes = fs::read(inside(dir, &entry.config)?)
+        let config_bytes = member::read_document(dir, &entry.config, None)
             .with_context(|| format!("read config {}", entry.config))?;
         let config = crate::image::parse_config(&config_bytes)
             .map_err(anyhow::Error::msg)
@@ -100,7 +126,7 @@ fn load_docker_archive(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
         }
         let mut blobs = vec![];
         for (layer, diff_id) in entry.layers.iter().zip(&diff_ids) {
-            let (blob, _) = add_layer_file(store, &inside(dir, layer)?, None, Some(diff_id))
+            let blob = add_member_layer(store, dir, layer, None, None, diff_id)
                 .with_context(|| format!("load layer {layer}"))?;
             blobs.push(blob);
         }
@@ -144,9 +170,13 @@ struct OciManifest {
     layers: Vec<OciDescriptor>,
 }
 
+fn blob_member(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
 fn layout_blob(dir: &Path, d: &OciDescriptor) -> Result<Vec<u8>> {
-    let path = dir.join("blobs/sha256").join(d.digest.hex());
-    let bytes = fs::read(&path).with_context(|| format!("read blob {}", d.digest))?;
+    let bytes = member::read_document(dir, &blob_member(&d.digest), d.size)
+        .with_context(|| format!("read blob {}", d.digest))?;
     let actual = Digest::of_bytes(&bytes);
     if actual != d.digest {
         bail!(
@@ -158,7 +188,7 @@ fn layout_blob(dir: &Path, d: &OciDescriptor) -> Result<Vec<u8>> {
 }
 
 fn load_oci_layout(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
-    let index: OciIndex = serde_json::from_slice(&fs::read(dir.join("index.json"))?)
+    let index: OciIndex = serde_json::from_slice(&member::read_document(dir, "index.json", None)?)
         .context("parse index.json of the OCI layout")?;
     let mut out = vec![];
     for desc in &index.manifests {
@@ -185,9 +215,15 @@ fn load_oci_layout(store: &Store, dir: &Path) -> Result<Vec<Loaded>> {
         }
         let mut blobs = vec![];
         for (l, diff_id) in manifest.layers.iter().zip(&diff_ids) {
-            let path = dir.join("blobs/sha256").join(l.digest.hex());
-            let (blob, _) = add_layer_file(store, &path, Some(&l.digest), Some(diff_id))
-                .with_context(|| format!("load layer {}", l.digest))?;
+            let blob = add_member_layer(
+                store,
+                dir,
+                &blob_member(&l.digest),
+                l.size,
+                Some(&l.digest),
+                diff_id,
+            )
+            .with_context(|| format!("load layer {}", l.digest))?;
             blobs.push(blob);
         }
         out.push(record_names(store, &config_bytes, &blobs, names)?);

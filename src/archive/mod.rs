@@ -3,6 +3,7 @@
 
 pub mod import;
 pub mod load;
+pub mod member;
 pub mod save;
 
 use crate::digest::Digest;
@@ -13,19 +14,25 @@ use crate::store::Store;
 use std::io::Read;
 use std::path::Path;
 
-/// Stores a layer file as a blob and unpacks it (once) into the layer cache; returns the
-/// blob and its diff_id. `expected_diff_id` (from an image config) is verified.
+/// Stores a layer file (open, a regular file of `size` bytes) as a blob and unpacks it
+/// (once) into the layer cache; returns the blob and its diff_id. `expected_diff_id`
+/// (from an image config) is verified; nothing past `size` is read.
 pub fn add_layer_file(
     store: &Store,
-    path: &Path,
+    file: std::fs::File,
+    size: u64,
+    shown: &Path,
     expected_digest: Option<&Digest>,
     expected_diff_id: Option<&Digest>,
 ) -> Result<(LayerBlob, Digest), LayerError> {
     let (digest, size) = crate::trace::step(
         "image",
         "store blob",
-        || format!("{} (sha256 checked on the way in)", path.display()),
-        || store.put_blob_file(path, expected_digest.map(|d| (d, None))),
+        || format!("{} (sha256 checked on the way in)", shown.display()),
+        || {
+            let reader = std::io::BufReader::with_capacity(1 << 20, file.take(size));
+            store.put_blob(reader, expected_digest.map(|d| (d, Some(size))))
+        },
     )?;
     let mut head = [0u8; 4];
     let n = store.open_blob(&digest)?.read(&mut head).unwrap_or(0);
@@ -37,11 +44,8 @@ pub fn add_layer_file(
         "unpack layer",
         || format!("{} ({media_type})", digest.short()),
         || {
-            store.unpack_layer(
-                store.open_blob(&digest)?,
-                expected_diff_id,
-                &UnpackOptions::default(),
-            )
+            let opts = store.bounded(&UnpackOptions::default(), Some(size))?;
+            store.unpack_layer(store.open_blob(&digest)?, expected_diff_id, &opts)
         },
     );
     match unpacked {

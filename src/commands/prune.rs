@@ -110,6 +110,8 @@ pub fn system_prune(store: &Store, args: &PruneArgs) -> Result<i32> {
         println!("Deleted stale link: {link}");
     }
     freed += remove_images(store, &unused_images(store, args.all)?)?;
+    // Downloads an interrupted pull left for resuming, that no pull holds now.
+    freed += store.remove_unheld_partials();
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(0)
 }
@@ -162,6 +164,7 @@ pub fn system_df(store: &Store) -> Result<i32> {
         }
     }
     let running = containers.iter().filter(|c| c.is_running()).count();
+    let (partials, pulling, partial_size, partial_reclaimable) = store.partial_usage();
     let pct = |part: u64, whole: u64| {
         (part * 100)
             .checked_div(whole)
@@ -207,6 +210,17 @@ pub fn system_df(store: &Store) -> Result<i32> {
             "0".into(),
             "0B".into(),
             "0B".into(),
+        ],
+        [
+            "Partial Downloads".into(),
+            partials.to_string(),
+            pulling.to_string(),
+            human_size(partial_size),
+            format!(
+                "{}{}",
+                human_size(partial_reclaimable),
+                pct(partial_reclaimable, partial_size)
+            ),
         ],
     ];
     print_table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);

@@ -173,8 +173,14 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
     }
     if let Some(n) = &args.name {
         if !state::valid_name(n) {
-            bail!("invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+            bail!("invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most {} characters", state::MAX_NAME_LEN);
         }
+    }
+    for e in &args.env {
+        crate::flags::check_env(e).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(h) = &args.hostname {
+        crate::flags::check_hostname(h).map_err(anyhow::Error::msg)?;
     }
     let (binds, tmpfs, volume_requests) = split_mounts(
         args.volumes

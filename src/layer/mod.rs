@@ -1,6 +1,7 @@
 //! Layers: tar streams in (unpack: OCI whiteouts → overlay whiteouts) and out again (pack:
 //! overlay whiteouts → OCI whiteouts, for commit and export). The two are mirrors.
 
+pub mod budget;
 pub mod changes_list;
 pub mod compression;
 pub mod pack;

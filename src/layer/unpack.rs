@@ -29,6 +29,8 @@ pub struct UnpackOptions {
     /// Rootless `--userns=squash`: a file whose owner is outside the user's mapped ids is
     /// given to root (the user) instead of refusing the layer.
     pub squash: bool,
+    /// How far this unpack may expand (see `budget`); None: unbounded.
+    pub budget: Option<std::sync::Arc<super::budget::Budget>>,
 }
 
 /// What this process needs: rootless or not, and the user's `--userns=squash` choice.
@@ -37,6 +39,7 @@ impl Default for UnpackOptions {
         UnpackOptions {
             rootless: crate::rootless::active(),
             squash: crate::rootless::squash(),
+            budget: None,
         }
     }
 }
@@ -64,6 +67,8 @@ pub enum UnpackError {
     },
     #[error("reading layer tar: {0} (is the layer a tar archive, gzip or zstd, and complete?)")]
     Tar(io::Error),
+    #[error("refusing layer: {0}")]
+    Exceeded(#[from] super::budget::Exceeded),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -156,6 +161,9 @@ impl Unpacker<'_> {
                 | EntryType::GNULongLink
         ) {
             return Ok(());
+        }
+        if let Some(b) = &self.opts.budget {
+            b.charge(super::budget::ENTRY_COST)?;
         }
         let raw = Path::new(OsStr::from_bytes(&entry.path_bytes())).to_path_buf();
         let shown = raw.display().to_string();
@@ -320,6 +328,9 @@ impl Unpacker<'_> {
             let n = entry.read(&mut self.buf).map_err(UnpackError::Tar)?;
             if n == 0 {
                 break;
+            }
+            if let Some(b) = &self.opts.budget {
+                b.charge(n as u64)?;
             }
             file.write_all(&self.buf[..n])
                 .map_err(io_err("write", target))?;
@@ -594,6 +605,7 @@ mod tests {
             &UnpackOptions {
                 rootless: true,
                 squash: false,
+                budget: None,
             },
         );
         (dir, r)

@@ -114,7 +114,11 @@ pub fn ruleset(networks: &[ActiveNetwork], forwards: &[Forward]) -> Value {
         cmds.push(rule(
             "guard",
             vec![
-                matches(json!({"meta": {"key": "iifname"}}), "==", name_set(&bridges)),
+                matches(
+                    json!({"meta": {"key": "iifname"}}),
+                    "==",
+                    name_set(&bridges),
+                ),
                 to_loopback,
                 json!({"drop": null}),
             ],
@@ -250,7 +254,10 @@ mod tests {
             bridge: bridge.into(),
             subnet: subnet.parse().unwrap(),
         };
-        let t = ruleset(&[net("hako0", "10.88.0.0/16"), net("hako1", "10.89.0.0/24")], &[]);
+        let t = ruleset(
+            &[net("hako0", "10.88.0.0/16"), net("hako1", "10.89.0.0/24")],
+            &[],
+        );
         let drops: Vec<&Value> = t["nftables"]
             .as_array()
             .unwrap()

@@ -58,7 +58,12 @@ impl Client {
             agent: ureq::AgentBuilder::new()
                 .tls_config(tls)
                 .timeout_connect(Duration::from_secs(15))
-                .timeout_read(Duration::from_secs(60))
+                // A read that waits a whole stall window is a stall (see `deadline`).
+                .timeout_read(
+                    super::deadline::TransferLimits::from_env()
+                        .map_err(RegistryError::Config)?
+                        .stall,
+                )
                 .redirects(5)
                 .user_agent(USER_AGENT)
                 .build(),
@@ -233,17 +238,26 @@ impl Client {
         self.send("GET", path, scopes, headers, &Body::Empty)
     }
 
-    /// A small body (manifest, config) read whole, at most `limit` bytes.
+    /// A small body (manifest, config) read whole, at most `limit` bytes, within the
+    /// transfer deadline and stall timeout (see `deadline`).
     pub fn read_body(&self, resp: ureq::Response, limit: u64) -> Result<Vec<u8>, RegistryError> {
+        let limits = super::deadline::TransferLimits::from_env().map_err(RegistryError::Config)?;
+        let mut watchdog = super::deadline::Watchdog::start(limits);
+        let network = |e: std::io::Error| RegistryError::Network {
+            registry: self.registry.clone(),
+            detail: e.to_string(),
+        };
+        let mut reader = resp.into_reader().take(limit);
         let mut body = vec![];
-        resp.into_reader()
-            .take(limit)
-            .read_to_end(&mut body)
-            .map_err(|e| RegistryError::Network {
-                registry: self.registry.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(body)
+        let mut chunk = [0u8; 16 << 10];
+        loop {
+            let n = reader.read(&mut chunk).map_err(network)?;
+            watchdog.progress(n as u64).map_err(network)?;
+            if n == 0 {
+                return Ok(body);
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
     }
 
     fn auth_header(&self, scopes: &[String]) -> Option<String> {

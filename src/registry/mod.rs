@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod credential_helper;
+pub mod deadline;
 pub mod ensure;
 pub mod manifest;
 pub mod progress;

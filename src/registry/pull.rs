@@ -232,6 +232,13 @@ fn pull_layer(
     }
     let had_layer = store.has_layer(diff_id);
     let have = fs::metadata(&partial).map_or(0, |m| m.len());
+    // A declared size the data root's filesystem cannot hold is refused before a byte.
+    crate::layer::budget::ensure_room(&store.tmp_dir(), blob.size.saturating_sub(have)).map_err(
+        |e| RegistryError::Layer {
+            digest: blob.digest.clone(),
+            detail: e.to_string(),
+        },
+    )?;
     let body = RangedBody::open(
         client,
         blob_path(reference, &blob.digest),
@@ -273,7 +280,9 @@ fn pull_layer(
             let pumped = super::read_ahead::pump(&mut hashed, tx);
             pumped.and_then(|()| hashed.finish())
         });
-        let unpacked = store.unpack_layer(received, Some(diff_id), &Default::default());
+        let unpacked = store
+            .bounded(&Default::default(), Some(blob.size))
+            .and_then(|opts| store.unpack_layer(received, Some(diff_id), &opts));
         let finished = fetcher.join().expect("the fetching thread does not panic");
         (unpacked, finished)
     });
@@ -341,6 +350,7 @@ struct RangedBody<'a> {
     delivered: u64,
     size: u64,
     failures: u32,
+    watchdog: super::deadline::Watchdog,
 }
 
 impl<'a> RangedBody<'a> {
@@ -352,8 +362,10 @@ impl<'a> RangedBody<'a> {
         size: u64,
     ) -> Result<Self, RegistryError> {
         let from = if size > 0 && from >= size { 0 } else { from };
+        let limits = super::deadline::TransferLimits::from_env().map_err(RegistryError::Config)?;
         let (reader, start) = Self::request(client, &path, &scopes, from)?;
         Ok(RangedBody {
+            watchdog: super::deadline::Watchdog::start(limits),
             client,
             path,
             scopes,
@@ -384,8 +396,24 @@ impl<'a> RangedBody<'a> {
 
 impl Read for RangedBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The blob ends at its declared size, whatever the registry keeps sending: an
+        // endless body cannot fill the disk (the digest check then judges what came).
+        let remaining = match self.size {
+            0 => u64::MAX,
+            size => size.saturating_sub(self.start + self.delivered),
+        };
+        if remaining == 0 {
+            return Ok(0);
+        }
+        let len = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let buf = &mut buf[..len];
         loop {
-            match self.reader.read(buf) {
+            let read = self.reader.read(buf);
+            self.watchdog
+                .progress(*read.as_ref().unwrap_or(&0) as u64)?;
+            match read {
                 Ok(0)
                     if self.size > 0
                         && self.start + self.delivered < self.size

@@ -71,26 +71,31 @@ impl Store {
         }
     }
 
-    /// Leftovers of interrupted commands: `tmp/` entries whose process is gone.
+    /// Leftovers of interrupted commands: `tmp/` entries whose process is gone, and
+    /// partial downloads that no pull holds (see `leftovers`).
     fn check_tmp(&self, act: &mut Act) -> Result<(), StoreError> {
-        let tmp = self.tmp_dir();
-        let Ok(entries) = fs::read_dir(&tmp) else {
-            return Ok(());
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            // A live command's work, or a download kept on purpose for the next pull to
-            // resume (verified against its digest when it completes).
-            // Pull's `.lock` files only coordinate pulls of one blob (empty, flock'd).
-            if owner_alive(&name) || name.ends_with(".partial") || name.ends_with(".lock") {
-                continue;
+        use super::leftovers::Owner;
+        for l in self.leftovers() {
+            let path = l.path.clone();
+            match l.owner {
+                Owner::Alive | Owner::Lock | Owner::Partial { held: true } => {}
+                Owner::Dead => act(
+                    format!("tmp/{}: left by an interrupted command", l.name),
+                    &|| remove_any(&path),
+                    "removed",
+                ),
+                Owner::Partial { held: false } => {
+                    let size = fs::metadata(&path).map_or(0, |m| m.len());
+                    act(
+                        format!("tmp/{}: an interrupted download ({size} bytes)", l.name),
+                        &|| {
+                            remove_any(&path)?;
+                            remove_any(&path.with_extension("lock"))
+                        },
+                        "removed",
+                    )
+                }
             }
-            let path = e.path();
-            act(
-                format!("tmp/{name}: left by an interrupted command"),
-                &|| remove_any(&path),
-                "removed",
-            );
         }
         Ok(())
     }
@@ -207,14 +212,6 @@ impl Store {
 }
 
 type Act<'a> = dyn FnMut(String, &dyn Fn() -> std::io::Result<()>, &str) + 'a;
-
-/// `what-PID-…` (see `unique_name`): whether that process still runs.
-fn owner_alive(tmp_name: &str) -> bool {
-    tmp_name
-        .split('-')
-        .find_map(|p| p.parse::<i32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-}
 
 fn hash_file(path: &Path) -> std::io::Result<Digest> {
     let mut reader = crate::digest::HashingReader::new(fs::File::open(path)?);

@@ -232,6 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let opts = UnpackOptions {
+            budget: None,
             rootless: true,
             squash: false,
         };

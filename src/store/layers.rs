@@ -7,6 +7,7 @@
 
 use super::{io_err, Store, StoreError};
 use crate::digest::{Digest, HashingReader};
+use crate::layer::budget::{Budget, Limits};
 use crate::layer::{self, UnpackError, UnpackOptions};
 use std::fs;
 use std::io::Read;
@@ -20,6 +21,8 @@ pub enum LayerError {
     Store(#[from] StoreError),
     #[error("layer content does not match its diff_id: expected {expected}, got {actual}")]
     DiffIdMismatch { expected: Digest, actual: Digest },
+    #[error("{0}")]
+    Limits(String),
 }
 
 /// Characters of the diff_id used in the short link name. 16 hex digits keep a 60-layer
@@ -56,8 +59,26 @@ impl Store {
         PathBuf::from("l").join(&diff_id.hex()[..SHORT_LEN])
     }
 
+    /// `opts` with an expansion budget for a layer of `declared` compressed bytes (see
+    /// `layer::budget`), unless it carries one already.
+    pub fn bounded(
+        &self,
+        opts: &UnpackOptions,
+        declared: Option<u64>,
+    ) -> Result<UnpackOptions, LayerError> {
+        if opts.budget.is_some() {
+            return Ok(opts.clone());
+        }
+        let limits = Limits::from_env().map_err(LayerError::Limits)?;
+        Ok(UnpackOptions {
+            budget: Some(Budget::new(limits, declared, &self.tmp_dir())),
+            ..opts.clone()
+        })
+    }
+
     /// Unpacks a (possibly compressed) layer stream; returns its diff_id. With
-    /// `expected`, content that hashes differently is refused and nothing is kept.
+    /// `expected`, content that hashes differently is refused and nothing is kept. The
+    /// unpack is bounded (`bounded`): a bomb is refused before it fills the disk.
     pub fn unpack_layer(
         &self,
         raw: impl Read,
@@ -67,6 +88,9 @@ impl Store {
         if let Some(d) = expected.filter(|d| self.has_layer(d)) {
             return Ok(d.clone());
         }
+        let opts = &self.bounded(opts, None)?;
+        let budget = opts.budget.as_ref().expect("bounded sets a budget");
+        let raw = budget.count_compressed(raw);
         let tmp = self.temp_path("layer");
         fs::create_dir(&tmp).map_err(io_err("create directory", &tmp))?;
         let result = (|| {

@@ -20,6 +20,7 @@ pub mod driver;
 pub mod gc;
 pub mod images;
 pub mod layers;
+pub mod leftovers;
 pub mod lock;
 pub mod private;
 pub mod vfs;
@@ -115,10 +116,12 @@ impl Store {
             write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         let driver = driver::settle(root, driver).map_err(StoreError::Driver)?;
-        Ok(Store {
+        let store = Store {
             root: root.to_path_buf(),
             driver,
-        })
+        };
+        store.sweep_dead_tmp();
+        Ok(store)
     }
 
     pub fn driver(&self) -> driver::Driver {

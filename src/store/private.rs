@@ -118,7 +118,12 @@ mod tests {
         let root = t.path().join("root");
         fs::create_dir_all(root.join("containers/c1")).unwrap();
         fs::write(root.join("containers/c1/config.json"), b"{}").unwrap();
-        for p in ["", "containers", "containers/c1", "containers/c1/config.json"] {
+        for p in [
+            "",
+            "containers",
+            "containers/c1",
+            "containers/c1/config.json",
+        ] {
             fs::set_permissions(root.join(p), fs::Permissions::from_mode(0o755)).unwrap();
         }
         let found = exposures(&root);

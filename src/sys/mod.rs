@@ -3,6 +3,7 @@
 //! `FakeSys` records them in one ordered list so tests can assert a whole mount/pivot
 //! sequence without root, and can fail the Nth call of a kind.
 
+pub mod beneath;
 #[cfg(test)]
 mod fake;
 mod linux;
