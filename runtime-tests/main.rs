@@ -23,4 +23,5 @@ mod runc_clients;
 mod runc_mode;
 mod runc_namespaces;
 mod runc_security;
+mod security;
 mod trace_lines;

@@ -199,7 +199,11 @@ impl Host for BuildHost<'_> {
             stop_timeout: None,
             network: Default::default(),
             publish_all: false,
-            labels: BTreeMap::new(),
+            // Whose step this is: a killed build's container is removed by the next command.
+            labels: BTreeMap::from([(
+                super::reap::BUILD_OWNER_LABEL.to_string(),
+                super::reap::this_process(),
+            )]),
         };
         // Image VOLUMEs are not mounted for a build step: what RUN writes there is dropped
         // from the layer (as Docker's classic builder does), not kept in a volume.

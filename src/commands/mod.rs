@@ -16,6 +16,7 @@ mod network;
 mod output;
 pub(crate) mod prune;
 mod ps;
+mod reap;
 mod registry;
 mod rm;
 mod run;

@@ -230,7 +230,24 @@ pub fn system_df(store: &Store) -> Result<i32> {
 /// `hako system check [--repair]`: every problem on its own line; exit 1 while any is
 /// left unrepaired.
 pub fn system_check(store: &Store, repair: bool) -> Result<i32> {
-    let report = store.check(repair)?;
+    let mut report = store.check(repair)?;
+    // Containers whose hako was killed: their cgroups and records (see `reap`).
+    for c in store.containers()? {
+        if let Some(why) = super::reap::verdict(&c) {
+            let problem = format!("container {}: {why}", c.short_id());
+            report.problems.push(problem.clone());
+            if repair {
+                let failed = super::reap::reap(store, &c);
+                if failed.is_empty() {
+                    report.repaired.push(format!("{problem}: cleaned up"));
+                } else {
+                    report
+                        .problems
+                        .push(format!("{problem}: repair failed: {}", failed.join("; ")));
+                }
+            }
+        }
+    }
     println!(
         "Checked {} blobs, {} layers, {} images, {} containers.",
         report.blobs, report.layers, report.images, report.containers

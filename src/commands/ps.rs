@@ -171,6 +171,7 @@ pub fn ps(store: &Store, args: &PsArgs) -> Result<i32> {
     // Newest first; -n and -l look at every container, whatever its state.
     let limit = if args.latest { Some(1) } else { args.last };
     let show_all = args.all || limit.is_some() || filters.shows_stopped();
+    super::reap::reap_all(store);
     let mut containers: Vec<ContainerRecord> = store
         .containers()?
         .into_iter()

@@ -38,7 +38,7 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<i32> {
         return start_attached(store, &args.containers[0], args.interactive);
     }
     for_each(&args.containers, |name| {
-        let c = store.lookup_container(name)?;
+        let c = super::reap::lookup(store, name)?;
         if !c.is_running() {
             spawn_keeper(store, &c.id)?;
         }
@@ -49,7 +49,7 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<i32> {
 
 /// `start -a`: in the foreground, like `run` without `-d`, on the same upper layer.
 fn start_attached(store: &Store, name: &str, interactive: bool) -> Result<i32> {
-    let mut record = store.lookup_container(name)?;
+    let mut record = super::reap::lookup(store, name)?;
     if record.is_running() {
         bail!("container {name} is already running; use hako attach or hako exec");
     }
