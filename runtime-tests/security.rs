@@ -749,3 +749,36 @@ fn kill_9_of_a_keeper_a_foreground_run_or_a_build_leaves_nothing_behind() {
     ok(hako(r, &["rm", "-f", "kept", "fg"]), "rm");
     ok(hako(r, &["system", "check"]), "check");
 }
+
+#[test]
+fn cp_copies_a_symlink_as_the_link_even_when_it_dangles() {
+    if !require_root("cp_copies_a_symlink_as_the_link_even_when_it_dangles") {
+        return;
+    }
+    let root = fresh_root("busybox");
+    let r = root.path();
+    run_named(
+        r,
+        "links",
+        "busybox",
+        "ln -s /nowhere /dangling && ln -s /etc/passwd /pw",
+    );
+    let out = tempfile::tempdir().unwrap();
+    for link in ["dangling", "pw"] {
+        let dest = out.path().join(link);
+        ok(
+            hako(
+                r,
+                &["cp", &format!("links:/{link}"), dest.to_str().unwrap()],
+            ),
+            &format!("cp {link}"),
+        );
+        let md = std::fs::symlink_metadata(&dest).unwrap();
+        assert!(md.file_type().is_symlink(), "{link} was followed");
+    }
+    assert_eq!(
+        std::fs::read_link(out.path().join("dangling")).unwrap(),
+        Path::new("/nowhere")
+    );
+    ok(hako(r, &["rm", "links"]), "rm");
+}

@@ -325,6 +325,12 @@ impl Store {
             return Err(StateError::NameInUse(rec.name.clone(), other.id));
         }
         let dir = self.container_dir(&rec.id);
+        // The container's own directory is closed: its upper tree may hold setuid files.
+        crate::store::private::create_dir(&dir).map_err(|source| StoreError::Io {
+            op: "create directory",
+            path: dir.clone(),
+            source,
+        })?;
         for sub in ["upper", "work", "merged"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(|source| StoreError::Io {

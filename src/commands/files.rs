@@ -38,6 +38,18 @@ fn freeze_for_copy(store: &Store, c: &ContainerRecord) -> Result<crate::cgroups:
     )?)
 }
 
+/// `PATH` inside `root` with its directories resolved there and its last name kept as it
+/// is (`path/.` or `/` resolve the whole path).
+fn source_in_root(root: &Path, path: &str) -> Result<PathBuf> {
+    let p = Path::new(path);
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) if !path.ends_with("/.") && !path.ends_with('/') => {
+            Ok(secure_join(root, parent)?.join(name))
+        }
+        _ => Ok(secure_join(root, p)?),
+    }
+}
+
 pub fn cp(store: &Store, args: &CpArgs) -> Result<i32> {
     match (split(&args.source), split(&args.destination)) {
         (Some(_), Some(_)) => {
@@ -50,8 +62,9 @@ pub fn cp(store: &Store, args: &CpArgs) -> Result<i32> {
             let c = store.lookup_container(name)?;
             let _frozen = freeze_for_copy(store, &c)?;
             let root = rootfs(store, &c)?;
-            // Inside the container's root: its symlinks never lead to host files.
-            let src = secure_join(&root, Path::new(path))?;
+            // Inside the container's root: its symlinks never lead to host files. The last
+            // name is not followed: a symlink is copied as the link, as Docker does.
+            let src = source_in_root(&root, path)?;
             if std::fs::symlink_metadata(&src).is_err() {
                 bail!("Could not find the file {path} in container {name}");
             }

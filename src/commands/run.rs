@@ -442,6 +442,12 @@ pub(crate) fn create_container(
     image: ImageParts,
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
     let generated = request.name.is_none();
+    if crate::rootless::active() {
+        // The run directory a keeper needs: a squatted one is refused before any record.
+        let run = crate::rootless::run_dir();
+        crate::rootless::storage::ensure_private_dir(&run)
+            .with_context(|| format!("create {}", run.display()))?;
+    }
     let (mut record, spec) = prepare(store, request, image)?;
     create_with_unique_name(store, &mut record, &spec, generated)?;
     Ok((record, spec))

@@ -94,7 +94,19 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    let owner = std::fs::metadata(dir)?.uid();
+    // The entry itself, not what it points to: a squatter's symlink to someone else's
+    // directory must be named as the squatter's.
+    let md = std::fs::symlink_metadata(dir)?;
+    let owner = md.uid();
+    if md.file_type().is_symlink() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is a symbolic link made by uid {owner}, not a directory of yours (remove it, or set XDG_RUNTIME_DIR)",
+                dir.display()
+            ),
+        ));
+    }
     if owner != nix::unistd::geteuid().as_raw() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
