@@ -452,7 +452,7 @@ impl SmallFs {
     }
     fn used_mb(&self) -> u64 {
         let st = nix::sys::statvfs::statvfs(self.path()).unwrap();
-        (st.blocks() - st.blocks_free()) as u64 * st.fragment_size() as u64 >> 20
+        ((st.blocks() - st.blocks_free()) * st.fragment_size()) >> 20
     }
 }
 

@@ -163,9 +163,9 @@ pub fn ensure_room(path: &Path, need: u64) -> Result<(), Exceeded> {
     let Ok(st) = nix::sys::statvfs::statvfs(path) else {
         return Ok(()); // not knowable: the writes themselves will tell
     };
-    let frsize = st.fragment_size() as u64;
-    let free = (st.blocks_available() as u64).saturating_mul(frsize);
-    let total = (st.blocks() as u64).saturating_mul(frsize);
+    let frsize = st.fragment_size();
+    let free = st.blocks_available().saturating_mul(frsize);
+    let total = st.blocks().saturating_mul(frsize);
     let reserve = (total / 20).min(256 << 20);
     if free < reserve.saturating_add(need) {
         return Err(Exceeded::NoSpace {
