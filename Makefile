@@ -54,6 +54,7 @@ integration: deps build
 	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime
 
 test: deps fixture-debian
+	python3 tools/check-dependencies.py
 	cargo test --release --lib --bins
 	$(MAKE) fuzz
 	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime

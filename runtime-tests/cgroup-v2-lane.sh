@@ -55,7 +55,8 @@ boot() {
 boot root -e HAKO_EXPECT_CGROUP=2 -- \
     limits:: core_isolation::pid1 core_isolation::ten_containers trace_lines:: \
     runc_mode::bundle_resources_reach_the_cgroup \
-    hardening::the_device_cgroup_allows_only_the_default_devices --test-threads=2
+    hardening::the_device_cgroup_allows_only_the_default_devices \
+    security::kill_9_of_a_keeper_a_foreground_run_or_a_build_leaves_nothing_behind --test-threads=2
 boot user --user 1000 -e HAKO_EXPECT_DELEGATION=1 -- limits::cgroup_delegation_reported_for_users
 echo "cgroup-v2 lane: $passed passed, $failed failed"
 [[ $ok -eq 1 ]]

@@ -81,7 +81,8 @@ pub fn run_list(stage: Stage, hooks: &[Hook], state: &serde_json::Value) -> Resu
 /// Like `run`, for the stages whose failures are only reported.
 pub fn run_warning(stage: Stage, spec: &Spec, state: &serde_json::Value) {
     if let Err(e) = run(stage, spec, state) {
-        eprintln!("hako-runc: warning: {}", crate::commands::describe(&e));
+        // `{:#}`: the whole chain, "cause: detail", as the front ends print errors.
+        eprintln!("hako-runc: warning: {e:#}");
     }
 }
 

@@ -71,23 +71,7 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
 }
 
-pub fn describe_clone_flags(flags: CloneFlags) -> String {
-    let names = [
-        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
-        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
-        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
-        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
-        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
-        (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER"),
-        (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
-    ];
-    names
-        .iter()
-        .filter(|(f, _)| flags.contains(*f))
-        .map(|(_, n)| *n)
-        .collect::<Vec<_>>()
-        .join("|")
-}
+pub use crate::sys::describe_clone_flags;
 
 /// Clones the container's init and runs it up to `execve`. With `cgroup` (a v2 cgroup
 /// directory) the child is born inside it. `on_created(pid, in_cgroup)` runs in the parent

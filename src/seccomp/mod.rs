@@ -24,19 +24,8 @@ pub enum SeccompError {
     BadArg(usize),
 }
 
-/// One BPF instruction, laid out as the kernel's `struct sock_filter`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Insn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
-
-/// A compiled filter, ready for `seccomp(SECCOMP_SET_MODE_FILTER)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Program(pub Vec<Insn>);
+// The filter's kernel layout lives in `sys` (a leaf), which installs it.
+pub use crate::sys::{Insn, Program};
 
 const LD_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K

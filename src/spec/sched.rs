@@ -7,17 +7,8 @@ use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler,
 };
 
-/// The kernel's `struct sched_attr` fields (the first version, 48 bytes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SchedAttr {
-    pub policy: u32,
-    pub flags: u64,
-    pub nice: i32,
-    pub priority: u32,
-    pub runtime: u64,
-    pub deadline: u64,
-    pub period: u64,
-}
+// The kernel's layout lives in `sys` (a leaf), which makes the call.
+pub use crate::sys::SchedAttr;
 
 const SCHED_OTHER: u32 = 0;
 const SCHED_FIFO: u32 = 1;

@@ -269,16 +269,10 @@ impl Sys for FakeSys {
     }
 
     fn unshare(&self, flags: CloneFlags) -> Result<(), SysError> {
-        self.call_err(
-            Call::Unshare(crate::launcher::describe_clone_flags(flags)),
-            "unshare",
-        )
+        self.call_err(Call::Unshare(super::describe_clone_flags(flags)), "unshare")
     }
     fn setns(&self, _fd: BorrowedFd, flags: CloneFlags) -> Result<(), SysError> {
-        self.call_err(
-            Call::Setns(crate::launcher::describe_clone_flags(flags)),
-            "setns",
-        )
+        self.call_err(Call::Setns(super::describe_clone_flags(flags)), "setns")
     }
     fn setrlimit(&self, resource: Resource, soft: u64, hard: u64) -> Result<(), SysError> {
         self.call_err(
@@ -306,18 +300,18 @@ impl Sys for FakeSys {
     fn set_personality(&self, persona: u64) -> Result<(), SysError> {
         self.call_err(Call::Personality(persona), "personality")
     }
-    fn set_scheduler(&self, attr: &crate::spec::sched::SchedAttr) -> Result<(), SysError> {
+    fn set_scheduler(&self, attr: &super::SchedAttr) -> Result<(), SysError> {
         self.call_err(Call::Scheduler(attr.policy), "sched_setattr")
     }
     fn set_io_priority(&self, value: u32) -> Result<(), SysError> {
         self.call_err(Call::IoPriority(value), "ioprio_set")
     }
-    fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
+    fn set_seccomp(&self, program: &super::Program) -> Result<(), SysError> {
         self.call_err(Call::Seccomp(program.0.len()), "seccomp")
     }
     fn set_seccomp_listener(
         &self,
-        program: &crate::seccomp::Program,
+        program: &super::Program,
     ) -> Result<std::os::fd::OwnedFd, SysError> {
         self.call_err(Call::Seccomp(program.0.len()), "seccomp")?;
         Ok(std::fs::File::open("/dev/null").expect("/dev/null").into())

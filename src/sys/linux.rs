@@ -317,7 +317,7 @@ impl Sys for LinuxSys {
         trace::step(
             "namespaces",
             "unshare",
-            || crate::launcher::describe_clone_flags(flags),
+            || super::describe_clone_flags(flags),
             || nix::sched::unshare(flags),
         )
         .map_err(call_err("unshare"))
@@ -331,7 +331,7 @@ impl Sys for LinuxSys {
                 format!(
                     "fd {}, {}",
                     fd.as_raw_fd(),
-                    crate::launcher::describe_clone_flags(flags)
+                    super::describe_clone_flags(flags)
                 )
             },
             || nix::sched::setns(fd, flags),
@@ -363,7 +363,7 @@ impl Sys for LinuxSys {
         nix::unistd::getppid().as_raw()
     }
 
-    fn set_scheduler(&self, attr: &crate::spec::sched::SchedAttr) -> Result<(), SysError> {
+    fn set_scheduler(&self, attr: &super::SchedAttr) -> Result<(), SysError> {
         // The kernel's struct sched_attr, first version (48 bytes).
         #[repr(C)]
         struct KernelSchedAttr {
@@ -450,13 +450,13 @@ impl Sys for LinuxSys {
         .map_err(call_err("prctl(PR_SET_NO_NEW_PRIVS)"))
     }
 
-    fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError> {
+    fn set_seccomp(&self, program: &super::Program) -> Result<(), SysError> {
         install_filter(program, 0).map(drop)
     }
 
     fn set_seccomp_listener(
         &self,
-        program: &crate::seccomp::Program,
+        program: &super::Program,
     ) -> Result<std::os::fd::OwnedFd, SysError> {
         use std::os::fd::FromRawFd;
         let fd = install_filter(program, SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
@@ -560,7 +560,7 @@ impl Sys for LinuxSys {
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
 
 /// seccomp(SECCOMP_SET_MODE_FILTER, flags, program): 0, or the listener's descriptor.
-fn install_filter(program: &crate::seccomp::Program, flags: u32) -> Result<i64, SysError> {
+fn install_filter(program: &super::Program, flags: u32) -> Result<i64, SysError> {
     trace::step(
         "identity",
         "seccomp",

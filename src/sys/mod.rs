@@ -4,6 +4,8 @@
 //! sequence without root, and can fail the Nth call of a kind.
 
 pub mod beneath;
+mod kernel_types;
+pub use kernel_types::{describe_clone_flags, Insn, Program, SchedAttr};
 #[cfg(test)]
 mod fake;
 mod linux;
@@ -120,7 +122,7 @@ pub trait Sys {
     /// personality(2): the execution domain (`linux.personality`, e.g. LINUX32).
     fn set_personality(&self, persona: u64) -> Result<(), SysError>;
     /// sched_setattr(2) on this process (`process.scheduler`).
-    fn set_scheduler(&self, attr: &crate::spec::sched::SchedAttr) -> Result<(), SysError>;
+    fn set_scheduler(&self, attr: &SchedAttr) -> Result<(), SysError>;
     /// ioprio_set(2) on this process (`process.ioPriority`).
     fn set_io_priority(&self, value: u32) -> Result<(), SysError>;
     fn drop_bounding_cap(&self, cap: Capability) -> Result<(), SysError>;
@@ -129,13 +131,10 @@ pub trait Sys {
     fn setresgid(&self, gid: u32) -> Result<(), SysError>;
     fn setresuid(&self, uid: u32) -> Result<(), SysError>;
     /// Installs a seccomp filter (needs no_new_privs or CAP_SYS_ADMIN).
-    fn set_seccomp(&self, program: &crate::seccomp::Program) -> Result<(), SysError>;
+    fn set_seccomp(&self, program: &Program) -> Result<(), SysError>;
     /// The same, keeping a listener for its SCMP_ACT_NOTIFY rules (seccomp(2) with
     /// SECCOMP_FILTER_FLAG_NEW_LISTENER, Linux 5.0).
-    fn set_seccomp_listener(
-        &self,
-        program: &crate::seccomp::Program,
-    ) -> Result<std::os::fd::OwnedFd, SysError>;
+    fn set_seccomp_listener(&self, program: &Program) -> Result<std::os::fd::OwnedFd, SysError>;
     /// Marks every descriptor from `first` up close-on-exec (`close_range(2)`).
     fn close_fds_from(&self, first: u32) -> Result<(), SysError>;
     /// Replaces the process; returns only on failure (the fake records and returns Ok).
