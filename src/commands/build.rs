@@ -258,8 +258,7 @@ impl Host for BuildHost<'_> {
             }
             Err(e) => Err(e.context("start the RUN container")),
         };
-        let problems = lifecycle::teardown(self.store, &record);
-        if let Some(p) = problems.first() {
+        for p in lifecycle::teardown(self.store, &record) {
             eprintln!("hako: cleanup of build container {}: {p}", record.name);
         }
         outcome

@@ -296,7 +296,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
     if matches!(record.host_config.network_mode, NetworkMode::Bridge(_))
         || !fresh.extra_networks.is_empty()
     {
-        network::release(store, &record.id);
+        problems.extend(network::release(store, &record.id));
         refresh_peers(store, &fresh);
     }
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
@@ -347,7 +347,7 @@ pub fn finish(store: &Store, record: &mut ContainerRecord, result: &Result<i32>)
 pub fn teardown(store: &Store, record: &ContainerRecord) -> Vec<String> {
     let mut problems = vec![];
     if matches!(record.host_config.network_mode, NetworkMode::Bridge(_)) {
-        network::release(store, &record.id);
+        problems.extend(network::release(store, &record.id));
     }
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &record.cgroup_path);
     if let Err(e) = cgroup.delete() {

@@ -133,7 +133,10 @@ pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
             }
             return Ok(0);
         }
-        lifecycle::finish(store, &mut record, &result);
+        // Restarting still reports what the cleanup of the last run could not do.
+        for p in lifecycle::finish(store, &mut record, &result) {
+            eprintln!("hako: cleanup before restart: {p}");
+        }
         if !store.container_dir(&record.id).exists() {
             return Ok(0); // removed while it ran (rm -f)
         }

@@ -632,15 +632,27 @@ fn attach_interface(
 
 /// Frees the container's address and rules (its veth went with its namespace). Quiet
 /// and idempotent: teardown calls it whatever happened before.
-pub fn release(store: &Store, container: &str) {
-    let Ok(_lock) = lock(store) else { return };
+/// Frees the container's addresses and ports; returns every problem met (teardown goes
+/// on: a lease left behind is freed anyway once its holder is gone).
+pub fn release(store: &Store, container: &str) -> Vec<String> {
+    let short = &container[..12.min(container.len())];
+    let _lock = match lock(store) {
+        Ok(l) => l,
+        Err(e) => return vec![format!("release the addresses of {short}: {e}")],
+    };
     let mut table = read_leases(store);
     for leases in table.values_mut() {
         leases.retain(|_, l| l.container != container);
     }
     table.retain(|_, l| !l.is_empty());
-    let _ = write_leases(store, &table);
-    let _ = sync_rules(store, &table);
+    let mut problems = vec![];
+    if let Err(e) = write_leases(store, &table) {
+        problems.push(format!("release the addresses of {short}: {e}"));
+    }
+    if let Err(e) = sync_rules(store, &table) {
+        problems.push(format!("remove the port rules of {short}: {e}"));
+    }
+    problems
 }
 
 /// `system prune` and `network prune`: stale leases, rules and veths of containers that
