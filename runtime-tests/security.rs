@@ -137,17 +137,9 @@ fn interface_with(ip: &str) -> (String, String) {
     (name, mac.trim().to_string())
 }
 
-/// A TCP listener on the host that accepts and keeps connections (python3).
-fn host_listener(ip: &str) -> (Daemon, u16) {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import socket,sys\ns=socket.socket()\ns.bind((sys.argv[1],0))\ns.listen(8)\nprint(s.getsockname()[1],flush=True)\nc=[]\nwhile True: c.append(s.accept())",
-            ip,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts a server that prints the port it listens on as its first line.
+fn server_on_a_free_port(cmd: &mut Command) -> (Daemon, u16) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.take().unwrap()),
@@ -155,6 +147,15 @@ fn host_listener(ip: &str) -> (Daemon, u16) {
     )
     .unwrap();
     (Daemon(child), line.trim().parse().unwrap())
+}
+
+/// A TCP listener on the host that accepts and keeps connections (python3).
+fn host_listener(ip: &str) -> (Daemon, u16) {
+    server_on_a_free_port(Command::new("python3").args([
+        "-c",
+        "import socket,sys\ns=socket.socket()\ns.bind((sys.argv[1],0))\ns.listen(8)\nprint(s.getsockname()[1],flush=True)\nc=[]\nwhile True: c.append(s.accept())",
+        ip,
+    ]))
 }
 
 /// What a crafted SYN from the container's eth0 to `dst:port` got back.
@@ -550,18 +551,9 @@ fn decompression_bombs_are_refused_before_the_disk_fills() {
 
 /// The test's own misbehaving registry (`hostile_registry.py`) on 127.0.0.1.
 fn hostile_registry() -> (Daemon, u16) {
-    let mut child = Command::new("python3")
-        .arg(project_dir().join("runtime-tests/hostile_registry.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
+    server_on_a_free_port(
+        Command::new("python3").arg(project_dir().join("runtime-tests/hostile_registry.py")),
     )
-    .unwrap();
-    (Daemon(child), line.trim().parse().unwrap())
 }
 
 #[test]

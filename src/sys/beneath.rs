@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 /// Opens `rel` for reading beneath `root` (`openat2` with `RESOLVE_IN_ROOT`, no magic
@@ -13,30 +13,11 @@ use std::path::Path;
 pub fn open_beneath(root: &Path, rel: &Path) -> io::Result<File> {
     let dir = File::open(root)?;
     let rel = rel.strip_prefix("/").unwrap_or(rel);
-    let c_rel = std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: open_how is plain integers; all-zero is its documented default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = flags as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: a valid directory fd, a NUL-terminated path and a properly sized open_how.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c_rel.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: the kernel just returned this descriptor; we own it.
-        return Ok(unsafe { File::from_raw_fd(fd as i32) });
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() != Some(libc::ENOSYS) {
-        return Err(err);
+    match openat2_in_root(dir.as_fd(), rel, flags) {
+        Ok(fd) => return Ok(File::from(fd)),
+        Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => return Err(e),
+        Err(_) => {}
     }
     // Old kernel: no symlink anywhere on the way.
     let mut path = root.to_path_buf();
@@ -51,6 +32,33 @@ pub fn open_beneath(root: &Path, rel: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(&path)
+}
+
+/// `openat2(dir, rel, flags)` resolving as if `dir` were `/` (`RESOLVE_IN_ROOT`) and
+/// refusing `/proc` magic links. ENOSYS on kernels before 5.6: callers fall back.
+pub fn openat2_in_root(dir: BorrowedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let c_rel = std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain integers; all-zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a valid directory fd, a NUL-terminated path and a properly sized open_how;
+    // it returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c_rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; we own it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Back to blocking reads (after the type check; regular files ignore it anyway).

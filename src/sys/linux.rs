@@ -208,32 +208,20 @@ impl Sys for LinuxSys {
         } else {
             rel
         };
-        let c_rel = std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
-            .map_err(|_| err(nix::Error::EINVAL))?;
-        // SAFETY: open_how is plain integers; all-zero is its documented default.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: openat2 with a valid directory fd, a NUL-terminated path and a
-        // properly sized open_how; it returns a new descriptor or -1.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c_rel.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
+        let fd = match super::beneath::openat2_in_root(
+            std::os::fd::AsFd::as_fd(&dir),
+            rel,
+            libc::O_PATH | libc::O_CLOEXEC,
+        ) {
+            Ok(fd) => fd,
+            // No openat2 (Linux < 5.6): the user-space resolution stands alone.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Ok(fallback()),
+            Err(e) => {
+                return Err(err(nix::Error::from_raw(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                )))
+            }
         };
-        if fd < 0 {
-            return match nix::Error::last() {
-                // No openat2 (Linux < 5.6): the user-space resolution stands alone.
-                nix::Error::ENOSYS => Ok(fallback()),
-                e => Err(err(e)),
-            };
-        }
-        // SAFETY: the kernel just returned this descriptor.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
         Ok(super::Pinned {
             path: format!("/proc/self/fd/{}", fd.as_raw_fd()).into(),
             fd: Some(fd),
