@@ -538,3 +538,40 @@ $H runc run r3 </dev/null 2>&1 || echo "refused: $?"
         "a refused create leaves no state"
     );
 }
+
+/// Without XDG_RUNTIME_DIR a user's run state goes to /tmp/hako-run-UID, which another
+/// user can make first: refused, naming the squatter, before any record exists.
+#[test]
+fn a_squatted_run_directory_is_refused_before_anything_is_recorded() {
+    if !require_root("a_squatted_run_directory_is_refused_before_anything_is_recorded") {
+        return;
+    }
+    let u = ranged_with_busybox();
+    let squat = PathBuf::from(format!("/tmp/hako-run-{}", u.uid));
+    let _ = std::fs::remove_dir_all(&squat);
+    let _ = std::fs::remove_file(&squat);
+    let nobody = |cmd: &str| {
+        shell(&format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups {cmd} {}",
+            squat.display()
+        ))
+    };
+    for (make, says) in [
+        ("mkdir -m 777", "belongs to uid 65534"),
+        ("ln -s /root", "symbolic link made by uid 65534"),
+    ] {
+        nobody(make);
+        let o = as_user(
+            u,
+            "unset XDG_RUNTIME_DIR; $H run -d --name squatted --network none busybox true",
+        );
+        assert!(!o.status.success(), "{make}: ran");
+        assert!(stderr(&o).contains(says), "{make}: {}", stderr(&o));
+        assert!(
+            !as_user(u, "$H inspect squatted").status.success(),
+            "{make}: a record was left"
+        );
+        let _ = std::fs::remove_dir_all(&squat);
+        let _ = std::fs::remove_file(&squat);
+    }
+}
