@@ -375,7 +375,8 @@ fn compose_up_reaches_services_and_down_cleans_up() {
         "web/Dockerfile",
         "FROM busybox\nRUN mkdir -p /www && echo 'hello from web' > /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
     );
-    write(&dir, ".env", "WEB_PORT=18093\n");
+    let web_port = free_port();
+    write(&dir, ".env", &format!("WEB_PORT={web_port}\n"));
     write(
         &dir,
         "docker-compose.yml",
@@ -407,7 +408,7 @@ volumes:
     let err = stderr(&up);
     assert!(err.contains("seedapp-api-1  Healthy"), "{err}");
     let page = std::process::Command::new("curl")
-        .args(["-s", "-m", "5", "http://127.0.0.1:18093/"])
+        .args(["-s", "-m", "5", &format!("http://127.0.0.1:{web_port}/")])
         .output()
         .unwrap();
     assert_eq!(

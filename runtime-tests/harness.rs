@@ -250,3 +250,39 @@ pub fn block_devices() -> Vec<(String, u32, u32)> {
         })
         .collect()
 }
+
+/// A TCP port no one listens on now (on every address): tests never publish fixed host
+/// ports, so two test runs on one machine do not collide.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A UDP port free now.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A /24 under 10.213.0.0/16 that no interface of this host uses now: `(subnet,
+/// first three octets)`, e.g. `("10.213.57.0/24", "10.213.57")`. The start depends on
+/// the process, so parallel runs rarely even try the same one.
+pub fn free_subnet() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let taken = shell("ip -o -4 addr show");
+    for _ in 0..250 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let third = (std::process::id() as usize * 7 + n * 13) % 250;
+        let net = format!("10.213.{third}");
+        if !taken.contains(&format!(" {net}.")) {
+            return (format!("{net}.0/24"), net);
+        }
+    }
+    panic!("no free 10.213.x.0/24 subnet on this host");
+}

@@ -27,11 +27,11 @@ fn httpd_by_ip_and_by_published_port() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
+    let (subnet, net) = free_subnet();
+    let (loopback_port, any_port) = (free_port().to_string(), free_port().to_string());
+    let on_loopback = format!("127.0.0.1:{loopback_port}");
     ok(
-        hako(
-            r,
-            &["network", "create", "--subnet", "10.201.7.0/24", "webnet"],
-        ),
+        hako(r, &["network", "create", "--subnet", &subnet, "webnet"]),
         "network create",
     );
     ok(
@@ -45,9 +45,9 @@ fn httpd_by_ip_and_by_published_port() {
                 "--network",
                 "webnet",
                 "-p",
-                "127.0.0.1:18080:80",
+                &format!("{on_loopback}:80"),
                 "-p",
-                "18081:80",
+                &format!("{any_port}:80"),
                 "-p",
                 "80",
                 "busybox",
@@ -69,31 +69,36 @@ fn httpd_by_ip_and_by_published_port() {
         "inspect",
     );
     let ip = ip.trim();
-    assert!(ip.starts_with("10.201.7."), "{ip}");
+    assert!(ip.starts_with(&format!("{net}.")), "{ip}");
     let hostname = ok(
         hako(r, &["inspect", "-f", "{{.Config.Hostname}}", "web"]),
         "hostname",
     );
     until("httpd", || http_get(ip).trim() == hostname.trim());
     assert_eq!(
-        http_get("127.0.0.1:18080").trim(),
+        http_get(&on_loopback).trim(),
         hostname.trim(),
         "published on loopback"
     );
-    // The host's own address on the test's bridge (not only loopback) reaches -p 18081.
-    assert_eq!(http_get("10.201.7.1:18081").trim(), hostname.trim());
+    // The host's own address on the test's bridge (not only loopback) reaches -p PORT.
+    assert_eq!(
+        http_get(&format!("{net}.1:{any_port}")).trim(),
+        hostname.trim()
+    );
     // -p 80: a random host port, shown by hako port and in inspect.
     let port = ok(hako(r, &["port", "web", "80"]), "port");
     let random = port
         .lines()
-        .find(|l| !l.ends_with(":18081") && !l.ends_with(":18080"))
+        .find(|l| {
+            !l.ends_with(&format!(":{any_port}")) && !l.ends_with(&format!(":{loopback_port}"))
+        })
         .unwrap();
     let random_port = random.rsplit(':').next().unwrap();
     assert_eq!(
         http_get(&format!("127.0.0.1:{random_port}")).trim(),
         hostname.trim()
     );
-    assert!(ok(hako(r, &["ps"]), "ps").contains("127.0.0.1:18080->80/tcp"));
+    assert!(ok(hako(r, &["ps"]), "ps").contains(&format!("{on_loopback}->80/tcp")));
     let ports = ok(
         hako(
             r,
@@ -101,7 +106,10 @@ fn httpd_by_ip_and_by_published_port() {
         ),
         "ports",
     );
-    assert!(ports.contains(r#""HostPort":"18081""#), "{ports}");
+    assert!(
+        ports.contains(&format!(r#""HostPort":"{any_port}""#)),
+        "{ports}"
+    );
     // A taken host port is refused, naming who holds it, and nothing is left running.
     let o = hako(
         r,
@@ -111,7 +119,7 @@ fn httpd_by_ip_and_by_published_port() {
             "--network",
             "webnet",
             "-p",
-            "18081:80",
+            &format!("{any_port}:80"),
             "busybox",
             "true",
         ],
@@ -119,12 +127,12 @@ fn httpd_by_ip_and_by_published_port() {
     assert_eq!(o.status.code(), Some(125));
     let err = stderr(&o);
     assert!(
-        err.contains("18081 is already in use") && err.contains("hako"),
+        err.contains(&format!("{any_port} is already in use")) && err.contains("hako"),
         "{err}"
     );
     ok(hako(r, &["rm", "-f", "web"]), "rm");
     assert!(
-        !nft_table().contains("18080"),
+        !nft_table().contains(&format!(" {loopback_port} ")),
         "port rules outlived the container"
     );
     ok(hako(r, &["network", "rm", "webnet"]), "network rm");
@@ -138,6 +146,7 @@ fn tcp_by_ip_and_udp_published() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
+    let udp_port = free_udp_port();
     ok(
         hako(
             r,
@@ -180,7 +189,7 @@ fn tcp_by_ip_and_udp_published() {
                 "--name",
                 "udp",
                 "-p",
-                "127.0.0.1:15353:5353/udp",
+                &format!("127.0.0.1:{udp_port}:5353/udp"),
                 "-v",
                 "/usr:/usr:ro",
                 "-v",
@@ -195,9 +204,9 @@ fn tcp_by_ip_and_udp_published() {
         ),
         "run -d udp",
     );
-    let client = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(30):\n try:\n  s.sendto(b'ping',('127.0.0.1',15353)); print(s.recvfrom(100)[0].decode()); sys.exit(0)\n except OSError: pass\nsys.exit(1)\n";
+    let client = format!("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(30):\n try:\n  s.sendto(b'ping',('127.0.0.1',{udp_port})); print(s.recvfrom(100)[0].decode()); sys.exit(0)\n except OSError: pass\nsys.exit(1)\n");
     let o = std::process::Command::new("python3")
-        .args(["-c", client])
+        .args(["-c", &client])
         .output()
         .unwrap();
     assert_eq!(stdout(&o).trim(), "pong:ping", "{}", stderr(&o));
@@ -333,6 +342,7 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
+    let crash_port = format!("127.0.0.1:{}:80", free_port());
     let mut ids = vec![];
     for i in 0..50 {
         let name = format!("cyc{i}");
@@ -411,7 +421,7 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
                 "--name",
                 "crash",
                 "-p",
-                "127.0.0.1:18090:80",
+                &crash_port,
                 "busybox",
                 "sleep",
                 "300",
@@ -427,7 +437,7 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
     });
     ok(hako(r, &["system", "prune", "-f"]), "system prune");
     assert!(
-        !nft_table().contains("18090"),
+        !nft_table().contains(&format!(" {} ", crash_port.split(':').nth(1).unwrap())),
         "a crashed container's port rule survived prune"
     );
     assert_eq!(
@@ -437,10 +447,7 @@ fn cycles_and_parallel_runs_leave_nothing_behind() {
     );
     // The port is free again.
     ok(
-        hako(
-            r,
-            &["run", "--rm", "-p", "127.0.0.1:18090:80", "busybox", "true"],
-        ),
+        hako(r, &["run", "--rm", "-p", &crash_port, "busybox", "true"]),
         "port reused",
     );
 }
@@ -561,11 +568,9 @@ fn connect_and_disconnect() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
+    let (side_subnet, side_net) = free_subnet();
     ok(
-        hako(
-            r,
-            &["network", "create", "--subnet", "10.201.9.0/24", "side"],
-        ),
+        hako(r, &["network", "create", "--subnet", &side_subnet, "side"]),
         "network create",
     );
     ok(
@@ -606,7 +611,7 @@ fn connect_and_disconnect() {
         "addrs",
     );
     assert!(
-        addrs.contains("eth1") && addrs.contains("10.201.9."),
+        addrs.contains("eth1") && addrs.contains(&format!("{side_net}.")),
         "{addrs}"
     );
     // Its default route stays on the network it started on.
@@ -636,7 +641,7 @@ fn connect_and_disconnect() {
         "inspect",
     );
     assert!(
-        nets.contains("\"side\"") && nets.contains("10.201.9."),
+        nets.contains("\"side\"") && nets.contains(&format!("{side_net}.")),
         "{nets}"
     );
     let o = hako(r, &["network", "connect", "side", "roamer"]);

@@ -208,18 +208,6 @@ fn a_container_cannot_reach_services_on_the_hosts_loopback() {
     ok(hako(r, &["rm", "-f", "prober"]), "rm");
 }
 
-/// A network name and subnet no one else on this host uses now.
-fn free_network() -> (String, String) {
-    let taken = shell("ip -o -4 addr show");
-    for third in (0..250).map(|i| (std::process::id() as usize + i * 7) % 250) {
-        let subnet = format!("10.213.{third}.0/24");
-        if !taken.contains(&format!("10.213.{third}.")) {
-            return (format!("iso{}{third}", std::process::id() % 10000), subnet);
-        }
-    }
-    panic!("no free 10.213.x.0/24 subnet");
-}
-
 #[test]
 fn containers_on_different_networks_cannot_reach_each_other() {
     if !require_root("containers_on_different_networks_cannot_reach_each_other") {
@@ -227,7 +215,8 @@ fn containers_on_different_networks_cannot_reach_each_other() {
     }
     let root = fresh_root("busybox");
     let r = root.path();
-    let (net, subnet) = free_network();
+    let (subnet, _) = free_subnet();
+    let net = format!("iso{}", std::process::id() % 100_000);
     ok(
         hako(r, &["network", "create", "--subnet", &subnet, &net]),
         "network create",
