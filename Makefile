@@ -6,7 +6,7 @@ HAKO := target/release/hako
 DEMO_ROOT ?= /tmp/hako-demo
 # Debian packages the tests and the demo need (busybox-static for the fixture image,
 # umoci/skopeo for interop tests, util-linux's `script` for the pty test).
-TEST_PACKAGES := busybox-static umoci skopeo python3 python3-cryptography util-linux iproute2 docker-registry apache2-utils openssl debootstrap nftables curl uidmap slirp4netns passt containerd docker.io fuse-overlayfs
+TEST_PACKAGES := busybox-static umoci skopeo python3 python3-cryptography util-linux iproute2 docker-registry apache2-utils openssl debootstrap nftables curl uidmap slirp4netns passt containerd docker.io fuse-overlayfs podman conmon runc
 BENCH_PACKAGES := crun runc hyperfine podman debootstrap docker-registry skopeo
 
 .PHONY: all build deps bench-deps demo test fuzz test-cgroup-v2 unit integration fixtures fixture-debian bench lint clean

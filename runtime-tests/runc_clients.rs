@@ -13,7 +13,10 @@ fn podman_drives_hako_as_its_runtime() {
         return;
     }
     if !have("podman") || !have("conmon") {
-        eprintln!("podman or conmon not installed: podman as a client is not tested here");
+        skip(
+            "podman_drives_hako_as_its_runtime",
+            "requires podman and conmon (apt-get install podman conmon)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -32,6 +35,9 @@ fn podman_drives_hako_as_its_runtime() {
             .arg(d.join("storage"))
             .arg("--runroot")
             .arg(d.join("run"))
+            // Its own tmpdir (exit files, locks): not /run/libpod, shared with others.
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
             .args(["--storage-driver", "overlay", "--runtime"])
             .arg(&runtime)
             .args(args)
@@ -39,11 +45,12 @@ fn podman_drives_hako_as_its_runtime() {
         c.output().unwrap()
     };
     shell(&format!(
-        "{HAKO} --root {} save busybox | CONTAINERS_CONF={} podman --root {} --runroot {} --storage-driver overlay load -q",
+        "{HAKO} --root {} save busybox | CONTAINERS_CONF={} podman --root {} --runroot {} --tmpdir {} --storage-driver overlay load -q",
         shared_root().display(),
         conf.display(),
         d.join("storage").display(),
-        d.join("run").display()
+        d.join("run").display(),
+        d.join("tmp").display()
     ));
     // Podman's own default seccomp profile, compiled and installed by hako.
     let sec = ["--network", "none"];
