@@ -53,12 +53,9 @@ unit:
 integration: deps build
 	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime
 
+# Every lane runs and all failures are listed at the end (tools/test-lanes.sh).
 test: deps fixture-debian
-	python3 tools/check-dependencies.py
-	cargo test --release --lib --bins
-	$(MAKE) fuzz
-	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) cargo test --release --test runtime
-	runtime-tests/cgroup-v2-lane.sh
+	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) FUZZ_CASES=$(FUZZ_CASES) tools/test-lanes.sh
 
 # Hostile input: every parser fed generated input for a bounded time (src/fuzz_tests.rs).
 FUZZ_CASES ?= 20000
