@@ -62,13 +62,22 @@ pub fn reap(store: &Store, c: &ContainerRecord) -> Vec<String> {
     lifecycle::finish(store, &mut record, &Ok(128 + libc::SIGKILL))
 }
 
-/// Reaps every abandoned container of the store (for `ps` and `system check`).
-pub fn reap_all(store: &Store) {
-    for c in store.containers().unwrap_or_default() {
-        for p in reap(store, &c) {
-            eprintln!("hako: cleaning up container {}: {p}", c.short_id());
-        }
-    }
+/// `records` with every abandoned one reaped (for `ps`): only those are read again, so
+/// listing costs one read of each record, as before.
+pub fn reaped(store: &Store, records: Vec<ContainerRecord>) -> Vec<ContainerRecord> {
+    records
+        .into_iter()
+        .filter_map(|c| {
+            if verdict(&c).is_none() {
+                return Some(c);
+            }
+            for p in reap(store, &c) {
+                eprintln!("hako: cleaning up container {}: {p}", c.short_id());
+            }
+            // A reaped build step is gone; any other is read back as it now is.
+            store.lookup_container(&c.id).ok()
+        })
+        .collect()
 }
 
 /// The record of `name`, reaped first if it was abandoned.
