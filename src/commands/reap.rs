@@ -62,6 +62,13 @@ pub fn reap(store: &Store, c: &ContainerRecord) -> Vec<String> {
     lifecycle::finish(store, &mut record, &Ok(128 + libc::SIGKILL))
 }
 
+/// Reaps `c`, telling the user what could not be cleaned up.
+fn reap_reporting(store: &Store, c: &ContainerRecord) {
+    for p in reap(store, c) {
+        eprintln!("hako: cleaning up container {}: {p}", c.short_id());
+    }
+}
+
 /// `records` with every abandoned one reaped (for `ps`): only those are read again, so
 /// listing costs one read of each record, as before.
 pub fn reaped(store: &Store, records: Vec<ContainerRecord>) -> Vec<ContainerRecord> {
@@ -71,9 +78,7 @@ pub fn reaped(store: &Store, records: Vec<ContainerRecord>) -> Vec<ContainerReco
             if verdict(&c).is_none() {
                 return Some(c);
             }
-            for p in reap(store, &c) {
-                eprintln!("hako: cleaning up container {}: {p}", c.short_id());
-            }
+            reap_reporting(store, &c);
             // A reaped build step is gone; any other is read back as it now is.
             store.lookup_container(&c.id).ok()
         })
@@ -86,8 +91,6 @@ pub fn lookup(store: &Store, name: &str) -> Result<ContainerRecord, crate::state
     if verdict(&c).is_none() {
         return Ok(c);
     }
-    for p in reap(store, &c) {
-        eprintln!("hako: cleaning up container {}: {p}", c.short_id());
-    }
+    reap_reporting(store, &c);
     store.lookup_container(&c.id)
 }

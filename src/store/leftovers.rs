@@ -45,10 +45,9 @@ fn lock_of(partial: &Path) -> PathBuf {
 /// Who owns `tmp/<name>`.
 pub fn owner(tmp: &Path, name: &str) -> Owner {
     if name.ends_with(PARTIAL_SUFFIX) {
-        let held = !matches!(
-            FileLock::try_exclusive(&lock_of(&tmp.join(name))),
-            Ok(Some(_))
-        );
+        // No lock file: no pull holds it (and asking must not create one).
+        let lock = lock_of(&tmp.join(name));
+        let held = lock.exists() && !matches!(FileLock::try_exclusive(&lock), Ok(Some(_)));
         return Owner::Partial { held };
     }
     if name.ends_with(".lock") {
@@ -91,9 +90,20 @@ impl Store {
     /// Removes what dead processes left in `tmp/`; run when the store is opened, so the
     /// command after a crash cleans up after it.
     pub fn sweep_dead_tmp(&self) {
-        for l in self.leftovers() {
-            if l.owner == Owner::Dead {
-                let _ = remove_any(&l.path);
+        let tmp = self.tmp_dir();
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            // Partial downloads are judged by `check` and `prune`: no flock on every
+            // command's start-up.
+            if name.ends_with(PARTIAL_SUFFIX) || name.ends_with(".lock") {
+                continue;
+            }
+            if owner(&tmp, &name) == Owner::Dead {
+                let _ = remove_any(&e.path());
             }
         }
     }
