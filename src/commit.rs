@@ -8,11 +8,12 @@
 
 use crate::cgroups::FreezeGuard;
 use crate::digest::Digest;
-use crate::image::{write_image, Image, LayerBlob};
+use crate::image::{write_image, Image};
 use crate::layer::pack::{self, PackOptions, PackReport, Source};
 use crate::layer::Compression;
 use crate::reference::Reference;
 use crate::state::ContainerRecord;
+use crate::store::blobs::LayerBlob;
 use crate::store::images::ImageRecord;
 use crate::store::Store;
 use anyhow::{anyhow, bail, Context, Result};
@@ -59,7 +60,7 @@ pub fn commit(store: &Store, c: &ContainerRecord, opts: &CommitOptions) -> Resul
     };
 
     let frozen = FreezeGuard::new(&c.cgroup_path, opts.pause && c.is_running())?;
-    let upper = crate::rootfs::container_overlay(store, c)
+    let upper = crate::rootfs::container_overlay(store, &c.id, &c.layers)
         .changes()
         .with_context(|| format!("find what container {} changed", c.name))?;
     let (blob, diff_id, report) = write_layer(store, &upper, &pack_opts)?;

@@ -49,7 +49,7 @@ pub fn mount_privately(store: &Store, c: &ContainerRecord) -> Result<PathBuf> {
         .context("enter a private mount namespace (export needs CAP_SYS_ADMIN)")?;
     let merged = store.container_dir(&c.id).join("merged");
     std::fs::create_dir_all(&merged)?;
-    crate::rootfs::container_overlay(store, c)
+    crate::rootfs::container_overlay(store, &c.id, &c.layers)
         .mount(&sys, &merged)
         .with_context(|| format!("mount the rootfs of container {}", c.name))?;
     Ok(merged)

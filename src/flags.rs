@@ -526,7 +526,5 @@ mod tests {
         }
         assert!(parse_mount("type=bind,source=/tmp,target=/").is_err());
         assert!(parse_volume("/tmp:/data").is_ok());
-        assert!(!crate::state::valid_name(&"n".repeat(254)));
-        assert!(crate::state::valid_name(&"n".repeat(253)));
     }
 }

@@ -80,7 +80,7 @@ proptest! {
         let _ = crate::image::parse_config(s.as_bytes());
         let _ = crate::flags::parse_volume(&s);
         let _ = crate::flags::parse_mount(&s);
-        let _ = crate::network::ports::parse(&s);
+        let _ = crate::endpoint::ports::parse(&s);
         let _ = crate::flags::parse_memory(&s);
     }
 

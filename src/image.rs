@@ -3,6 +3,7 @@
 
 use crate::digest::Digest;
 use crate::reference::Reference;
+use crate::store::blobs::LayerBlob;
 use crate::store::images::{ImageRecord, MANIFEST_MEDIA_TYPE};
 use crate::store::{Store, StoreError};
 use oci_spec::image::{ImageConfiguration, ImageManifest};
@@ -104,14 +105,6 @@ pub fn load_config(store: &Store, digest: &Digest) -> Result<ImageConfiguration,
         digest: digest.clone(),
         detail,
     })
-}
-
-/// A layer blob already in the store.
-#[derive(Clone, Debug)]
-pub struct LayerBlob {
-    pub digest: Digest,
-    pub size: u64,
-    pub media_type: String,
 }
 
 /// Writes the config blob and an OCI manifest for `layers`, and records the image under

@@ -8,7 +8,6 @@ use crate::store::lock::FileLock;
 use crate::store::{write_atomic, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -149,7 +148,7 @@ pub struct HostConfig {
     pub stop_timeout: Option<u64>,
     /// Ports, address and names asked for on the command line (`-p`, `--ip`, …).
     #[serde(default)]
-    pub network: crate::network::Request,
+    pub network: crate::endpoint::Request,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -168,15 +167,21 @@ pub struct ContainerRecord {
     pub state: RunState,
     /// What it got on its network while it runs (address, ports).
     #[serde(default)]
-    pub network: crate::network::Settings,
+    pub network: crate::endpoint::Settings,
     /// Networks joined while running (`hako network connect`): eth1, eth2…
     #[serde(default)]
-    pub extra_networks: Vec<crate::network::Settings>,
+    pub extra_networks: Vec<crate::endpoint::Settings>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_at_most_a_dns_name_long() {
+        assert!(!valid_name(&"n".repeat(254)));
+        assert!(valid_name(&"n".repeat(253)));
+    }
 
     #[test]
     fn restart_policies() {
@@ -278,10 +283,6 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl Store {
-    pub fn container_dir(&self, id: &str) -> PathBuf {
-        self.containers_dir().join(id)
-    }
-
     pub fn containers(&self) -> Result<Vec<ContainerRecord>, StateError> {
         let mut out = vec![];
         let dir = self.containers_dir();

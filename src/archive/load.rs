@@ -9,9 +9,10 @@
 
 use super::{add_layer_file, member};
 use crate::digest::Digest;
-use crate::image::{host_arch, write_image, LayerBlob};
+use crate::image::{host_arch, write_image};
 use crate::layer::{self, UnpackOptions};
 use crate::reference::Reference;
+use crate::store::blobs::LayerBlob;
 use crate::store::images::{ImageRecord, NAME_ANNOTATION, REF_ANNOTATION};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};

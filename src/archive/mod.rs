@@ -7,8 +7,8 @@ pub mod member;
 pub mod save;
 
 use crate::digest::Digest;
-use crate::image::LayerBlob;
 use crate::layer::{Compression, UnpackOptions};
+use crate::store::blobs::LayerBlob;
 use crate::store::layers::LayerError;
 use crate::store::Store;
 use std::io::Read;

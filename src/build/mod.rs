@@ -16,7 +16,7 @@ mod steps;
 pub mod words;
 
 use crate::digest::Digest;
-use crate::image::LayerBlob;
+use crate::store::blobs::LayerBlob;
 use crate::store::build_cache;
 use crate::store::images::ImageRecord;
 use crate::store::Store;

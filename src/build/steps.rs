@@ -356,7 +356,7 @@ fn run(b: &mut Builder, state: &mut State, ins: &Instruction) -> Result<()> {
 pub(super) fn pack_upper(
     store: &crate::store::Store,
     upper: &Path,
-) -> Result<(crate::image::LayerBlob, Digest)> {
+) -> Result<(crate::store::blobs::LayerBlob, Digest)> {
     let leave_out = ["etc/hosts", "etc/hostname", "etc/resolv.conf"]
         .iter()
         .map(PathBuf::from)
@@ -605,7 +605,7 @@ impl Builder<'_> {
         &mut self,
         state: &mut State,
         key: &Digest,
-        blob: crate::image::LayerBlob,
+        blob: crate::store::blobs::LayerBlob,
         diff_id: Digest,
         created_by: String,
     ) {

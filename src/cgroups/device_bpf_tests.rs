@@ -28,7 +28,10 @@ fn run(prog: &[Insn], kind: i32, access: i32, major: u32, minor: u32) -> u64 {
 }
 
 fn rules(json: serde_json::Value) -> Vec<DeviceRule> {
-    crate::cgroups::Limits::from_resources(&crate::spec::parse_resources(json).unwrap()).devices
+    crate::cgroups::Limits::from_resources(
+        &crate::cgroups::resources_json::parse_resources(json).unwrap(),
+    )
+    .devices
 }
 
 const RW: i32 = ACC_READ | ACC_WRITE;
@@ -36,7 +39,7 @@ const RW: i32 = ACC_READ | ACC_WRITE;
 #[test]
 fn docker_s_defaults_allow_the_usual_devices_and_nothing_else() {
     let prog = compile(&rules(serde_json::json!({
-        "devices": crate::spec::defaults::device_rules(false)
+        "devices": crate::cgroups::resources_json::docker_device_rules(false)
     })));
     assert_eq!(run(&prog, DEV_CHAR, RW, 1, 3), 1, "/dev/null");
     assert_eq!(run(&prog, DEV_CHAR, RW, 136, 7), 1, "a pty");
@@ -45,7 +48,7 @@ fn docker_s_defaults_allow_the_usual_devices_and_nothing_else() {
     assert_eq!(run(&prog, DEV_BLOCK, ACC_READ, 254, 0), 0, "a disk");
     assert_eq!(run(&prog, DEV_BLOCK, ACC_MKNOD, 254, 0), 1);
     let all = compile(&rules(serde_json::json!({
-        "devices": crate::spec::defaults::device_rules(true)
+        "devices": crate::cgroups::resources_json::docker_device_rules(true)
     })));
     assert_eq!(run(&all, DEV_BLOCK, RW, 254, 0), 1, "--privileged");
 }

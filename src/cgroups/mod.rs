@@ -9,6 +9,7 @@ pub mod delegation;
 pub mod device_bpf;
 pub mod layout;
 mod limits;
+pub mod resources_json;
 pub mod spec_resources;
 pub mod stats;
 

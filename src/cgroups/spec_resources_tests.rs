@@ -1,7 +1,7 @@
 use super::*;
 
 fn resources(json: serde_json::Value) -> SpecResources {
-    SpecResources::from_resources(&crate::spec::parse_resources(json).unwrap())
+    SpecResources::from_resources(&crate::cgroups::resources_json::parse_resources(json).unwrap())
 }
 
 fn files(s: &SpecResources, version: Version, bfq: bool) -> Result<Vec<(String, String)>, String> {

@@ -405,8 +405,8 @@ pub struct RunArgs {
     #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
     /// Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/tcp|/udp])
-    #[arg(short = 'p', long = "publish", value_parser = crate::network::ports::parse)]
-    pub publish: Vec<Vec<crate::network::ports::PortMapping>>,
+    #[arg(short = 'p', long = "publish", value_parser = crate::endpoint::ports::parse)]
+    pub publish: Vec<Vec<crate::endpoint::ports::PortMapping>>,
     /// Publish every port the image exposes to a random host port
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,

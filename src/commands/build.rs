@@ -236,7 +236,7 @@ impl Host for BuildHost<'_> {
         };
         let result = lifecycle::run_foreground(self.store, &mut record, Some(spec), &options);
         let outcome = match result {
-            Ok(0) => crate::rootfs::container_overlay(self.store, &record)
+            Ok(0) => crate::rootfs::container_overlay(self.store, &record.id, &record.layers)
                 .changes()
                 .map_err(anyhow::Error::from)
                 .and_then(|changes| pack(&changes)),

@@ -32,7 +32,7 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
         )));
     }
     let spec = lifecycle::read_bundle(&store.container_dir(&c.id)).context(ExitCode(125))?;
-    let plan = plan::compile(&spec, cgroups::layout::host_layout()).context(ExitCode(125))?;
+    let plan = plan::compile(&spec, &crate::launcher::host_facts()).context(ExitCode(125))?;
     let mut process = plan.process.clone();
     process.args = args.command.clone();
     process.terminal = args.tty;

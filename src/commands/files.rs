@@ -100,7 +100,7 @@ pub fn diff(store: &Store, container: &str) -> Result<i32> {
             .iter()
             .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
     };
-    let upper = crate::rootfs::container_overlay(store, &c)
+    let upper = crate::rootfs::container_overlay(store, &c.id, &c.layers)
         .changes()
         .with_context(|| format!("find what container {} changed", c.name))?;
     for (kind, path) in changes_list::list(&upper, &in_lower)? {

@@ -38,7 +38,7 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<i32> {
 }
 
 /// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`, Docker's port map.
-fn port_map(ports: &[crate::network::ports::PortMapping]) -> Value {
+fn port_map(ports: &[crate::endpoint::ports::PortMapping]) -> Value {
     let mut map = serde_json::Map::new();
     for p in ports {
         let key = format!("{}/{}", p.container_port, p.proto.name());

@@ -84,7 +84,7 @@ pub fn start(
         None => read_bundle(&dir).context(ExitCode(125))?,
     };
     join_other_network(store, &mut spec).context(ExitCode(125))?;
-    let plan = plan::compile(&spec, cgroups::layout::host_layout()).context(ExitCode(125))?;
+    let plan = plan::compile(&spec, &crate::launcher::host_facts()).context(ExitCode(125))?;
     let cgroup = ContainerCgroup::create(
         cgroups::host_hierarchy(),
         &record.cgroup_path,
@@ -95,7 +95,7 @@ pub fn start(
         .context("block signals")
         .context(ExitCode(125))?;
     let cgroup_dir = cgroup.clone_target();
-    let overlay = crate::rootfs::container_overlay(store, record);
+    let overlay = crate::rootfs::container_overlay(store, &record.id, &record.layers);
     let mut attachment = None;
     let mut user_net = None;
     let started = launcher::spawn(
@@ -116,7 +116,7 @@ pub fn start(
                     .map_err(|e| e.to_string())?;
                 attachment = Some(a);
             }
-            if let Some(helper) = record.host_config.network_mode.user_net_helper() {
+            if let Some(helper) = network::usermode::Helper::of(&record.host_config.network_mode) {
                 let run_dir = crate::rootless::run_dir();
                 let ports = &record.host_config.network.ports;
                 let net = network::usermode::start(helper, pid, &record.id, ports, &run_dir)
@@ -201,7 +201,11 @@ fn join_other_network(store: &Store, spec: &mut Spec) -> Result<()> {
 }
 
 /// The other containers on a named network, as /etc/hosts entries (names and aliases).
-fn peers_of(store: &Store, id: &str, settings: &network::Settings) -> Vec<network::hosts::Entry> {
+fn peers_of(
+    store: &Store,
+    id: &str,
+    settings: &crate::endpoint::Settings,
+) -> Vec<network::hosts::Entry> {
     let Ok(def) = network::find(store, &settings.network) else {
         return vec![];
     };
@@ -388,7 +392,7 @@ pub fn remove_anonymous_volumes(store: &Store, record: &ContainerRecord) -> Vec<
 fn write_etc_files(
     dir: &Path,
     record: &ContainerRecord,
-    net: Option<&network::Settings>,
+    net: Option<&crate::endpoint::Settings>,
     peers: &[network::hosts::Entry],
 ) -> std::io::Result<()> {
     use network::hosts;
@@ -417,7 +421,7 @@ fn write_etc_files(
             };
             let resolv = if matches!(mode, NetworkMode::Bridge(_)) {
                 hosts::resolv_conf(&host_resolv, &request.dns)
-            } else if mode.user_net_helper().is_some() {
+            } else if network::usermode::Helper::of(mode).is_some() {
                 network::usermode::resolv_conf(&request.dns)
             } else {
                 host_resolv

@@ -124,7 +124,7 @@ fn check_flags(store: &Store, args: &RunArgs) -> Result<(RunOptions, Vec<MountAr
     let network = network_mode(store, &args.network)?;
     let has_own = network.own_namespace();
     if !matches!(network, NetworkMode::Bridge(_)) {
-        let publishes = network.user_net_helper().is_none();
+        let publishes = crate::network::usermode::Helper::of(&network).is_none();
         let extras = [
             (
                 publishes && (!args.publish.is_empty() || args.publish_all),
@@ -402,7 +402,7 @@ pub(crate) struct CreateRequest {
     pub restart: crate::state::RestartPolicy,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
-    pub network: crate::network::Request,
+    pub network: crate::endpoint::Request,
     /// `-P`: every port the image exposes, on a random host port.
     pub publish_all: bool,
     pub labels: std::collections::BTreeMap<String, String>,
@@ -557,10 +557,10 @@ fn prepare(
 
 /// `-P`: every port the image exposes, on a random host port (unless already published).
 fn publish_exposed(
-    ports: &mut Vec<crate::network::ports::PortMapping>,
+    ports: &mut Vec<crate::endpoint::ports::PortMapping>,
     img: &oci_spec::image::Config,
 ) {
-    use crate::network::ports::{PortMapping, Proto};
+    use crate::endpoint::ports::{PortMapping, Proto};
     for exposed in img.exposed_ports().clone().unwrap_or_default() {
         let (port, proto) = exposed.split_once('/').unwrap_or((&exposed, "tcp"));
         let Ok(port) = port.parse() else { continue };
@@ -584,8 +584,8 @@ fn publish_exposed(
 }
 
 /// `-p`, `--ip` and the rest of a bridge attachment.
-fn network_request(args: &RunArgs) -> crate::network::Request {
-    crate::network::Request {
+fn network_request(args: &RunArgs) -> crate::endpoint::Request {
+    crate::endpoint::Request {
         ports: args.publish.iter().flatten().cloned().collect(),
         ip: args.ip,
         mac: args.mac_address.clone(),

@@ -61,7 +61,7 @@ pub fn exec(
     let pidfd = pidfd_open(target.pid).map_err(|_| gone())?;
     // The pidfd pins this exact process: checking the start time after opening it closes
     // the window in which the pid could have been reused.
-    if crate::state::process_start_time(target.pid) != Some(target.start_time) {
+    if crate::proc::start_time(target.pid) != Some(target.start_time) {
         return Err(gone());
     }
     // A container with a user namespace of its own: join it first, since its other

@@ -73,6 +73,14 @@ pub struct Started {
 
 pub use crate::sys::describe_clone_flags;
 
+/// The host as a spec compiles against it: its cgroup layout and the LSMs it runs.
+pub fn host_facts() -> crate::spec::plan::HostFacts {
+    crate::spec::plan::HostFacts {
+        cgroup_layout: crate::cgroups::layout::host_layout(),
+        lsm: lsm::host_support(),
+    }
+}
+
 /// Clones the container's init and runs it up to `execve`. With `cgroup` (a v2 cgroup
 /// directory) the child is born inside it. `on_created(pid, in_cgroup)` runs in the parent
 /// while the child waits (e.g. to move it into its cgroup when it was not born there); an

@@ -304,7 +304,7 @@ pub fn console_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::plan::{compile, CgroupV1Mount};
+    use crate::spec::plan::{compile, CgroupV1Mount, HostFacts};
     use crate::spec::{build, Bind, RunConfig};
     use crate::sys::{Call, FakeSys};
 
@@ -320,7 +320,11 @@ mod tests {
             }],
             ..Default::default()
         };
-        compile(&build(&cfg, &rootfs.display().to_string()).unwrap(), layout).unwrap()
+        let host = HostFacts {
+            cgroup_layout: layout,
+            lsm: Default::default(),
+        };
+        compile(&build(&cfg, &rootfs.display().to_string()).unwrap(), &host).unwrap()
     }
 
     #[test]

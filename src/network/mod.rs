@@ -13,9 +13,9 @@ pub mod ipam;
 pub mod links;
 pub mod nat;
 mod pasta;
-pub mod ports;
 pub mod usermode;
 
+use crate::endpoint::{ports, Request, Settings};
 use crate::state::{ContainerRecord, StateError};
 use crate::store::lock::FileLock;
 use crate::store::Store;
@@ -56,21 +56,6 @@ impl NetworkDef {
     pub fn resolves_names(&self) -> bool {
         self.name != DEFAULT_NETWORK
     }
-}
-
-/// What a container got on its network; kept in its record for inspect, ps and port.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Settings {
-    pub network: String,
-    pub ip: Option<Ipv4Addr>,
-    pub prefix: u8,
-    pub gateway: Option<Ipv4Addr>,
-    pub mac: String,
-    pub ports: Vec<PortMapping>,
-    pub aliases: Vec<String>,
-    /// The host end of its veth pair.
-    #[serde(default)]
-    pub interface: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -411,17 +396,6 @@ fn sync_rules(_store: &Store, table: &LeaseTable) -> Result<(), NetworkError> {
 pub struct Attachment {
     pub settings: Settings,
     pub reservations: Vec<Reservation>,
-}
-
-/// Requested at create time, for `attach`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    pub ports: Vec<PortMapping>,
-    pub ip: Option<Ipv4Addr>,
-    pub mac: Option<String>,
-    pub aliases: Vec<String>,
-    pub dns: Vec<String>,
-    pub extra_hosts: Vec<String>,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], NetworkError> {

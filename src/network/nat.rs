@@ -4,7 +4,7 @@
 //! next change does not correct, and the table goes away with the last user.
 
 use super::ipam::Subnet;
-use super::ports::{PortMapping, Proto};
+use crate::endpoint::ports::{PortMapping, Proto};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 
@@ -225,7 +225,7 @@ mod tests {
             subnet: "10.88.0.0/16".parse().unwrap(),
         };
         let f = Forward {
-            mapping: crate::network::ports::parse("127.0.0.1:8080:80")
+            mapping: crate::endpoint::ports::parse("127.0.0.1:8080:80")
                 .unwrap()
                 .remove(0),
             container_ip: "10.88.0.2".parse().unwrap(),

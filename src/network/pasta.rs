@@ -9,8 +9,8 @@
 //! `/proc/PID/ns/net` itself and pasta opens `/proc/self/fd/3`, which needs no such check
 //! (`--netns-only`: it is already in the namespace's owning user namespace, ours).
 
-use super::ports::{PortMapping, Proto};
 use super::usermode::{helper_file, with_host_port, UserNetError, CONTAINER_IP, DNS, GATEWAY};
+use crate::endpoint::ports::{PortMapping, Proto};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

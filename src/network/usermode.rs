@@ -10,7 +10,7 @@
 //! Either way the container sees 10.0.2.100/24, gateway 10.0.2.2 and DNS 10.0.2.3, and
 //! the host's own loopback is not reachable from inside.
 
-use super::ports::{PortMapping, Proto};
+use crate::endpoint::ports::{PortMapping, Proto};
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -45,6 +45,15 @@ impl Helper {
 
     pub fn installed(self) -> bool {
         crate::rootless::on_path(self.name())
+    }
+
+    /// The user-mode network's helper, for the two modes that have one.
+    pub fn of(mode: &crate::spec::NetworkMode) -> Option<Helper> {
+        match mode {
+            crate::spec::NetworkMode::UserMode => Some(Helper::Slirp4netns),
+            crate::spec::NetworkMode::Pasta => Some(Helper::Pasta),
+            _ => None,
+        }
     }
 
     pub fn network_mode(self) -> crate::spec::NetworkMode {
@@ -270,7 +279,7 @@ fn publish(api_socket: &Path, wanted: &PortMapping) -> Result<PortMapping, UserN
 pub(super) fn with_host_port(wanted: &PortMapping) -> Result<PortMapping, UserNetError> {
     let mut m = wanted.clone();
     drop(
-        super::ports::reserve(&mut m).map_err(|detail| UserNetError::Publish {
+        crate::endpoint::ports::reserve(&mut m).map_err(|detail| UserNetError::Publish {
             mapping: wanted.display(),
             detail,
         })?,

@@ -94,35 +94,6 @@ pub fn mounts(privileged: bool) -> Vec<Value> {
     ]
 }
 
-/// Docker's device cgroup rules: nothing but creating nodes (`m`), then the default
-/// devices, the ptys and tun; everything for `--privileged`.
-pub fn device_rules(privileged: bool) -> serde_json::Value {
-    if privileged {
-        return serde_json::json!([{"allow": true, "access": "rwm"}]);
-    }
-    let allow = |kind: &str, major: i64, minor: Option<i64>| serde_json::json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": "rwm"});
-    let mut rules = vec![
-        serde_json::json!({"allow": false, "access": "rwm"}),
-        serde_json::json!({"allow": true, "type": "c", "access": "m"}),
-        serde_json::json!({"allow": true, "type": "b", "access": "m"}),
-    ];
-    for (major, minor) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 1),
-        (5, 2),
-        (10, 200),
-    ] {
-        rules.push(allow("c", major, Some(minor)));
-    }
-    rules.push(allow("c", 136, None));
-    serde_json::Value::Array(rules)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

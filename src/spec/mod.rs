@@ -4,6 +4,7 @@
 
 pub mod defaults;
 pub mod frontend;
+pub mod labels;
 pub mod plan;
 pub mod sched;
 pub mod user;
@@ -34,24 +35,13 @@ pub enum NetworkMode {
 impl NetworkMode {
     /// Docker's name for it: `none`, `host`, `bridge`, `mynet`, `container:<id>`.
     pub fn name(&self) -> String {
-        use crate::network::usermode::Helper;
         match self {
             NetworkMode::None => "none".into(),
             NetworkMode::Host => "host".into(),
             NetworkMode::Bridge(n) => n.clone(),
             NetworkMode::Container(id) => format!("container:{id}"),
-            NetworkMode::UserMode => Helper::Slirp4netns.name().into(),
-            NetworkMode::Pasta => Helper::Pasta.name().into(),
-        }
-    }
-
-    /// The user-mode network's helper, for the two modes that have one.
-    pub fn user_net_helper(&self) -> Option<crate::network::usermode::Helper> {
-        use crate::network::usermode::Helper;
-        match self {
-            NetworkMode::UserMode => Some(Helper::Slirp4netns),
-            NetworkMode::Pasta => Some(Helper::Pasta),
-            _ => None,
+            NetworkMode::UserMode => "slirp4netns".into(),
+            NetworkMode::Pasta => "pasta".into(),
         }
     }
 
@@ -258,7 +248,7 @@ fn resources(cfg: &RunConfig, memory: Option<serde_json::Value>) -> serde_json::
     };
     let mut r = json!({
         "pids": l.pids.map(|p| json!({"limit": p})),
-        "devices": defaults::device_rules(cfg.privileged),
+        "devices": crate::cgroups::resources_json::docker_device_rules(cfg.privileged),
         "blockIO": {
             "weight": x.blkio_weight,
             "throttleReadBpsDevice": throttles(&x.read_bps),
@@ -289,29 +279,7 @@ fn resources(cfg: &RunConfig, memory: Option<serde_json::Value>) -> serde_json::
 pub fn parse_spec(text: &str) -> Result<Spec, serde_json::Error> {
     let mut v: serde_json::Value = serde_json::from_str(text)?;
     if let Some(r) = v.pointer_mut("/linux/resources") {
-        spell_iops_as_oci_spec_does(r);
+        crate::cgroups::resources_json::spell_iops_as_oci_spec_does(r);
     }
     serde_json::from_value(v)
-}
-
-/// The same for a bare `LinuxResources` object (runc's `update --resources`).
-pub fn parse_resources(
-    mut v: serde_json::Value,
-) -> Result<oci_spec::runtime::LinuxResources, serde_json::Error> {
-    spell_iops_as_oci_spec_does(&mut v);
-    serde_json::from_value(v)
-}
-
-fn spell_iops_as_oci_spec_does(resources: &mut serde_json::Value) {
-    let Some(b) = resources.get_mut("blockIO").and_then(|b| b.as_object_mut()) else {
-        return;
-    };
-    for (oci, ours) in [
-        ("throttleReadIOPSDevice", "throttleReadIopsDevice"),
-        ("throttleWriteIOPSDevice", "throttleWriteIopsDevice"),
-    ] {
-        if let Some(v) = b.remove(oci) {
-            b.insert(ours.into(), v);
-        }
-    }
 }

@@ -257,7 +257,7 @@ pub struct ProcessPlan {
     /// `linux.seccomp.listenerPath`: where the filter's listener (SCMP_ACT_NOTIFY) goes.
     pub seccomp_listener: Option<SeccompListener>,
     /// AppArmor profile and SELinux labels, applied on exec.
-    pub labels: crate::launcher::lsm::Labels,
+    pub labels: super::labels::Labels,
     /// `process.oomScoreAdj`: written to /proc/self/oom_score_adj (inherited by children).
     pub oom_score_adj: Option<i32>,
     /// `linux.personality`: the execution domain (0 LINUX, 8 LINUX32).
@@ -369,7 +369,15 @@ fn cap_set(names: Option<&HashSet<oci_spec::runtime::Capability>>) -> HashSet<Ca
         .unwrap_or_default()
 }
 
-pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPlan, PlanError> {
+/// What compiling a spec needs to know of the host it will run on (probed by the
+/// launcher, `launcher::host_facts`), so the plan stays a function of its inputs.
+#[derive(Clone, Debug)]
+pub struct HostFacts {
+    pub cgroup_layout: HostCgroupLayout,
+    pub lsm: super::labels::LsmSupport,
+}
+
+pub fn compile(spec: &Spec, host: &HostFacts) -> Result<LaunchPlan, PlanError> {
     refuse_unsupported(spec)?;
     let process = spec
         .process()
@@ -436,20 +444,12 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
     join.sort_by_key(|(flag, _)| *flag == CloneFlags::CLONE_NEWNS);
 
     let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
-    let labels = crate::launcher::lsm::Labels {
+    let labels = super::labels::Labels {
         apparmor_profile: non_empty(process.apparmor_profile()),
         selinux_label: non_empty(process.selinux_label()),
         mount_label: non_empty(linux.mount_label()),
     };
-    // The host's LSMs are probed only for a bundle that asks for a label.
-    if labels != crate::launcher::lsm::Labels::default() {
-        labels
-            .check(
-                crate::launcher::lsm::apparmor_enabled(),
-                crate::launcher::lsm::selinux_enabled(),
-            )
-            .map_err(PlanError::Host)?;
-    }
+    labels.check(host.lsm).map_err(PlanError::Host)?;
     let mut mounts = vec![];
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let target = m.destination().clone();
@@ -546,7 +546,7 @@ pub fn compile(spec: &Spec, cgroup_layout: HostCgroupLayout) -> Result<LaunchPla
             .and_then(|a| a.get(super::VOLUMES_ANNOTATION))
             .and_then(|v| serde_json::from_str::<Vec<PathBuf>>(v).ok())
             .unwrap_or_default(),
-        cgroup_layout,
+        cgroup_layout: host.cgroup_layout.clone(),
         masked_paths: linux
             .masked_paths()
             .clone()

@@ -1,6 +1,14 @@
 use super::*;
 use crate::spec::{build, RunConfig};
 
+/// A cgroup v2 host running no LSM.
+fn v2_host() -> HostFacts {
+    HostFacts {
+        cgroup_layout: HostCgroupLayout::V2,
+        lsm: Default::default(),
+    }
+}
+
 fn config() -> RunConfig {
     RunConfig {
         args: vec!["sh".into()],
@@ -14,7 +22,7 @@ fn config() -> RunConfig {
 #[test]
 fn docker_run_compiles() {
     let spec = build(&config(), "/rootfs").unwrap();
-    let plan = compile(&spec, HostCgroupLayout::V2).unwrap();
+    let plan = compile(&spec, &v2_host()).unwrap();
     let want = CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWNET
@@ -58,7 +66,7 @@ fn binds_host_network_and_errors() {
     });
     c.network = crate::spec::NetworkMode::Host;
     c.rlimits.push(("RLIMIT_NOFILE".into(), 100, 200));
-    let plan = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap();
+    let plan = compile(&build(&c, "/r").unwrap(), &v2_host()).unwrap();
     assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWNET));
     let bind = plan.mounts.last().unwrap();
     assert!(bind.is_bind() && bind.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REC));
@@ -74,13 +82,13 @@ fn binds_host_network_and_errors() {
 
     c.args.clear();
     assert_eq!(
-        compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap_err(),
+        compile(&build(&c, "/r").unwrap(), &v2_host()).unwrap_err(),
         PlanError::NoCommand
     );
     let mut c = config();
     c.cwd = "relative".into();
     assert!(matches!(
-        compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2),
+        compile(&build(&c, "/r").unwrap(), &v2_host()),
         Err(PlanError::NotAbsolute { .. })
     ));
 }
@@ -93,7 +101,7 @@ fn compiles_the_specs_runc_and_crun_write() {
         ("crun", include_str!("fixtures/crun-spec.json")),
     ] {
         let spec: Spec = serde_json::from_str(json).unwrap();
-        let plan = compile(&spec, HostCgroupLayout::V2).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plan = compile(&spec, &v2_host()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(plan.hostname.as_deref(), Some(name));
         assert_eq!(plan.process.args, ["sh"]);
         assert!(plan.process.terminal);
@@ -126,13 +134,13 @@ fn sysctls_only_in_the_containers_own_namespaces() {
         ("kernel.shmmni".into(), "100".into()),
     ];
     c.network = crate::spec::NetworkMode::None;
-    let plan = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap();
+    let plan = compile(&build(&c, "/r").unwrap(), &v2_host()).unwrap();
     assert_eq!(plan.sysctls.len(), 2);
     c.network = crate::spec::NetworkMode::Host;
-    let err = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap_err();
+    let err = compile(&build(&c, "/r").unwrap(), &v2_host()).unwrap_err();
     assert!(err.to_string().contains("no network namespace"), "{err}");
     c.sysctls = vec![("vm.swappiness".into(), "1".into())];
-    let err = compile(&build(&c, "/r").unwrap(), HostCgroupLayout::V2).unwrap_err();
+    let err = compile(&build(&c, "/r").unwrap(), &v2_host()).unwrap_err();
     assert!(err.to_string().contains("not a namespaced sysctl"), "{err}");
 }
 
@@ -153,7 +161,7 @@ fn id_maps_come_with_a_user_namespace_only() {
             v["linux"]["uidMappings"] = maps.clone();
             v["linux"]["gidMappings"] = maps.clone();
         }
-        compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2)
+        compile(&serde_json::from_value(v).unwrap(), &v2_host())
     };
     let plan = compile_with(true, true).unwrap();
     assert!(plan.namespaces.contains(CloneFlags::CLONE_NEWUSER));
@@ -199,7 +207,7 @@ fn unsupported_fields_are_named() {
         };
         target[key] = value;
         let spec: Spec = serde_json::from_value(v).unwrap();
-        let err = compile(&spec, HostCgroupLayout::V2).unwrap_err();
+        let err = compile(&spec, &v2_host()).unwrap_err();
         assert!(
             matches!(err, PlanError::Unsupported(f) if f.contains(named)),
             "{pointer}: {err}"
@@ -213,7 +221,7 @@ fn unsupported_fields_are_named() {
         .push(serde_json::json!({"type": "user", "path": "/proc/1/ns/user"}));
     let spec: Spec = serde_json::from_value(v).unwrap();
     assert!(matches!(
-        compile(&spec, HostCgroupLayout::V2),
+        compile(&spec, &v2_host()),
         Err(PlanError::Unsupported(f)) if f.contains("user")
     ));
 }
@@ -227,7 +235,7 @@ fn namespaces_given_by_path_are_joined_not_made() {
     v["hostname"] = "".into();
     let plan = compile(
         &serde_json::from_value(v.clone()).unwrap(),
-        HostCgroupLayout::V2,
+        &v2_host(),
     )
     .unwrap();
     assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWPID));
@@ -246,7 +254,7 @@ fn namespaces_given_by_path_are_joined_not_made() {
     let mut m = v.clone();
     m["linux"]["namespaces"][4]["path"] = "/run/pod/mnt".into();
     m["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
-    let plan = compile(&serde_json::from_value(m).unwrap(), HostCgroupLayout::V2).unwrap();
+    let plan = compile(&serde_json::from_value(m).unwrap(), &v2_host()).unwrap();
     assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWNS));
     assert_eq!(
         plan.join.last(),
@@ -255,7 +263,7 @@ fn namespaces_given_by_path_are_joined_not_made() {
     // A joined UTS namespace is shared: no hostname may be set in it.
     v["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
     v["hostname"] = "box".into();
-    let err = compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2).unwrap_err();
+    let err = compile(&serde_json::from_value(v).unwrap(), &v2_host()).unwrap_err();
     assert!(matches!(err, PlanError::Invalid(_)), "{err}");
 }
 
@@ -269,7 +277,7 @@ fn spec_devices_join_the_defaults() {
     ]);
     let plan = compile(
         &serde_json::from_value(v.clone()).unwrap(),
-        HostCgroupLayout::V2,
+        &v2_host(),
     )
     .unwrap();
     assert_eq!(plan.devices.len(), 7);
@@ -282,7 +290,7 @@ fn spec_devices_join_the_defaults() {
     v["linux"]["devices"] =
         serde_json::json!([{"path": "/etc/shadow", "type": "c", "major": 1, "minor": 3}]);
     assert!(matches!(
-        compile(&serde_json::from_value(v).unwrap(), HostCgroupLayout::V2),
+        compile(&serde_json::from_value(v).unwrap(), &v2_host()),
         Err(PlanError::BadDevice { .. })
     ));
 }

@@ -7,6 +7,14 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 
+/// A layer blob already in the store, as a manifest lists it.
+#[derive(Clone, Debug)]
+pub struct LayerBlob {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+}
+
 impl Store {
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root().join("blobs/sha256").join(digest.hex())

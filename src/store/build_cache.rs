@@ -4,8 +4,8 @@
 //! atomically; their layers count as in use for garbage collection, so `image prune` keeps
 //! them and `builder prune` drops them.
 
+use super::blobs::LayerBlob;
 use crate::digest::Digest;
-use crate::image::LayerBlob;
 use crate::store::{write_atomic, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -140,6 +140,11 @@ impl Store {
         self.root.join("containers")
     }
 
+    /// A container's bundle: its record, spec, upper layer and logs.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
     /// A fresh, unique path under `tmp/` (same filesystem as everything else, so renames work).
     pub fn temp_path(&self, what: &str) -> PathBuf {
         self.tmp_dir().join(unique_name(what))

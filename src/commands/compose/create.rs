@@ -204,7 +204,7 @@ pub(super) fn create_for(
     if one_off.is_none_or(|o| o.ports) {
         for p in &s.ports {
             ports.extend(
-                crate::network::ports::parse(p)
+                crate::endpoint::ports::parse(p)
                     .map_err(|e| anyhow!("service {}: ports: {e}", s.name))?,
             );
         }
@@ -287,7 +287,7 @@ pub(super) fn create_for(
         },
         stop_signal: s.stop_signal.clone(),
         stop_timeout: s.stop_grace_period,
-        network: crate::network::Request {
+        network: crate::endpoint::Request {
             ports,
             aliases,
             dns: s.dns.clone(),

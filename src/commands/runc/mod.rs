@@ -254,7 +254,7 @@ fn create(
         .canonicalize()
         .with_context(|| format!("bundle {}", c.bundle.display()))?;
     let spec = read_spec(&bundle)?;
-    let mut plan: LaunchPlan = plan::compile(&spec, cgroups::layout::host_layout())?;
+    let mut plan: LaunchPlan = plan::compile(&spec, &crate::launcher::host_facts())?;
     plan.hooks.state = hooks::state(&c.id, "creating", 0, &bundle, &spec);
     if plan.process.terminal && c.console_socket.is_none() && two_phase {
         bail!("cannot allocate tty if runc will detach without setting console socket");
@@ -491,7 +491,7 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
             serde_json::from_str(&text).with_context(|| format!("parse {}", p.display()))?;
         spec.set_process(Some(proc));
     }
-    let plan = plan::compile(&spec, cgroups::layout::host_layout())?;
+    let plan = plan::compile(&spec, &crate::launcher::host_facts())?;
     let mut proc = plan.process.clone();
     if process.is_none() {
         if command.is_empty() {
@@ -677,8 +677,8 @@ fn update(root: &Path, command: &RuncCommand) -> Result<i32> {
     set("cpu", "quota", cpu_quota.map(Into::into));
     set("cpu", "period", cpu_period.map(Into::into));
     set("pids", "limit", pids_limit.map(Into::into));
-    let r =
-        crate::spec::parse_resources(r).context("the resources are not a LinuxResources object")?;
+    let r = crate::cgroups::resources_json::parse_resources(r)
+        .context("the resources are not a LinuxResources object")?;
     let limits = Limits::from_resources(&r);
     ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).update(&limits)?;
     Ok(0)
@@ -690,8 +690,8 @@ fn update(root: &Path, command: &RuncCommand) -> Result<i32> {
 fn runc_limits(spec: &oci_spec::runtime::Spec) -> Limits {
     let mut limits = Limits::from_spec(spec);
     if !limits.devices.is_empty() {
-        let defaults = crate::spec::parse_resources(serde_json::json!({
-            "devices": crate::spec::defaults::device_rules(false)
+        let defaults = crate::cgroups::resources_json::parse_resources(serde_json::json!({
+            "devices": crate::cgroups::resources_json::docker_device_rules(false)
         }))
         .expect("the default device rules parse");
         // Without the leading deny-all: that is the spec's to say.
@@ -762,8 +762,8 @@ fn features() -> serde_json::Value {
                     "SCMP_CMP_GE", "SCMP_CMP_LT", "SCMP_CMP_LE"],
                 "archs": ["SCMP_ARCH_X86_64"],
             },
-            "apparmor": {"enabled": launcher::lsm::apparmor_enabled()},
-            "selinux": {"enabled": launcher::lsm::selinux_enabled()},
+            "apparmor": {"enabled": launcher::lsm::host_support().apparmor},
+            "selinux": {"enabled": launcher::lsm::host_support().selinux},
         },
         "annotations": {"org.opencontainers.runc.version": "hako"},
     })

@@ -8,7 +8,7 @@
 //! - with no mount of its own, the daemon ends when the container's namespace (the last
 //!   one holding the mount) goes away: nothing to unmount, nothing left running.
 
-use crate::rootfs::{Overlay, RootfsError};
+use super::{Overlay, RootfsError};
 use nix::fcntl::OFlag;
 use nix::mount::{umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;

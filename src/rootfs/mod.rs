@@ -6,6 +6,8 @@
 //! (`l/<16 hex>`, 19 bytes a layer: about 200 layers per page), the trick Docker's overlay2
 //! driver uses.
 
+mod fuse;
+
 use crate::store::driver::Driver;
 use crate::store::vfs;
 use crate::sys::{Sys, SysError};
@@ -89,7 +91,7 @@ impl Overlay {
     pub fn mount(&self, sys: &dyn Sys, target: &Path) -> Result<(), RootfsError> {
         match self.driver {
             Driver::Overlay => {}
-            Driver::FuseOverlayfs => return crate::fuse_overlay::mount(self, target),
+            Driver::FuseOverlayfs => return fuse::mount(self, target),
             Driver::Vfs => return self.mount_copy(sys, target),
         }
         let (options, relative) = self.options()?;
@@ -153,16 +155,17 @@ impl Overlay {
     }
 }
 
-/// The overlay of a container: its image's layers (top first) under its own upper/work.
+/// The overlay of a container: its image's layers (`layers` bottom first, as a record
+/// lists them) under the container's own upper/work.
 pub fn container_overlay(
     store: &crate::store::Store,
-    c: &crate::state::ContainerRecord,
+    id: &str,
+    layers: &[crate::digest::Digest],
 ) -> Overlay {
-    let dir = store.container_dir(&c.id);
+    let dir = store.container_dir(id);
     Overlay {
         base: store.root().to_path_buf(),
-        lower: c
-            .layers
+        lower: layers
             .iter()
             .rev()
             .map(|l| store.layer_short_link(l))
