@@ -24,7 +24,7 @@ fn main() {
         let code = match hako::commands::runc::runc(cli.args) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("hako-runc: {}", hako::commands::describe(&e));
+                eprintln!("hako-runc: {}", hako::exit::describe(&e));
                 1
             }
         };
@@ -57,8 +57,8 @@ fn main() {
     let code = match hako::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hako: {}", hako::commands::describe(&e));
-            hako::commands::exit_code_for(&e)
+            eprintln!("hako: {}", hako::exit::describe(&e));
+            hako::exit::exit_code_for(&e)
         }
     };
     std::process::exit(code);

@@ -1,8 +1,8 @@
 //! `hako attach`: the terminal joins a detached container through its keeper's socket.
 //! Ctrl-P Ctrl-Q (Docker's detach keys, or `--detach-keys`) leaves it running.
 
-use super::supervise::attach_socket;
 use crate::cli::AttachArgs;
+use crate::container::keeper::attach_socket;
 use crate::launcher::tty::RawMode;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};

@@ -2,10 +2,11 @@
 //! image service, RUN steps as real containers through the shared lifecycle), and the
 //! tags, written only once every step has succeeded.
 
-use super::lifecycle;
-use super::run::{create_container, CreateRequest, ImageParts};
 use crate::build::{self, Host, Progress, RunStep};
 use crate::cli::BuildArgs;
+use crate::container::create::create_container;
+use crate::container::request::{CreateRequest, ImageParts};
+use crate::container::{finish, start};
 use crate::digest::Digest;
 use crate::launcher::StartOptions;
 use crate::reference::Reference;
@@ -76,13 +77,17 @@ pub fn build_image(
         progress,
     };
     let network = match args.network.as_str() {
-        "default" | "bridge" if crate::rootless::active() => {
-            crate::network::usermode::choose(None).map_or(NetworkMode::None, |h| h.network_mode())
+        // Rootless with no user-mode helper installed, the steps run without a network
+        // rather than the build failing (most steps need none).
+        "default" | "bridge"
+            if crate::rootless::active() && crate::network::usermode::choose(None).is_err() =>
+        {
+            NetworkMode::None
         }
-        "default" | "bridge" => NetworkMode::Bridge(crate::network::DEFAULT_NETWORK.into()),
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => NetworkMode::Bridge(crate::network::find(store, other)?.name),
+        name if name.starts_with("container:") => {
+            bail!("--network {name}: a build step cannot join another container's network (default, none, host or a network name)")
+        }
+        name => crate::container::request::network_mode(store, name)?,
     };
     // Held for the whole build: no collection removes a step's layer before it is named.
     let _writer = store.writer_guard()?;
@@ -201,13 +206,13 @@ impl Host for BuildHost<'_> {
             publish_all: false,
             // Whose step this is: a killed build's container is removed by the next command.
             labels: BTreeMap::from([(
-                super::reap::BUILD_OWNER_LABEL.to_string(),
-                super::reap::this_process(),
+                crate::container::reap::BUILD_OWNER_LABEL.to_string(),
+                crate::container::reap::this_process(),
             )]),
         };
         // Image VOLUMEs are not mounted for a build step: what RUN writes there is dropped
         // from the layer (as Docker's classic builder does), not kept in a volume.
-        let (mut record, spec) = create_container(self.store, request, parts)?;
+        let (mut record, spec) = create_container(self.store, request.check()?, parts)?;
         // Quiet builds keep the output in an unlinked file, shown if the step fails.
         let mut capture = if step.show_output {
             None
@@ -234,7 +239,7 @@ impl Host for BuildHost<'_> {
             start_fifo: None,
             stdio,
         };
-        let result = lifecycle::run_foreground(self.store, &mut record, Some(spec), &options);
+        let result = start::run_foreground(self.store, &mut record, Some(spec), &options);
         let outcome = match result {
             Ok(0) => crate::rootfs::container_overlay(self.store, &record.id, &record.layers)
                 .changes()
@@ -258,7 +263,7 @@ impl Host for BuildHost<'_> {
             }
             Err(e) => Err(e.context("start the RUN container")),
         };
-        for p in lifecycle::teardown(self.store, &record) {
+        for p in finish::teardown(self.store, &record) {
             eprintln!("hako: cleanup of build container {}: {p}", record.name);
         }
         outcome

@@ -1,9 +1,10 @@
 //! `hako exec`: a second process in a running container, with the container's
 //! namespaces, cgroup, capabilities, no_new_privs and user unless told otherwise.
 
-use super::{lifecycle, ExitCode};
+use super::ExitCode;
 use crate::cgroups::{self, ContainerCgroup};
 use crate::cli::ExecArgs;
+use crate::container::start;
 use crate::launcher::exec::{self, Target};
 use crate::launcher::{supervise, StartOptions};
 use crate::rootfs::secure_join;
@@ -31,7 +32,7 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
             c.short_id()
         )));
     }
-    let spec = lifecycle::read_bundle(&store.container_dir(&c.id)).context(ExitCode(125))?;
+    let spec = start::read_bundle(&store.container_dir(&c.id)).context(ExitCode(125))?;
     let plan = plan::compile(&spec, &crate::launcher::host_facts()).context(ExitCode(125))?;
     let mut process = plan.process.clone();
     process.args = args.command.clone();

@@ -174,7 +174,7 @@ pub fn rmi(store: &Store, args: &RmiArgs) -> Result<i32> {
     let mut failures = vec![];
     for what in &args.images {
         if let Err(e) = remove_image(store, what, args.force) {
-            failures.push(super::describe(&e));
+            failures.push(crate::exit::describe(&e));
         }
     }
     // Layers and blobs the removed images were the last users of.

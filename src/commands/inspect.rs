@@ -13,7 +13,7 @@ pub fn inspect(store: &Store, args: &InspectArgs) -> Result<i32> {
     for name in &args.names {
         let want_container = args.kind.as_deref() != Some("image");
         let want_image = args.kind.as_deref() != Some("container");
-        if let (true, Ok(c)) = (want_container, super::reap::lookup(store, name)) {
+        if let (true, Ok(c)) = (want_container, crate::container::reap::lookup(store, name)) {
             out.push(container_json(store, &c));
         } else if let (true, Ok(rec)) = (want_image, store.lookup_image(name)) {
             let img = Image::load(store, &rec)?;

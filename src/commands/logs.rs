@@ -1,8 +1,8 @@
 //! `hako logs`: what a detached container wrote, stdout to stdout and stderr to stderr,
 //! optionally with timestamps, the last N lines, from a time on, or followed.
 
-use super::supervise::LOG_FILE;
 use crate::cli::LogsArgs;
+use crate::container::keeper::LOG_FILE;
 use crate::logs::{self, Filter, Stream};
 use crate::store::Store;
 use crate::timefmt::now_secs;

@@ -10,42 +10,25 @@ pub mod images;
 mod import_load;
 mod info;
 mod inspect;
-mod lifecycle;
 mod logs;
 mod network;
 mod output;
 pub(crate) mod prune;
 mod ps;
-mod reap;
 mod registry;
 mod rm;
 mod run;
 pub mod runc;
 mod save;
 mod start_stop;
-mod supervise;
 mod top_stats;
 mod volume;
 
 use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
+use crate::exit::ExitCode;
 use crate::store::Store;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-
-/// An error that carries the process exit code it should produce (`docker run`'s 125,
-/// 126, 127).
-#[derive(Debug)]
-pub struct ExitCode(pub i32);
-
-impl std::error::Error for ExitCode {}
-
-impl std::fmt::Display for ExitCode {
-    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Empty: the code is for the process exit status, not for the message.
-        let _ = self.0;
-        Ok(())
-    }
-}
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let explicit_root = cli.root.is_some();
@@ -127,7 +110,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Logs(args) => logs::logs(&store, &args),
                 Command::Top(args) => top_stats::top(&store, &args),
                 Command::Stats(args) => top_stats::stats(&store, &args),
-                Command::Supervise(args) => supervise::supervise(&store, &args),
+                Command::Supervise(args) => {
+                    crate::container::keeper::keep(&store, &args.container, args.notify_fd)
+                }
                 Command::Ps(args) => ps::ps(&store, &args),
                 Command::Rm(args) => rm::rm(&store, &args),
                 Command::Images(args) => images::images(&store, &args),
@@ -237,17 +222,4 @@ fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command
     };
     rootless::enter(root, join).context(ExitCode(125))?;
     Ok(())
-}
-
-/// The error chain on one line, outermost context first.
-pub fn describe(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-pub fn exit_code_for(e: &anyhow::Error) -> i32 {
-    e.downcast_ref::<ExitCode>().map_or(1, |x| x.0)
 }

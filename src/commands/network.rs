@@ -79,8 +79,8 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
             let name = settings.network.clone();
             let updated = store.update_container(&c.id, |r| r.extra_networks.push(settings))?;
             // Its own /etc/hosts learns the new network's names, and they learn its name.
-            super::lifecycle::refresh_own(store, &updated);
-            super::lifecycle::refresh_network(store, &name, &c.id);
+            crate::container::hosts::refresh_own(store, &updated);
+            crate::container::hosts::refresh_network(store, &name, &c.id);
         }
         NetworkCommand::Disconnect {
             network: net,
@@ -101,8 +101,8 @@ pub fn network(store: &Store, command: &NetworkCommand) -> Result<i32> {
             let updated = store.update_container(&c.id, |r| {
                 r.extra_networks.retain(|s| s.network != def.name)
             })?;
-            super::lifecycle::refresh_own(store, &updated);
-            super::lifecycle::refresh_network(store, &def.name, &c.id);
+            crate::container::hosts::refresh_own(store, &updated);
+            crate::container::hosts::refresh_network(store, &def.name, &c.id);
         }
         NetworkCommand::Prune { force } => {
             if !force

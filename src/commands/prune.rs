@@ -233,11 +233,11 @@ pub fn system_check(store: &Store, repair: bool) -> Result<i32> {
     let mut report = store.check(repair)?;
     // Containers whose hako was killed: their cgroups and records (see `reap`).
     for c in store.containers()? {
-        if let Some(why) = super::reap::verdict(&c) {
+        if let Some(why) = crate::container::reap::verdict(&c) {
             let problem = format!("container {}: {why}", c.short_id());
             report.problems.push(problem.clone());
             if repair {
-                let failed = super::reap::reap(store, &c);
+                let failed = crate::container::reap::reap(store, &c);
                 if failed.is_empty() {
                     report.repaired.push(format!("{problem}: cleaned up"));
                 } else {

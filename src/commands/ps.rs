@@ -171,11 +171,12 @@ pub fn ps(store: &Store, args: &PsArgs) -> Result<i32> {
     // Newest first; -n and -l look at every container, whatever its state.
     let limit = if args.latest { Some(1) } else { args.last };
     let show_all = args.all || limit.is_some() || filters.shows_stopped();
-    let mut containers: Vec<ContainerRecord> = super::reap::reaped(store, store.containers()?)
-        .into_iter()
-        .filter(|c| show_all || c.is_running())
-        .filter(|c| filters.matches(c))
-        .collect();
+    let mut containers: Vec<ContainerRecord> =
+        crate::container::reap::reaped(store, store.containers()?)
+            .into_iter()
+            .filter(|c| show_all || c.is_running())
+            .filter(|c| filters.matches(c))
+            .collect();
     if let Some(n) = limit {
         containers.truncate(n);
     }

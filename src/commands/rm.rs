@@ -11,7 +11,7 @@ pub fn rm(store: &Store, args: &RmArgs) -> Result<i32> {
     for name in &args.containers {
         match remove_one(store, name, args.force, args.volumes) {
             Ok(()) => println!("{name}"),
-            Err(e) => failures.push(format!("{name}: {}", super::describe(&e))),
+            Err(e) => failures.push(format!("{name}: {}", crate::exit::describe(&e))),
         }
     }
     if !failures.is_empty() {
@@ -38,9 +38,11 @@ pub fn remove_one(store: &Store, name: &str, force: bool, volumes: bool) -> Resu
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
-    let mut problems = super::lifecycle::teardown(store, &c);
+    let mut problems = crate::container::finish::teardown(store, &c);
     if volumes {
-        problems.extend(super::lifecycle::remove_anonymous_volumes(store, &c));
+        problems.extend(crate::container::finish::remove_anonymous_volumes(
+            store, &c,
+        ));
     }
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));

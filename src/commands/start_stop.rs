@@ -1,10 +1,11 @@
 //! `start`, `stop`, `restart`, `kill`, `wait`, `pause`, `unpause`, `rename`: a
 //! container's life after `create` or `run -d`, as Docker's verbs drive it.
 
-use super::supervise::{spawn_keeper, STOP_MARKER};
-use super::{lifecycle, ExitCode};
+use super::ExitCode;
 use crate::cgroups::{self, ContainerCgroup};
 use crate::cli::{ContainersArgs, KillArgs, RenameArgs, StartArgs, StopArgs};
+use crate::container::keeper::{spawn_keeper, STOP_MARKER};
+use crate::container::start;
 use crate::launcher::StartOptions;
 use crate::state::{ContainerRecord, Status};
 use crate::store::Store;
@@ -20,7 +21,7 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Resul
     for name in names {
         match each(name) {
             Ok(()) => {}
-            Err(e) => failed.push(format!("{name}: {}", super::describe(&e))),
+            Err(e) => failed.push(format!("{name}: {}", crate::exit::describe(&e))),
         }
     }
     if failed.is_empty() {
@@ -38,7 +39,7 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<i32> {
         return start_attached(store, &args.containers[0], args.interactive);
     }
     for_each(&args.containers, |name| {
-        let c = super::reap::lookup(store, name)?;
+        let c = crate::container::reap::lookup(store, name)?;
         if !c.is_running() {
             spawn_keeper(store, &c.id)?;
         }
@@ -49,7 +50,7 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<i32> {
 
 /// `start -a`: in the foreground, like `run` without `-d`, on the same upper layer.
 fn start_attached(store: &Store, name: &str, interactive: bool) -> Result<i32> {
-    let mut record = super::reap::lookup(store, name)?;
+    let mut record = crate::container::reap::lookup(store, name)?;
     if record.is_running() {
         bail!("container {name} is already running; use hako attach or hako exec");
     }
@@ -58,7 +59,7 @@ fn start_attached(store: &Store, name: &str, interactive: bool) -> Result<i32> {
         die_with_parent: true,
         ..StartOptions::default()
     };
-    lifecycle::run_foreground(store, &mut record, None, &options)
+    start::run_foreground(store, &mut record, None, &options)
 }
 
 /// The signal `stop` sends first: the flag, else the container's (`--stop-signal` or the

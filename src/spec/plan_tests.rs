@@ -233,11 +233,7 @@ fn namespaces_given_by_path_are_joined_not_made() {
     v["linux"]["namespaces"][0]["path"] = "/proc/10/ns/pid".into();
     v["linux"]["namespaces"][2]["path"] = "/proc/10/ns/ipc".into();
     v["hostname"] = "".into();
-    let plan = compile(
-        &serde_json::from_value(v.clone()).unwrap(),
-        &v2_host(),
-    )
-    .unwrap();
+    let plan = compile(&serde_json::from_value(v.clone()).unwrap(), &v2_host()).unwrap();
     assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWPID));
     assert!(!plan.namespaces.contains(CloneFlags::CLONE_NEWIPC));
     assert_eq!(
@@ -275,11 +271,7 @@ fn spec_devices_join_the_defaults() {
         {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
         {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "uid": 5}
     ]);
-    let plan = compile(
-        &serde_json::from_value(v.clone()).unwrap(),
-        &v2_host(),
-    )
-    .unwrap();
+    let plan = compile(&serde_json::from_value(v.clone()).unwrap(), &v2_host()).unwrap();
     assert_eq!(plan.devices.len(), 7);
     let null = plan
         .devices

@@ -169,7 +169,7 @@ pub(super) fn create_for(
     for t in &s.tmpfs {
         mounts.push(crate::flags::parse_tmpfs(t).map_err(anyhow::Error::msg)?);
     }
-    let (binds, tmpfs, volume_requests) = split_mounts(mounts.into_iter())?;
+    let (binds, tmpfs, volume_requests) = split_mounts(mounts.into_iter());
     let (network, aliases) = match s.network_mode.as_deref() {
         Some(mode) => {
             let mode = match mode.strip_prefix("service:") {
@@ -180,7 +180,7 @@ pub(super) fn create_for(
                 None => mode.to_string(),
             };
             (
-                crate::commands::run::network_mode(ctx.store, &mode)?,
+                crate::container::request::network_mode(ctx.store, &mode)?,
                 vec![],
             )
         }
@@ -297,5 +297,8 @@ pub(super) fn create_for(
         publish_all: false,
         labels,
     };
+    let request = request
+        .check()
+        .with_context(|| format!("service {}", s.name))?;
     create_container(ctx.store, request, parts)
 }

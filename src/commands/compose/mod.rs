@@ -3,11 +3,12 @@
 //! external compose tool). Containers are named `<project>-<service>-<n>` and carry Docker
 //! Compose's labels, so `hako ps --filter label=com.docker.compose.project=P` finds them.
 
-use super::run::{create_container, split_mounts, CreateRequest, ImageParts};
 use crate::cli::{BuildArgs, Cli, ComposeArgs, ComposeCommand};
 use crate::compose::interpolate::{parse_env_file, Env};
 use crate::compose::model::{order_by_dependencies, Healthcheck};
 use crate::compose::{Project, Service};
+use crate::container::create::create_container;
+use crate::container::request::{split_mounts, CreateRequest, ImageParts};
 use crate::flags::MountArg;
 use crate::registry::config::RegistryConfig;
 use crate::registry::ensure::{self, PullPolicy};
@@ -155,7 +156,7 @@ pub fn compose(
                 create_for(&ctx, s, &image, &name, Some(&one_off))?
             };
             if *detach {
-                super::supervise::spawn_keeper(ctx.store, &record.id)?;
+                crate::container::keeper::spawn_keeper(ctx.store, &record.id)?;
                 println!("{name}");
                 return Ok(0);
             }
@@ -166,7 +167,7 @@ pub fn compose(
                 start_fifo: None,
                 stdio: None,
             };
-            super::lifecycle::run_foreground(ctx.store, &mut record, Some(spec), &start)
+            crate::container::start::run_foreground(ctx.store, &mut record, Some(spec), &start)
         }
         ComposeCommand::Exec {
             detach,
@@ -230,7 +231,7 @@ pub fn compose(
         ComposeCommand::Start { services } => {
             for c in project_containers(&ctx, services)? {
                 if !c.is_running() {
-                    super::supervise::spawn_keeper(ctx.store, &c.id)?;
+                    crate::container::keeper::spawn_keeper(ctx.store, &c.id)?;
                     eprintln!(" Container {}  Started", c.name);
                 }
             }

@@ -21,9 +21,9 @@ pub(super) fn up(
     let mut started = vec![];
     // Keepers of independent services start side by side; a service with dependencies
     // waits for everything launched before it.
-    let mut pending: Vec<(String, crate::commands::supervise::PendingKeeper)> = vec![];
+    let mut pending: Vec<(String, crate::container::keeper::PendingKeeper)> = vec![];
     let settle =
-        |pending: &mut Vec<(String, crate::commands::supervise::PendingKeeper)>| -> Result<()> {
+        |pending: &mut Vec<(String, crate::container::keeper::PendingKeeper)>| -> Result<()> {
             for (name, keeper) in pending.drain(..) {
                 keeper
                     .wait()
@@ -59,7 +59,7 @@ pub(super) fn up(
         } else {
             pending.push((
                 name,
-                crate::commands::supervise::launch_keeper(ctx.store, &record.id)?,
+                crate::container::keeper::launch_keeper(ctx.store, &record.id)?,
             ));
         }
         started.push(record);
@@ -212,12 +212,12 @@ pub(super) fn down(
         }
         if c.is_running() {
             if let Err(e) = crate::commands::start_stop::stop_one(ctx.store, &c.id, timeout, None) {
-                problems.push(crate::commands::describe(&e));
+                problems.push(crate::exit::describe(&e));
             }
         }
         match crate::commands::rm::remove_one(ctx.store, &c.id, true, volumes) {
             Ok(()) => eprintln!(" Container {}  Removed", c.name),
-            Err(e) => problems.push(format!("{}: {}", c.name, crate::commands::describe(&e))),
+            Err(e) => problems.push(format!("{}: {}", c.name, crate::exit::describe(&e))),
         }
     }
     let mut networks: Vec<String> = ctx

@@ -28,7 +28,7 @@ pub fn runc(args: RuncArgs) -> Result<i32> {
     let json = args.log_format == "json";
     let result = dispatch(args);
     if let (Err(e), Some(path)) = (&result, log) {
-        let msg = super::describe(e);
+        let msg = crate::exit::describe(e);
         let time = crate::timefmt::now_rfc3339();
         let line = if json {
             serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
@@ -170,7 +170,7 @@ fn spec(bundle: Option<&Path>, rootless: bool) -> Result<i32> {
 }
 
 fn read_spec(bundle: &Path) -> Result<Spec> {
-    super::lifecycle::read_bundle(bundle)
+    crate::container::start::read_bundle(bundle)
 }
 
 /// `cgroupsPath` as a cgroupfs path; systemd's `slice:prefix:name` becomes
@@ -293,7 +293,7 @@ fn create(
                 // The container exists and its process waits: the runtime's hooks now.
                 let doc = hooks::state(&c.id, "creating", pid, &bundle, &spec);
                 for stage in [hooks::Stage::Prestart, hooks::Stage::CreateRuntime] {
-                    hooks::run(stage, &spec, &doc).map_err(|e| super::describe(&e))?;
+                    hooks::run(stage, &spec, &doc).map_err(|e| crate::exit::describe(&e))?;
                 }
                 Ok(())
             },

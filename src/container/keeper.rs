@@ -5,8 +5,8 @@
 //! so the container dies with it (a `kill -9` of the keeper leaves nothing running), and
 //! nothing of hako stays resident once the container has stopped.
 
-use super::{lifecycle, ExitCode};
-use crate::cli::SuperviseArgs;
+use super::{finish::finish, start};
+use crate::exit::ExitCode;
 use crate::launcher::supervise::{self, Outputs};
 use crate::launcher::StartOptions;
 use crate::logs::{self, Stream};
@@ -92,14 +92,15 @@ impl PendingKeeper {
     }
 }
 
-/// `hako __supervise ID`: the keeper itself.
-pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
+/// The keeper itself (`hako __supervise ID`): starts the container, keeps it and restarts
+/// it as its policy says. `notify_fd` is the pipe `launch_keeper` waits on.
+pub fn keep(store: &Store, container: &str, notify_fd: Option<i32>) -> Result<i32> {
     set_process_name("hako-keeper");
-    let mut record = store.lookup_container(&args.container)?;
+    let mut record = store.lookup_container(container)?;
     let dir = store.container_dir(&record.id);
     // A stop before this start does not count for it.
     let _ = std::fs::remove_file(dir.join(STOP_MARKER));
-    let mut notify = args.notify_fd.map(|fd| {
+    let mut notify = notify_fd.map(|fd| {
         // SAFETY: the fd was handed to us by spawn_keeper and is ours alone.
         std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
     });
@@ -108,14 +109,14 @@ pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
         let started = notify.is_none();
         let code = match &result {
             Ok(code) => *code,
-            Err(e) => super::exit_code_for(e),
+            Err(e) => crate::exit::exit_code_for(e),
         };
         if let Some(mut n) = notify.take() {
             // It never ran: tell `run -d` why, with the exit code it should give.
             let e = result
                 .as_ref()
                 .err()
-                .map(super::describe)
+                .map(crate::exit::describe)
                 .unwrap_or_default();
             let _ = writeln!(n, "err {code} {e}");
         }
@@ -128,13 +129,13 @@ pub fn supervise(store: &Store, args: &SuperviseArgs) -> Result<i32> {
             );
         if !restart {
             let _ = std::fs::remove_file(attach_socket(&record.id));
-            for p in lifecycle::finish(store, &mut record, &result) {
+            for p in finish(store, &mut record, &result) {
                 eprintln!("hako: cleanup: {p}");
             }
             return Ok(0);
         }
         // Restarting still reports what the cleanup of the last run could not do.
-        for p in lifecycle::finish(store, &mut record, &result) {
+        for p in finish(store, &mut record, &result) {
             eprintln!("hako: cleanup before restart: {p}");
         }
         if !store.container_dir(&record.id).exists() {
@@ -179,7 +180,7 @@ fn run_once(
         start_fifo: None,
         stdio: Some([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
     };
-    let mut running = lifecycle::start(store, record, None, &options)?;
+    let mut running = start::start(store, record, None, &options)?;
     // Only the container holds the write ends now: its exit closes them.
     drop((out_w, err_w, in_r));
     if let Some(mut n) = notify.take() {

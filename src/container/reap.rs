@@ -5,7 +5,7 @@
 //! keeper could not — exit recorded (137, killed), cgroup removed, address released —
 //! and a build step's container, which nobody else will ever use, is removed whole.
 
-use super::lifecycle;
+use super::finish::{finish, teardown};
 use crate::state::{ContainerRecord, Status};
 use crate::store::Store;
 
@@ -52,14 +52,14 @@ pub fn verdict(c: &ContainerRecord) -> Option<&'static str> {
 /// process started meanwhile is not touched.
 pub fn reap(store: &Store, c: &ContainerRecord) -> Vec<String> {
     if orphaned_build_step(c) {
-        return lifecycle::teardown(store, c);
+        return teardown(store, c);
     }
     if !abandoned(c) {
         return vec![];
     }
     let mut record = c.clone();
     // Its init died of the parent-death signal: SIGKILL, as Docker reports it.
-    lifecycle::finish(store, &mut record, &Ok(128 + libc::SIGKILL))
+    finish(store, &mut record, &Ok(128 + libc::SIGKILL))
 }
 
 /// Reaps `c`, telling the user what could not be cleaned up.
