@@ -93,18 +93,10 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
         namespaces: plan.entered_namespaces(),
     };
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &c.cgroup_path);
-    let cgroup_dir = cgroup.clone_target();
     let mut signals = supervise::Signals::block()
         .context("block signals")
         .context(ExitCode(125))?;
-    let started = exec::exec(
-        &target,
-        &process,
-        &options,
-        cgroup_dir.as_ref().map(std::os::fd::AsFd::as_fd),
-        |pid| cgroup.add_process(pid).map_err(|e| e.to_string()),
-    )
-    .map_err(|e| {
+    let started = exec::exec(&target, &process, &options, &cgroup).map_err(|e| {
         let code = e.exit_code();
         anyhow::Error::new(e).context(ExitCode(code))
     })?;

@@ -97,38 +97,25 @@ pub fn start(
     let signals = supervise::Signals::block()
         .context("block signals")
         .context(ExitCode(125))?;
-    let cgroup_dir = cgroup.clone_target();
     let overlay = crate::rootfs::container_overlay(store, &record.id, &record.layers);
     let mut attachment = None;
     let mut user_net = None;
-    let started = launcher::spawn(
-        &plan,
-        Some(&overlay),
-        options,
-        cgroup_dir.as_ref().map(std::os::fd::AsFd::as_fd),
-        |pid, in_cgroup| {
-            if !in_cgroup {
-                cgroup.add_process(pid).map_err(|e| e.to_string())?;
-            }
-            // While the new process waits: its address, veth, rules and /etc/hosts.
-            if let NetworkMode::Bridge(name) = &record.host_config.network_mode {
-                let a = network::attach(store, record, name, &record.host_config.network, pid)
-                    .map_err(|e| e.to_string())?;
-                let peers = peers_of(store, &record.id, &a.settings);
-                write_etc_files(&dir, record, Some(&a.settings), &peers)
-                    .map_err(|e| e.to_string())?;
-                attachment = Some(a);
-            }
-            if let Some(helper) = network::usermode::Helper::of(&record.host_config.network_mode) {
-                let run_dir = crate::rootless::run_dir();
-                let ports = &record.host_config.network.ports;
-                let net = network::usermode::start(helper, pid, &record.id, ports, &run_dir)
-                    .map_err(|e| e.to_string())?;
-                user_net = Some(net);
-            }
-            Ok(())
-        },
-    )
+    let started = launcher::spawn(&plan, Some(&overlay), options, &cgroup, |pid| {
+        // While the new process waits: its address, veth, rules and /etc/hosts.
+        if let NetworkMode::Bridge(name) = &record.host_config.network_mode {
+            let a = network::attach(store, record, name, &record.host_config.network, pid)?;
+            let peers = peers_of(store, &record.id, &a.settings);
+            write_etc_files(&dir, record, Some(&a.settings), &peers)?;
+            attachment = Some(a);
+        }
+        if let Some(helper) = network::usermode::Helper::of(&record.host_config.network_mode) {
+            let run_dir = crate::rootless::run_dir();
+            let ports = &record.host_config.network.ports;
+            let net = network::usermode::start(helper, pid, &record.id, ports, &run_dir)?;
+            user_net = Some(net);
+        }
+        Ok(())
+    })
     .map_err(|e| {
         let code = e.exit_code();
         anyhow::Error::new(e).context(ExitCode(code))

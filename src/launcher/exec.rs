@@ -15,6 +15,7 @@ use super::identity;
 use super::init::{self, StartOptions};
 use super::sync;
 use super::{clone, describe_clone_flags, LaunchError, Started};
+use crate::cgroups::ContainerCgroup;
 use crate::spec::plan::ProcessPlan;
 use crate::sys::{LinuxSys, Sys};
 use nix::sched::CloneFlags;
@@ -47,17 +48,15 @@ fn in_user_ns_of(pid: i32) -> bool {
     ns("self").is_some() && ns("self") == ns(&pid.to_string())
 }
 
-/// Starts `process` inside `target`; returns once it has exec'd (or failed to).
-/// `join_cgroup(pid)` moves the child into the container's cgroup when `cgroup` (a v2
-/// directory for clone3) could not place it there at birth.
+/// Starts `process` inside `target`, in the container's `cgroup`; returns once it has
+/// exec'd (or failed to).
 pub fn exec(
     target: &Target,
     process: &ProcessPlan,
     options: &StartOptions,
-    cgroup: Option<BorrowedFd>,
-    join_cgroup: impl FnOnce(i32) -> Result<(), String>,
+    cgroup: &ContainerCgroup,
 ) -> Result<Started, LaunchError> {
-    let gone = || LaunchError::Prepare(format!("container init {} is not running", target.pid));
+    let gone = || LaunchError::TargetGone(target.pid);
     let pidfd = pidfd_open(target.pid).map_err(|_| gone())?;
     // The pidfd pins this exact process: checking the start time after opening it closes
     // the window in which the pid could have been reused.
@@ -67,15 +66,11 @@ pub fn exec(
     // A container with a user namespace of its own: join it first, since its other
     // namespaces belong to it (rootless hako has usually joined it already).
     if target.namespaces.contains(CloneFlags::CLONE_NEWUSER) && !in_user_ns_of(target.pid) {
-        LinuxSys
-            .setns(pidfd.as_fd(), CloneFlags::CLONE_NEWUSER)
-            .map_err(|e| LaunchError::Prepare(e.to_string()))?;
+        LinuxSys.setns(pidfd.as_fd(), CloneFlags::CLONE_NEWUSER)?;
     }
     if target.namespaces.contains(CloneFlags::CLONE_NEWPID) {
         // Affects only the children hako creates from here on.
-        LinuxSys
-            .setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
-            .map_err(|e| LaunchError::Prepare(e.to_string()))?;
+        LinuxSys.setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)?;
     }
     let in_child = (target.namespaces
         & (CloneFlags::CLONE_NEWNS
@@ -98,23 +93,19 @@ pub fn exec(
         );
         init::report_and_exit(&child_end, result)
     };
+    let cgroup_dir = cgroup.clone_target();
+    let cgroup_fd = cgroup_dir.as_ref().map(AsFd::as_fd);
     // SAFETY: single-threaded here; the child ends in execve or _exit.
     let cloned =
-        unsafe { clone::clone_child(CloneFlags::empty(), cgroup, child) }.map_err(|errno| {
+        unsafe { clone::clone_child(CloneFlags::empty(), cgroup_fd, child) }.map_err(|errno| {
             LaunchError::Clone {
                 flags: describe_clone_flags(CloneFlags::empty()),
                 errno,
                 hint: "",
             }
         })?;
-    let (pid, in_cgroup) = cloned.pid_in_cgroup();
     drop(child_end);
-    if !in_cgroup {
-        if let Err(e) = join_cgroup(pid.as_raw()) {
-            clone::abort(pid);
-            return Err(LaunchError::Prepare(e));
-        }
-    }
+    let pid = super::join_cgroup(cloned, cgroup)?;
     super::release_and_wait(&parent_end, pid)
 }
 
@@ -179,14 +170,9 @@ mod tests {
             scheduler: None,
             io_priority: None,
         };
-        let err = exec(
-            &target,
-            &process,
-            &StartOptions::default(),
-            None,
-            |_| Ok(()),
-        )
-        .unwrap_err();
+        // An empty path: no cgroup to join (the container has gone before that anyway).
+        let cgroup = ContainerCgroup::load(crate::cgroups::host_hierarchy(), "");
+        let err = exec(&target, &process, &StartOptions::default(), &cgroup).unwrap_err();
         assert!(err.to_string().contains("is not running"), "{err}");
     }
 }

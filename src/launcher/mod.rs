@@ -1,8 +1,9 @@
-//! The launcher: the only code that clones, enters namespaces, pivots or execs.
+//! The launcher: the only code that clones a container's processes, pivots or execs.
 //!
-//! `spawn` clones the child into its new namespaces, lets the caller act on the child's pid
-//! (join the cgroup; later: id maps, network) while the child waits, then releases it and
-//! waits until it has exec'd the user's program or failed. `supervise` relays the terminal
+//! `spawn` clones the child into its new namespaces and its cgroup (`join_cgroup`: born
+//! there by clone3, else moved in), writes its id maps and lets the caller act on the
+//! child's pid (network, hooks) while the child waits, then releases it and waits until
+//! it has exec'd the user's program or failed. `supervise` relays the terminal
 //! and signals and returns the exit status the way `docker run` reports it. `exec` starts a
 //! second process in a running container; `start_created` releases a container created
 //! with a start FIFO (the OCI two-phase create/start).
@@ -20,6 +21,7 @@ pub mod supervise;
 pub mod sync;
 pub mod tty;
 
+use crate::cgroups::ContainerCgroup;
 use crate::rootfs::Overlay;
 use crate::spec::plan::LaunchPlan;
 use crate::sys::LinuxSys;
@@ -41,8 +43,25 @@ pub enum LaunchError {
     },
     #[error("parent/child channel: {0}")]
     Channel(nix::Error),
-    #[error("{0}")]
-    Prepare(String),
+    #[error("join the PID namespace {path}: {source}")]
+    JoinPidNamespace {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("container init {0} is not running")]
+    TargetGone(i32),
+    #[error(transparent)]
+    Enter(#[from] crate::sys::SysError),
+    #[error("map the user namespace's ids: write {path}: {source}")]
+    IdMaps {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    /// What the caller's `on_created` step met (network, hooks): its own error, whole.
+    #[error(transparent)]
+    Created(Box<dyn std::error::Error + Send + Sync>),
     #[error("{message}")]
     Child { kind: FailureKind, message: String },
 }
@@ -81,17 +100,16 @@ pub fn host_facts() -> crate::spec::plan::HostFacts {
     }
 }
 
-/// Clones the container's init and runs it up to `execve`. With `cgroup` (a v2 cgroup
-/// directory) the child is born inside it. `on_created(pid, in_cgroup)` runs in the parent
-/// while the child waits (e.g. to move it into its cgroup when it was not born there); an
-/// error there kills the child. The caller must have blocked the signals it wants to
-/// forward (see `supervise`).
+/// Clones the container's init into `cgroup` and runs it up to `execve`.
+/// `on_created(pid)` runs in the parent while the child waits, inside its cgroup (e.g. to
+/// attach its network or run the runtime's hooks); an error there kills the child. The
+/// caller must have blocked the signals it wants to forward (see `supervise`).
 pub fn spawn(
     plan: &LaunchPlan,
     overlay: Option<&Overlay>,
     options: &StartOptions,
-    cgroup: Option<std::os::fd::BorrowedFd>,
-    on_created: impl FnOnce(i32, bool) -> Result<(), String>,
+    cgroup: &ContainerCgroup,
+    on_created: impl FnOnce(i32) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
 ) -> Result<Started, LaunchError> {
     // Joining a PID namespace applies to the children one makes: so here, before clone.
     for (_, path) in plan
@@ -99,28 +117,36 @@ pub fn spawn(
         .iter()
         .filter(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
     {
-        let ns = sealed_exe::open_on_host(path)
-            .map_err(|e| LaunchError::Prepare(format!("{}: {e}", path.display())))?;
-        nix::sched::setns(ns, CloneFlags::CLONE_NEWPID)
-            .map_err(|e| LaunchError::Prepare(format!("setns {}: {e}", path.display())))?;
+        let join = |source| LaunchError::JoinPidNamespace {
+            path: path.clone(),
+            source,
+        };
+        let ns = sealed_exe::open_on_host(path).map_err(join)?;
+        nix::sched::setns(ns, CloneFlags::CLONE_NEWPID).map_err(|e| join(e.into()))?;
     }
     let (parent_end, child_end) = sync::pair().map_err(LaunchError::Channel)?;
     // The cgroup namespace is created by the child once it is inside its cgroup.
     let flags = plan.namespaces - CloneFlags::CLONE_NEWCGROUP;
     let parent_fd = parent_end_fd(&parent_end);
+    let cgroup_dir = cgroup.clone_target();
+    let cgroup_fd = cgroup_dir.as_ref().map(std::os::fd::AsFd::as_fd);
     let child = || {
         // The child's copy of the parent's end: closed, so the child sees EOF if hako dies.
         let _ = nix::unistd::close(parent_fd);
         init::container_init(plan, overlay, &child_end, &LinuxSys, options)
     };
-    let call = if cgroup.is_some() { "clone3" } else { "clone" };
+    let call = if cgroup_fd.is_some() {
+        "clone3"
+    } else {
+        "clone"
+    };
     // SAFETY: hako is single-threaded here, so the child (a copy of this process without
     // CLONE_VM) may run ordinary Rust code until it execs or _exits.
     let cloned = trace::step(
         "namespaces",
         call,
         || {
-            let into = if cgroup.is_some() {
+            let into = if cgroup_fd.is_some() {
                 "|CLONE_INTO_CGROUP"
             } else {
                 ""
@@ -128,7 +154,7 @@ pub fn spawn(
             // The flags actually passed: the cgroup namespace comes later, by unshare.
             format!("{}{into}", describe_clone_flags(flags))
         },
-        || unsafe { clone::clone_child(flags, cgroup, child) },
+        || unsafe { clone::clone_child(flags, cgroup_fd, child) },
     )
     .map_err(|errno| LaunchError::Clone {
         flags: describe_clone_flags(flags),
@@ -139,26 +165,39 @@ pub fn spawn(
             ""
         },
     })?;
-    let (pid, in_cgroup) = cloned.pid_in_cgroup();
     drop(child_end);
-    // The child's user namespace has no ids until its creator writes them; it waits.
-    if let Some(maps) = &plan.id_maps {
-        if let Err(e) = write_id_maps(pid.as_raw(), maps) {
-            clone::abort(pid);
-            return Err(LaunchError::Prepare(e));
+    let pid = join_cgroup(cloned, cgroup)?;
+    let prepared = (|| {
+        // The child's user namespace has no ids until its creator writes them; it waits.
+        if let Some(maps) = &plan.id_maps {
+            write_id_maps(pid.as_raw(), maps)?;
         }
-    }
-    if let Err(e) = on_created(pid.as_raw(), in_cgroup) {
+        on_created(pid.as_raw()).map_err(LaunchError::Created)
+    })();
+    if let Err(e) = prepared {
         clone::abort(pid);
-        return Err(LaunchError::Prepare(e));
+        return Err(e);
     }
     release_and_wait(&parent_end, pid)
+}
+
+/// The one place a new process joins its container's cgroup: born there by clone3
+/// (`CLONE_INTO_CGROUP`, cgroup v2), else moved in by pid while it still waits.
+fn join_cgroup(cloned: clone::Cloned, cgroup: &ContainerCgroup) -> Result<Pid, LaunchError> {
+    let (pid, in_cgroup) = cloned.pid_in_cgroup();
+    if !in_cgroup {
+        if let Err(e) = cgroup.add_process(pid.as_raw()) {
+            clone::abort(pid);
+            return Err(e.into());
+        }
+    }
+    Ok(pid)
 }
 
 /// `/proc/PID/uid_map` and `gid_map` of a child with its own user namespace. The
 /// writer (root, or rootless hako as root of its own namespace) holds CAP_SETUID and
 /// CAP_SETGID over the parent namespace, so any ids mapped there may be given.
-fn write_id_maps(pid: i32, maps: &crate::spec::plan::IdMaps) -> Result<(), String> {
+fn write_id_maps(pid: i32, maps: &crate::spec::plan::IdMaps) -> Result<(), LaunchError> {
     use crate::spec::plan::IdRange;
     let text = |ranges: &[IdRange]| {
         ranges
@@ -176,7 +215,10 @@ fn write_id_maps(pid: i32, maps: &crate::spec::plan::IdMaps) -> Result<(), Strin
             || format!("{path} deny"),
             || std::fs::write(&path, "deny"),
         )
-        .map_err(|e| format!("write {path}: {e}"))?;
+        .map_err(|source| LaunchError::IdMaps {
+            path: path.clone(),
+            source,
+        })?;
     }
     for (file, ranges) in [("uid_map", &maps.uids), ("gid_map", &maps.gids)] {
         let path = format!("/proc/{pid}/{file}");
@@ -187,7 +229,10 @@ fn write_id_maps(pid: i32, maps: &crate::spec::plan::IdMaps) -> Result<(), Strin
             || format!("{path} {}", body.trim().replace('\n', ", ")),
             || std::fs::write(&path, &body),
         )
-        .map_err(|e| format!("write {path} ({}): {e}", body.trim().replace('\n', ", ")))?;
+        .map_err(|source| LaunchError::IdMaps {
+            path: format!("{path} ({})", body.trim().replace('\n', ", ")),
+            source,
+        })?;
     }
     Ok(())
 }

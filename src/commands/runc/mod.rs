@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use state::{State, Status};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Runs one runc verb; errors also go to `--log` in the format asked for (containerd reads
@@ -280,24 +280,14 @@ fn create(
             start_fifo: two_phase.then_some(fifo),
             stdio: None,
         };
-        let cgroup_dir = cgroup.clone_target();
-        let started = launcher::spawn(
-            &plan,
-            None,
-            &options,
-            cgroup_dir.as_ref().map(AsFd::as_fd),
-            |pid, in_cgroup| {
-                if !in_cgroup {
-                    cgroup.add_process(pid).map_err(|e| e.to_string())?;
-                }
-                // The container exists and its process waits: the runtime's hooks now.
-                let doc = hooks::state(&c.id, "creating", pid, &bundle, &spec);
-                for stage in [hooks::Stage::Prestart, hooks::Stage::CreateRuntime] {
-                    hooks::run(stage, &spec, &doc).map_err(|e| crate::exit::describe(&e))?;
-                }
-                Ok(())
-            },
-        );
+        let started = launcher::spawn(&plan, None, &options, &cgroup, |pid| {
+            // The container exists and its process waits: the runtime's hooks now.
+            let doc = hooks::state(&c.id, "creating", pid, &bundle, &spec);
+            for stage in [hooks::Stage::Prestart, hooks::Stage::CreateRuntime] {
+                hooks::run(stage, &spec, &doc)?;
+            }
+            Ok(())
+        });
         let started = match started {
             Ok(s) => s,
             Err(e) => {
@@ -526,7 +516,6 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
         namespaces: nix::sched::CloneFlags::from_bits_truncate(s.namespaces),
     };
     let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path);
-    let cgroup_dir = cgroup.clone_target();
     let mut signals = supervise::Signals::block().context("block signals")?;
     let options = StartOptions {
         interactive: true,
@@ -535,13 +524,7 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
         start_fifo: None,
         stdio: None,
     };
-    let mut started = launch_exec::exec(
-        &target,
-        &proc,
-        &options,
-        cgroup_dir.as_ref().map(AsFd::as_fd),
-        |pid| cgroup.add_process(pid).map_err(|e| e.to_string()),
-    )?;
+    let mut started = launch_exec::exec(&target, &proc, &options, &cgroup)?;
     if let Some(p) = pid_file {
         std::fs::write(p, started.pid.as_raw().to_string())?;
     }
