@@ -212,7 +212,11 @@ fn image_json(store: &Store, img: &Image) -> Value {
         "Os": cfg.get("os"),
         "Size": img.size(store),
         "Config": cfg.get("config"),
-        "RootFS": cfg.get("rootfs"),
+        // Docker's spelling of the config's rootfs: {"Type": "layers", "Layers": [diff_id…]}.
+        "RootFS": {
+            "Type": cfg["rootfs"].get("type").cloned().unwrap_or(json!("layers")),
+            "Layers": cfg["rootfs"].get("diff_ids").cloned().unwrap_or(json!([])),
+        },
         "History": cfg.get("history"),
         "Manifest": img.record.manifest.to_string(),
     })
