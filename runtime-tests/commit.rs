@@ -230,7 +230,11 @@ fn commit_freezes_a_running_container_and_leaves_volume_data_out_with_a_note() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    until("the container's /ready", || {
+        hako(root, &["exec", "live", "test", "-e", "/ready"])
+            .status
+            .success()
+    });
     let o = hako(root, &["--trace", "commit", "live", "snap"]);
     let err = stderr(&o);
     ok(o, "commit a running container");

@@ -75,18 +75,23 @@ fn detached_container_outlives_its_command_and_logs_both_streams() {
         ""
     );
     // -f follows new lines and ends when the container stops.
-    let follower = hako_cmd(r, &["logs", "-f", "ticker"])
+    let mut follower = hako_cmd(r, &["logs", "-f", "ticker"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let mut out = std::io::BufReader::new(follower.stdout.take().unwrap());
+    let mut followed = String::new();
+    // Its first line says it reads; then two lines more are written while it follows.
+    std::io::BufRead::read_line(&mut out, &mut followed).unwrap();
+    let lines = || stdout(&hako(r, &["logs", "ticker"])).lines().count();
+    let at_start = lines();
+    until("two more lines", || lines() >= at_start + 2);
     ok(hako(r, &["stop", "-t", "1", "ticker"]), "stop");
-    let followed = follower.wait_with_output().unwrap();
-    assert!(followed.status.success());
-    let before = stdout(&logs).lines().count();
+    std::io::Read::read_to_string(&mut out, &mut followed).unwrap();
+    assert!(follower.wait().unwrap().success());
     assert!(
-        stdout(&followed).lines().count() > before,
-        "logs -f saw nothing new"
+        followed.lines().count() >= at_start + 2,
+        "logs -f saw nothing new: {followed}"
     );
     // The shell ignores TERM as PID 1: stop waited its second, then killed it.
     assert_eq!(inspect_field(r, "ticker", "/State/ExitCode"), 137);
@@ -386,8 +391,13 @@ fn restart_policies() {
             .unwrap_or(0)
             >= 2
     });
+    let id = inspect_field(r, "loop", "/Id")
+        .as_str()
+        .unwrap()
+        .to_string();
     ok(hako(r, &["stop", "-t", "1", "loop"]), "stop");
-    std::thread::sleep(Duration::from_millis(800));
+    // The keeper decides on a restart after the stop; once it has exited, none can come.
+    until("the keeper to exit", || !keeper_running(&id));
     assert_eq!(
         status(r, "loop"),
         "exited",
@@ -659,4 +669,14 @@ fn attach_relays_and_detaches() {
         stderr(&o)
     );
     ok(hako(r, &["rm", "-f", "shell", "reader"]), "rm");
+}
+
+/// Whether a keeper (`hako __supervise ID`) of container `id` is running.
+fn keeper_running(id: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+            let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            args.contains(&&b"__supervise"[..]) && args.contains(&id.as_bytes())
+        })
+    })
 }

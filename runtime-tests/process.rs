@@ -85,13 +85,18 @@ fn signals_reach_pid1_and_kill_gives_137() {
             "busybox",
             "sh",
             "-c",
-            "trap 'exit 42' TERM; while :; do sleep 0.1; done",
+            "trap 'exit 42' TERM; touch /ready; while :; do sleep 0.1; done",
         ],
     )
     .spawn()
     .unwrap();
     wait_for_pid(root, "trapper");
-    std::thread::sleep(Duration::from_millis(200));
+    // The trap is set once /ready exists: a TERM before that would go unhandled.
+    until("the trap", || {
+        hako(root, &["exec", "trapper", "test", "-e", "/ready"])
+            .status
+            .success()
+    });
     // `timeout` is the direct child; signal hako itself.
     let hako_pid =
         std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
