@@ -66,7 +66,7 @@ fn lint(script: &str) -> Option<&'static str> {
             return Some("`|| echo`/`|| true` makes the block unable to fail; assert the refusal with `! command`");
         }
         let words: Vec<&str> = code
-            .split(|c| c == ';' || c == '&' || c == '|')
+            .split([';', '&', '|'])
             .map(str::trim)
             .collect();
         if words.iter().any(|w| w.starts_with("sleep ")) {

@@ -77,7 +77,7 @@ impl Image {
                     store.unpack_layer(
                         std::io::BufReader::with_capacity(1 << 20, raw),
                         Some(&diff_id),
-                        &Default::default(),
+                        &store.unpack_options(),
                     )
                 },
             )?;

@@ -7,7 +7,7 @@ pub mod member;
 pub mod save;
 
 use crate::digest::Digest;
-use crate::layer::{Compression, UnpackOptions};
+use crate::layer::Compression;
 use crate::store::blobs::LayerBlob;
 use crate::store::layers::LayerError;
 use crate::store::Store;
@@ -44,7 +44,7 @@ pub fn add_layer_file(
         "unpack layer",
         || format!("{} ({media_type})", digest.short()),
         || {
-            let opts = store.bounded(&UnpackOptions::default(), Some(size))?;
+            let opts = store.bounded(&store.unpack_options(), Some(size))?;
             store.unpack_layer(store.open_blob(&digest)?, expected_diff_id, &opts)
         },
     );

@@ -462,7 +462,7 @@ impl Builder<'_> {
                 .unpack_layer(
                     std::io::BufReader::with_capacity(1 << 20, raw),
                     Some(&diff_id),
-                    &Default::default(),
+                    &self.store.unpack_options(),
                 )
                 .with_context(|| format!("unpack layer {}", diff_id.short()))?;
         }

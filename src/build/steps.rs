@@ -529,7 +529,7 @@ fn overlay_of(b: &Builder, state: &State, dir: &Path) -> Result<Overlay> {
         lower,
         upper: dir.join("upper"),
         work: dir.join("work"),
-        userxattr: crate::rootless::active(),
+        userxattr: b.store.mode().rootless(),
         driver: b.store.driver(),
     })
 }

@@ -43,8 +43,8 @@ impl std::fmt::Display for Delegation {
 }
 
 /// The delegation for the calling process, on the v2 tree mounted at `mount`.
-pub fn detect(v2: bool, mount: &Path) -> Delegation {
-    if !crate::rootless::active() {
+pub fn detect(mode: crate::rootless::Mode, v2: bool, mount: &Path) -> Delegation {
+    if !mode.rootless() {
         return Delegation::NotNeeded;
     }
     // Ourselves as this process sees it: the user outside, root inside our namespace.
@@ -73,13 +73,17 @@ pub fn detect(v2: bool, mount: &Path) -> Delegation {
 /// root, `<delegated subtree>/hako/ID` for a rootless user with one, and `None` (no
 /// cgroup: the container still runs, without limits) for a user without one. Limits
 /// asked for where no cgroup can hold them are an error naming why, never ignored.
-pub fn container_cgroup_path(id: &str, limits: &super::Limits) -> Result<Option<String>, String> {
+pub fn container_cgroup_path(
+    mode: crate::rootless::Mode,
+    id: &str,
+    limits: &super::Limits,
+) -> Result<Option<String>, String> {
     let wants_limits = limits.has_resource_limits();
-    if !crate::rootless::active() {
+    if !mode.rootless() {
         return Ok(Some(format!("hako/{id}")));
     }
     let host = super::detect();
-    let delegation = detect(host.version == super::Version::V2, &host.mount);
+    let delegation = detect(mode, host.version == super::Version::V2, &host.mount);
     match delegation {
         Delegation::Subtree { path, controllers } => {
             let needed = [

@@ -201,10 +201,13 @@ fn enable_v2_controllers(dir: &std::path::Path) -> std::io::Result<()> {
 
 impl ContainerCgroup {
     /// `path` is relative to the hierarchy root, e.g. `hako/<id>`.
+    /// `mode`: a rootless hako cannot load the v2 device program (BPF needs
+    /// CAP_SYS_ADMIN over the host), so its device rules go unenforced, as with runc.
     pub fn create(
         hier: Box<dyn Hierarchy>,
         path: &str,
         limits: &Limits,
+        mode: crate::rootless::Mode,
     ) -> Result<ContainerCgroup, CgroupError> {
         let version = if hier.v2() { Version::V2 } else { Version::V1 };
         if path.is_empty() {
@@ -249,7 +252,7 @@ impl ContainerCgroup {
                 }
                 // Loading BPF needs CAP_SYS_ADMIN over the host: a rootless container's
                 // device rules go unenforced, as with runc.
-                Version::V2 if crate::rootless::active() => Ok(()),
+                Version::V2 if mode.rootless() => Ok(()),
                 Version::V2 => crate::trace::step(
                     "cgroup",
                     "bpf(BPF_PROG_ATTACH)",

@@ -46,7 +46,8 @@ fn check(v2: bool) {
         root: dir.path().to_path_buf(),
         v2,
     });
-    let cg = ContainerCgroup::create(hier, "hako/c1", &limits()).unwrap();
+    let cg =
+        ContainerCgroup::create(hier, "hako/c1", &limits(), crate::rootless::Mode::Root).unwrap();
     assert_eq!(cg.version(), version);
     let expected = limit_files(&limits(), version);
     assert!(!expected.is_empty());

@@ -80,7 +80,7 @@ pub fn build_image(
         // Rootless with no user-mode helper installed, the steps run without a network
         // rather than the build failing (most steps need none).
         "default" | "bridge"
-            if crate::rootless::active() && crate::network::usermode::choose(None).is_err() =>
+            if store.mode().rootless() && crate::network::usermode::choose(None).is_err() =>
         {
             NetworkMode::None
         }
@@ -212,7 +212,8 @@ impl Host for BuildHost<'_> {
         };
         // Image VOLUMEs are not mounted for a build step: what RUN writes there is dropped
         // from the layer (as Docker's classic builder does), not kept in a volume.
-        let (mut record, spec) = create_container(self.store, request.check()?, parts)?;
+        let (mut record, spec) =
+            create_container(self.store, request.check(self.store.mode())?, parts)?;
         // Quiet builds keep the output in an unlinked file, shown if the step fails.
         let mut capture = if step.show_output {
             None

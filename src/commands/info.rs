@@ -63,7 +63,8 @@ pub fn info(root: &Path, requested: Option<Driver>) -> Result<i32> {
     println!("Rootless: {}", user.is_some());
     if let Some(user) = user {
         let v2 = cg.version == crate::cgroups::Version::V2;
-        let delegation = crate::cgroups::delegation::detect(v2, &cg.mount);
+        let delegation =
+            crate::cgroups::delegation::detect(crate::rootless::Mode::Rootless, v2, &cg.mount);
         println!("Cgroup delegated: {delegation}");
         if !matches!(
             delegation,

@@ -33,7 +33,9 @@ use std::path::PathBuf;
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let explicit_root = cli.root.is_some();
     let root = data_root(cli.root);
-    let registries = crate::registry::config::RegistryConfig::load(&cli.insecure_registries);
+    // Decided once, here; everything below takes it from the store or as an argument.
+    let mode = crate::rootless::Mode::of_this_process();
+    let registries = crate::registry::config::RegistryConfig::load(&cli.insecure_registries, mode);
     match cli.command {
         Command::Info
         | Command::System {
@@ -179,7 +181,7 @@ fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command
             "--userns=keep-id applies to containers (run, create); images take --userns=squash"
         );
     }
-    if userns != UsernsMode::Host && !rootless::active() {
+    if userns != UsernsMode::Host && !crate::rootless::Mode::of_this_process().rootless() {
         anyhow::bail!("--userns=keep-id and --userns=squash are for rootless hako: root's containers and images use the host's own ids");
     }
     rootless::set_squash(userns == UsernsMode::Squash);

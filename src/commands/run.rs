@@ -51,7 +51,7 @@ fn create(
     registries: &RegistryConfig,
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
     let request = request_from(store, args)
-        .and_then(CreateRequest::check)
+        .and_then(|r| r.check(store.mode()))
         .context(ExitCode(125))?;
     // From image lookup until the container record names its layers, no collection.
     let writer = store.writer_guard().context(ExitCode(125))?;

@@ -22,7 +22,7 @@ pub fn create_container(
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
     let Checked(request) = request;
     let generated = request.name.is_none();
-    if crate::rootless::active() {
+    if store.mode().rootless() {
         // The run directory a keeper needs: a squatted one is refused before any record.
         let run = crate::rootless::run_dir();
         crate::rootless::storage::ensure_private_dir(&run)
@@ -59,9 +59,10 @@ fn prepare(
     )?;
     options.binds.extend(volumes);
     let id = state::random_hex(32);
-    let cgroup_path = crate::cgroups::delegation::container_cgroup_path(&id, &options.limits)
-        .map_err(|e| anyhow::anyhow!(e))?
-        .unwrap_or_default();
+    let cgroup_path =
+        crate::cgroups::delegation::container_cgroup_path(store.mode(), &id, &options.limits)
+            .map_err(|e| anyhow::anyhow!(e))?
+            .unwrap_or_default();
     let bundle = store.container_dir(&id);
     let fe = frontend::from_image(
         &img_cfg,

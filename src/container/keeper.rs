@@ -172,7 +172,7 @@ fn run_once(
             None,
         )
     };
-    let listener = attach_listener(&record.id)?;
+    let listener = attach_listener(&record.id, store.mode())?;
     let options = StartOptions {
         interactive: record.config.open_stdin,
         preserve_fds: 0,
@@ -234,9 +234,12 @@ pub fn attach_socket(id: &str) -> std::path::PathBuf {
         .join(format!("{}.sock", &id[..16.min(id.len())]))
 }
 
-fn attach_listener(id: &str) -> Result<std::os::unix::net::UnixListener> {
+fn attach_listener(
+    id: &str,
+    mode: crate::rootless::Mode,
+) -> Result<std::os::unix::net::UnixListener> {
     let path = attach_socket(id);
-    if crate::rootless::active() {
+    if mode.rootless() {
         // The user's run directory (or its /tmp fallback) must be theirs alone.
         let run = crate::rootless::run_dir();
         crate::rootless::storage::ensure_private_dir(&run)

@@ -6,6 +6,7 @@
 use crate::cgroups::Limits;
 use crate::flags::MountArg;
 use crate::image::Image;
+use crate::rootless::Mode;
 use crate::spec::frontend::RunOptions;
 use crate::spec::{self, NetworkMode};
 use crate::state::{self, RestartPolicy};
@@ -39,12 +40,12 @@ pub struct Checked(pub(super) CreateRequest);
 impl CreateRequest {
     /// Refuses a request that makes no sense, before any pull or write. The messages name
     /// Docker's flags: they are what users look up, whichever front end they came through.
-    pub fn check(self) -> Result<Checked> {
-        self.problems()?;
+    pub fn check(self, mode: Mode) -> Result<Checked> {
+        self.problems(mode)?;
         Ok(Checked(self))
     }
 
-    fn problems(&self) -> Result<()> {
+    fn problems(&self, mode: Mode) -> Result<()> {
         let o = &self.options;
         if self.auto_remove && self.restart != RestartPolicy::No {
             bail!("conflicting options: --restart and --rm (a container removed when it exits cannot be restarted)");
@@ -76,7 +77,7 @@ impl CreateRequest {
             crate::flags::check_hostname(h).map_err(anyhow::Error::msg)?;
         }
         self.check_mounts()?;
-        check_limits(&o.limits)
+        check_limits(&o.limits, mode)
     }
 
     /// `-p`, `--ip`, `--mac-address` and `--network-alias` need a bridge of the
@@ -139,7 +140,7 @@ impl CreateRequest {
 
 /// The resource limits, checked together; rootless without a delegated cgroup is refused
 /// here, before any pull.
-fn check_limits(limits: &Limits) -> Result<()> {
+fn check_limits(limits: &Limits, mode: Mode) -> Result<()> {
     if let Some(swap) = limits.memory_swap {
         match limits.memory {
             None => bail!("--memory-swap needs --memory as well (it is the memory+swap total)"),
@@ -163,7 +164,7 @@ fn check_limits(limits: &Limits) -> Result<()> {
         }
     }
     if limits.has_resource_limits() {
-        crate::cgroups::delegation::container_cgroup_path("-", limits)
+        crate::cgroups::delegation::container_cgroup_path(mode, "-", limits)
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     Ok(())
@@ -175,7 +176,7 @@ pub fn network_mode(store: &Store, name: &str) -> Result<NetworkMode> {
     Ok(match name {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        "default" | "bridge" | "slirp4netns" | "pasta" if crate::rootless::active() => {
+        "default" | "bridge" | "slirp4netns" | "pasta" if store.mode().rootless() => {
             crate::network::usermode::choose(name.parse().ok())?.network_mode()
         }
         "slirp4netns" | "pasta" => bail!("--network {name} is the user-mode network of rootless containers; as root, containers get a bridge (the default) with -p"),
@@ -261,7 +262,7 @@ mod tests {
     fn refused(change: impl FnOnce(&mut CreateRequest)) -> String {
         let mut r = request();
         change(&mut r);
-        match r.check() {
+        match r.check(Mode::Root) {
             Ok(_) => panic!("accepted"),
             Err(e) => e.to_string(),
         }
@@ -269,7 +270,7 @@ mod tests {
 
     #[test]
     fn every_front_end_meets_the_same_rules() {
-        assert!(request().check().is_ok());
+        assert!(request().check(Mode::Root).is_ok());
         assert!(refused(|r| {
             r.auto_remove = true;
             r.restart = "always".parse().unwrap();

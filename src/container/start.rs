@@ -92,6 +92,7 @@ pub fn start(
         cgroups::host_hierarchy(),
         &record.cgroup_path,
         &Limits::from_spec(&spec),
+        store.mode(),
     )
     .context(ExitCode(125))?;
     let signals = supervise::Signals::block()

@@ -33,12 +33,12 @@ pub struct UnpackOptions {
     pub budget: Option<std::sync::Arc<super::budget::Budget>>,
 }
 
-/// What this process needs: rootless or not, and the user's `--userns=squash` choice.
+/// As root, owners kept, unbounded; a store gives its own (`Store::unpack_options`).
 impl Default for UnpackOptions {
     fn default() -> Self {
         UnpackOptions {
-            rootless: crate::rootless::active(),
-            squash: crate::rootless::squash(),
+            rootless: false,
+            squash: false,
             budget: None,
         }
     }

@@ -15,8 +15,8 @@ pub struct RegistryConfig {
 
 impl RegistryConfig {
     /// The flags plus hako's config file (a missing or unreadable file adds nothing).
-    pub fn load(insecure_flags: &[String]) -> RegistryConfig {
-        let path = config_path();
+    pub fn load(insecure_flags: &[String], mode: crate::rootless::Mode) -> RegistryConfig {
+        let path = config_path(mode);
         let mut insecure = insecure_flags.to_vec();
         if let Ok(bytes) = std::fs::read(&path) {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
@@ -81,11 +81,11 @@ pub fn host_of(registry: &str) -> &str {
 
 /// `$HAKO_CONFIG`, else `/etc/hako/config.json` for root and
 /// `~/.config/hako/config.json` for users.
-pub fn config_path() -> PathBuf {
+pub fn config_path(mode: crate::rootless::Mode) -> PathBuf {
     if let Some(p) = std::env::var_os("HAKO_CONFIG") {
         return p.into();
     }
-    if !crate::rootless::active() {
+    if !mode.rootless() {
         return "/etc/hako/config.json".into();
     }
     let home = std::env::var_os("HOME").unwrap_or_default();

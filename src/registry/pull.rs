@@ -281,7 +281,7 @@ fn pull_layer(
             pumped.and_then(|()| hashed.finish())
         });
         let unpacked = store
-            .bounded(&Default::default(), Some(blob.size))
+            .bounded(&store.unpack_options(), Some(blob.size))
             .and_then(|opts| store.unpack_layer(received, Some(diff_id), &opts));
         let finished = fetcher.join().expect("the fetching thread does not panic");
         (unpacked, finished)

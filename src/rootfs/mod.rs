@@ -126,7 +126,7 @@ impl Overlay {
                     rootfs.display()
                 )
             },
-            || vfs::ensure_copied(&rootfs, &bottom_first),
+            || vfs::ensure_copied(&rootfs, &bottom_first, self.userxattr),
         )
         .map_err(|e| RootfsError::Copy {
             target: rootfs.display().to_string(),
@@ -148,7 +148,7 @@ impl Overlay {
         if self.driver == Driver::Vfs {
             let rootfs = vfs::rootfs_of(&self.upper);
             if rootfs.is_dir() {
-                vfs::changes(&rootfs, &self.upper)?;
+                vfs::changes(&rootfs, &self.upper, self.userxattr)?;
             }
         }
         Ok(self.upper.clone())
@@ -172,7 +172,7 @@ pub fn container_overlay(
             .collect(),
         upper: dir.join("upper"),
         work: dir.join("work"),
-        userxattr: crate::rootless::active(),
+        userxattr: store.mode().rootless(),
         driver: store.driver(),
     }
 }

@@ -41,9 +41,31 @@ pub fn host_user() -> Option<&'static HostUser> {
     HOST_USER.get_or_init(detect_host_user).as_ref()
 }
 
-/// Whether hako runs rootless: a root process that is not ours is privileged.
-pub fn active() -> bool {
-    host_user().is_some()
+/// How this hako runs. Decided once, where a command starts (`Mode::of_this_process`),
+/// and passed down with the store (`Store::mode`), so the code below takes it as an input
+/// and tests can run either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Root,
+    /// For an unprivileged user, inside a user namespace of its own.
+    Rootless,
+}
+
+impl Mode {
+    /// The mode of this process: rootless when it runs for an unprivileged user (before or
+    /// after entering its namespace); a root process that is not ours is privileged.
+    pub fn of_this_process() -> Mode {
+        if host_user().is_some() {
+            Mode::Rootless
+        } else {
+            Mode::Root
+        }
+    }
+
+    pub fn rootless(self) -> bool {
+        self == Mode::Rootless
+    }
 }
 
 fn detect_host_user() -> Option<HostUser> {
@@ -79,7 +101,7 @@ pub fn mapped_ids() -> u64 {
 
 /// Whether this process is already inside the namespace (root there).
 pub fn entered() -> bool {
-    active() && nix::unistd::geteuid().is_root()
+    Mode::of_this_process().rootless() && nix::unistd::geteuid().is_root()
 }
 
 /// `--userns=squash`: files owned by ids outside the user's range become the user's.

@@ -89,7 +89,11 @@ pub fn serves_from_the_container(driver: Driver) -> bool {
 
 /// The data root's driver: the recorded one, else `requested` or the automatic choice,
 /// recorded now. Asking a data root for another driver than its own is refused.
-pub fn settle(root: &Path, requested: Option<Driver>) -> Result<Driver, String> {
+pub fn settle(
+    root: &Path,
+    requested: Option<Driver>,
+    mode: crate::rootless::Mode,
+) -> Result<Driver, String> {
     let file = root.join(FILE);
     let recorded = recorded(root)?;
     match (recorded, requested) {
@@ -101,7 +105,7 @@ pub fn settle(root: &Path, requested: Option<Driver>) -> Result<Driver, String> 
         (None, q) => {
             let kernel = crate::sys::kernel_version(&crate::sys::kernel_release());
             let chosen = q.unwrap_or_else(|| {
-                automatic(crate::rootless::active(), kernel, fuse_installed())
+                automatic(mode.rootless(), kernel, fuse_installed())
             });
             let tmp = root.join(format!(".{FILE}.{}", std::process::id()));
             std::fs::write(&tmp, chosen.name())
@@ -129,11 +133,14 @@ mod tests {
     fn a_data_root_keeps_its_driver() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            settle(dir.path(), Some(Driver::FuseOverlayfs)),
+            settle(dir.path(), Some(Driver::FuseOverlayfs), Default::default()),
             Ok(Driver::FuseOverlayfs)
         );
-        assert_eq!(settle(dir.path(), None), Ok(Driver::FuseOverlayfs));
-        let err = settle(dir.path(), Some(Driver::Overlay)).unwrap_err();
+        assert_eq!(
+            settle(dir.path(), None, Default::default()),
+            Ok(Driver::FuseOverlayfs)
+        );
+        let err = settle(dir.path(), Some(Driver::Overlay), Default::default()).unwrap_err();
         assert!(
             err.contains("fuse-overlayfs") && err.contains("--root"),
             "{err}"

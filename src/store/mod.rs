@@ -87,6 +87,7 @@ pub(crate) fn io_err<'a>(
 pub struct Store {
     root: PathBuf,
     driver: driver::Driver,
+    mode: crate::rootless::Mode,
 }
 
 impl Store {
@@ -115,10 +116,12 @@ impl Store {
                 .map_err(io_err("close", root))?;
             write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
-        let driver = driver::settle(root, driver).map_err(StoreError::Driver)?;
+        let mode = crate::rootless::Mode::of_this_process();
+        let driver = driver::settle(root, driver, mode).map_err(StoreError::Driver)?;
         let store = Store {
             root: root.to_path_buf(),
             driver,
+            mode,
         };
         store.sweep_dead_tmp();
         Ok(store)
@@ -126,6 +129,21 @@ impl Store {
 
     pub fn driver(&self) -> driver::Driver {
         self.driver
+    }
+
+    /// Whether this store is used as root or rootless (decided when it was opened).
+    pub fn mode(&self) -> crate::rootless::Mode {
+        self.mode
+    }
+
+    /// How a layer is unpacked into this store: rootless keeps overlay's markers in
+    /// `user.*` xattrs, and `--userns=squash` gives every owner to the user.
+    pub fn unpack_options(&self) -> crate::layer::UnpackOptions {
+        crate::layer::UnpackOptions {
+            rootless: self.mode.rootless(),
+            squash: crate::rootless::squash(),
+            budget: None,
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -36,7 +36,12 @@ fn base_file_of(rootfs: &Path) -> PathBuf {
 /// Makes the container's copy unless it exists: the layers (bottom first) applied into a
 /// temporary directory, the starting state recorded, then renamed into place, so an
 /// interrupted copy is started afresh and never taken for a complete one.
-pub fn ensure_copied(rootfs: &Path, layers_bottom_first: &[PathBuf]) -> io::Result<()> {
+/// `unprivileged` (rootless): device nodes the user cannot make are left out.
+pub fn ensure_copied(
+    rootfs: &Path,
+    layers_bottom_first: &[PathBuf],
+    unprivileged: bool,
+) -> io::Result<()> {
     if rootfs.is_dir() {
         return Ok(());
     }
@@ -44,7 +49,7 @@ pub fn ensure_copied(rootfs: &Path, layers_bottom_first: &[PathBuf]) -> io::Resu
     fresh_dir(&tmp)?;
     for layer in layers_bottom_first {
         let mut links = HashMap::new();
-        apply_dir(layer, &tmp, &mut links)
+        apply_dir(layer, &tmp, &mut links, unprivileged)
             .map_err(|e| annotate(e, &format!("copy layer {}", layer.display())))?;
     }
     Base::record(&tmp)?.save(&base_file_of(rootfs))?;
@@ -53,7 +58,12 @@ pub fn ensure_copied(rootfs: &Path, layers_bottom_first: &[PathBuf]) -> io::Resu
 
 /// Applies one layer directory onto `dest`, as overlay would show it above `dest`.
 /// `links` maps a hard-linked inode of the layer to its first copy.
-fn apply_dir(src: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
+fn apply_dir(
+    src: &Path,
+    dest: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+    unprivileged: bool,
+) -> io::Result<()> {
     if is_opaque(src)? {
         for entry in fs::read_dir(dest)? {
             remove_any(&entry?.path())?;
@@ -87,7 +97,7 @@ fn apply_dir(src: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) 
                 }
                 Err(_) => fs::create_dir(&to)?,
             }
-            apply_dir(&from, &to, links)?;
+            apply_dir(&from, &to, links, unprivileged)?;
             copy_metadata(&from, &md, &to)?;
             continue;
         }
@@ -99,7 +109,7 @@ fn apply_dir(src: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) 
                 continue;
             }
         }
-        if copy_node(&from, &md, &to)? && md.nlink() > 1 {
+        if copy_node(&from, &md, &to, unprivileged)? && md.nlink() > 1 {
             links.insert(key, to);
         }
     }
@@ -107,9 +117,14 @@ fn apply_dir(src: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) 
 }
 
 /// Copies a file, symlink or special file with its owner, mode, xattrs and times; false
-/// when it is a device an unprivileged user cannot make (left out, as rootless unpack
-/// leaves them out: the host's are bound instead).
-pub(crate) fn copy_node(from: &Path, md: &fs::Metadata, to: &Path) -> io::Result<bool> {
+/// when it is a device an `unprivileged` (rootless) user cannot make (left out, as
+/// rootless unpack leaves them out: the host's are bound instead).
+pub(crate) fn copy_node(
+    from: &Path,
+    md: &fs::Metadata,
+    to: &Path,
+    unprivileged: bool,
+) -> io::Result<bool> {
     let ft = md.file_type();
     if ft.is_file() {
         fs::copy(from, to)?;
@@ -127,7 +142,7 @@ pub(crate) fn copy_node(from: &Path, md: &fs::Metadata, to: &Path) -> io::Result
         };
         match mknod(to, kind, Mode::from_bits_truncate(md.mode()), md.rdev()) {
             Ok(()) => {}
-            Err(nix::Error::EPERM) if crate::rootless::active() => return Ok(false),
+            Err(nix::Error::EPERM) if unprivileged => return Ok(false),
             Err(e) => return Err(annotate(e.into(), &format!("mknod {}", to.display()))),
         }
     }
@@ -182,7 +197,7 @@ fn annotate(e: io::Error, what: &str) -> io::Error {
 /// Writes what the container changed since its copy was made into `out` (made afresh),
 /// in overlay's upper format. `out` must be on the copy's filesystem: changed files are
 /// hard links to the copy's own, not copies.
-pub fn changes(rootfs: &Path, out: &Path) -> io::Result<()> {
+pub fn changes(rootfs: &Path, out: &Path, unprivileged: bool) -> io::Result<()> {
     let base = Base::load(&base_file_of(rootfs))?;
     let tmp = sibling(out, ".new");
     fresh_dir(&tmp)?;
@@ -190,6 +205,7 @@ pub fn changes(rootfs: &Path, out: &Path) -> io::Result<()> {
         rootfs,
         out: &tmp,
         made: BTreeSet::new(),
+        unprivileged,
     };
     writer.walk(&base, Path::new(""))?;
     for deleted in base.paths() {
@@ -224,6 +240,7 @@ struct ChangeWriter<'a> {
     out: &'a Path,
     /// The directories made so far (sorted: a parent before its children).
     made: BTreeSet<PathBuf>,
+    unprivileged: bool,
 }
 
 impl ChangeWriter<'_> {
@@ -254,7 +271,7 @@ impl ChangeWriter<'_> {
         // A hard link where the kernel allows it (protected_hardlinks may refuse one to a
         // file the caller does not own); otherwise a copy.
         if fs::hard_link(&from, &to).is_err() {
-            copy_node(&from, md, &to)?;
+            copy_node(&from, md, &to, self.unprivileged)?;
         }
         Ok(())
     }

@@ -45,7 +45,7 @@ fn layers_apply_bottom_up_with_whiteouts_opaque_dirs_and_links() {
     let t = tempfile::tempdir().unwrap();
     let rootfs = t.path().join("ctr/rootfs");
     fs::create_dir(t.path().join("ctr")).unwrap();
-    ensure_copied(&rootfs, &two_layers(t.path())).unwrap();
+    ensure_copied(&rootfs, &two_layers(t.path()), false).unwrap();
     assert_eq!(
         names(&rootfs),
         ["/a", "/a/f1", "/b", "/b/new", "/c", "/h1", "/h2", "/sym"]
@@ -69,7 +69,7 @@ fn layers_apply_bottom_up_with_whiteouts_opaque_dirs_and_links() {
     assert!(!t.path().join("ctr/rootfs.tmp").exists());
     // A second call finds the copy made and keeps it.
     fs::write(rootfs.join("c"), "mine").unwrap();
-    ensure_copied(&rootfs, &two_layers(&t.path().join("again"))).unwrap();
+    ensure_copied(&rootfs, &two_layers(&t.path().join("again")), false).unwrap();
     assert_eq!(fs::read_to_string(rootfs.join("c")).unwrap(), "mine");
 }
 
@@ -79,9 +79,9 @@ fn changes_are_written_in_the_upper_format() {
     let ctr = t.path().join("ctr");
     fs::create_dir(&ctr).unwrap();
     let rootfs = ctr.join("rootfs");
-    ensure_copied(&rootfs, &two_layers(t.path())).unwrap();
+    ensure_copied(&rootfs, &two_layers(t.path()), false).unwrap();
     let upper = ctr.join("upper");
-    changes(&rootfs, &upper).unwrap();
+    changes(&rootfs, &upper, false).unwrap();
     assert!(names(&upper).is_empty(), "{:?}", names(&upper));
 
     fs::write(rootfs.join("a/f1"), "changed, and longer").unwrap();
@@ -89,7 +89,7 @@ fn changes_are_written_in_the_upper_format() {
     fs::remove_dir_all(rootfs.join("b")).unwrap();
     write(&rootfs.join("d/e"), "new dir");
     fs::set_permissions(rootfs.join("a"), fs::Permissions::from_mode(0o700)).unwrap();
-    changes(&rootfs, &upper).unwrap();
+    changes(&rootfs, &upper, false).unwrap();
     assert_eq!(
         names(&upper),
         ["/.wh.b", "/.wh.c", "/a", "/a/f1", "/d", "/d/e"]
@@ -103,7 +103,7 @@ fn changes_are_written_in_the_upper_format() {
     // Recomputed from scratch: what was undone is no longer a change.
     write(&rootfs.join("c"), "c");
     fs::remove_dir_all(rootfs.join("d")).unwrap();
-    changes(&rootfs, &upper).unwrap();
+    changes(&rootfs, &upper, false).unwrap();
     assert!(!upper.join("d").exists() && upper.join("c").exists());
     assert!(!ctr.join("upper.new").exists() && !ctr.join("upper.old").exists());
 }

@@ -298,7 +298,7 @@ pub(super) fn create_for(
         labels,
     };
     let request = request
-        .check()
+        .check(ctx.store.mode())
         .with_context(|| format!("service {}", s.name))?;
     create_container(ctx.store, request, parts)
 }

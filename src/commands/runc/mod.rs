@@ -201,10 +201,14 @@ fn cgroup_path(spec: &Spec, id: &str, systemd: bool) -> String {
 /// rules then cannot be enforced, as with runc); resource limits without a delegated
 /// cgroup are refused, naming why.
 fn rootless_cgroup_path(id: &str, limits: &Limits) -> Result<String> {
-    let path =
-        cgroups::delegation::container_cgroup_path(&format!("runc-{id}"), limits).map_err(|e| {
-            anyhow!("{e} (a rootless bundle: `hako runc spec --rootless` asks for no limits)")
-        })?;
+    let path = cgroups::delegation::container_cgroup_path(
+        crate::rootless::Mode::Rootless,
+        &format!("runc-{id}"),
+        limits,
+    )
+    .map_err(|e| {
+        anyhow!("{e} (a rootless bundle: `hako runc spec --rootless` asks for no limits)")
+    })?;
     Ok(path.unwrap_or_default())
 }
 
@@ -267,12 +271,15 @@ fn create(
                 .context("create exec.fifo")?;
         }
         let limits = runc_limits(&spec);
-        let cgroup_path = if crate::rootless::active() {
+        // runc mode has no store: the mode is this process's.
+        let mode = crate::rootless::Mode::of_this_process();
+        let cgroup_path = if mode.rootless() {
             rootless_cgroup_path(&c.id, &limits)?
         } else {
             cgroup_path(&spec, &c.id, args.systemd_cgroup)
         };
-        let cgroup = ContainerCgroup::create(cgroups::host_hierarchy(), &cgroup_path, &limits)?;
+        let cgroup =
+            ContainerCgroup::create(cgroups::host_hierarchy(), &cgroup_path, &limits, mode)?;
         let options = StartOptions {
             interactive: true,
             preserve_fds: c.preserve_fds,
