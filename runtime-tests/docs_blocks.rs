@@ -65,10 +65,7 @@ fn lint(script: &str) -> Option<&'static str> {
         if code.contains("|| echo") || code.contains("|| true") {
             return Some("`|| echo`/`|| true` makes the block unable to fail; assert the refusal with `! command`");
         }
-        let words: Vec<&str> = code
-            .split([';', '&', '|'])
-            .map(str::trim)
-            .collect();
+        let words: Vec<&str> = code.split([';', '&', '|']).map(str::trim).collect();
         if words.iter().any(|w| w.starts_with("sleep ")) {
             return Some("`sleep` on the host is not synchronisation; wait for what you need");
         }

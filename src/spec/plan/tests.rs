@@ -97,8 +97,8 @@ fn binds_host_network_and_errors() {
 #[test]
 fn compiles_the_specs_runc_and_crun_write() {
     for (name, json) in [
-        ("runc", include_str!("fixtures/runc-spec.json")),
-        ("crun", include_str!("fixtures/crun-spec.json")),
+        ("runc", include_str!("../fixtures/runc-spec.json")),
+        ("crun", include_str!("../fixtures/crun-spec.json")),
     ] {
         let spec: Spec = serde_json::from_str(json).unwrap();
         let plan = compile(&spec, &v2_host()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -147,7 +147,7 @@ fn sysctls_only_in_the_containers_own_namespaces() {
 #[test]
 fn id_maps_come_with_a_user_namespace_only() {
     let base: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/runc-spec.json")).unwrap();
     let maps = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     let compile_with = |userns: bool, mapped: bool| {
         let mut v = base.clone();
@@ -191,7 +191,7 @@ fn id_maps_come_with_a_user_namespace_only() {
 #[test]
 fn unsupported_fields_are_named() {
     let base: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/runc-spec.json")).unwrap();
     let cases = [(
         "/linux/personality",
         serde_json::json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}),
@@ -229,7 +229,7 @@ fn unsupported_fields_are_named() {
 #[test]
 fn namespaces_given_by_path_are_joined_not_made() {
     let mut v: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/runc-spec.json")).unwrap();
     v["linux"]["namespaces"][0]["path"] = "/proc/10/ns/pid".into();
     v["linux"]["namespaces"][2]["path"] = "/proc/10/ns/ipc".into();
     v["hostname"] = "".into();
@@ -266,7 +266,7 @@ fn namespaces_given_by_path_are_joined_not_made() {
 #[test]
 fn spec_devices_join_the_defaults() {
     let mut v: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/runc-spec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/runc-spec.json")).unwrap();
     v["linux"]["devices"] = serde_json::json!([
         {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
         {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "uid": 5}
