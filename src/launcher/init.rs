@@ -12,7 +12,7 @@ use super::{identity, lsm, mounts, net, tty};
 use crate::hooks::Stage;
 use crate::rootfs::Overlay;
 use crate::spec::plan::{LaunchPlan, ProcessPlan};
-use crate::sys::Sys;
+use crate::sys::{Sys, SysError};
 use crate::trace;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
@@ -96,7 +96,7 @@ fn setup(
     channel.wait_go().map_err(setup_err)?;
     // The start FIFO lives outside the rootfs: hold it (O_PATH) across the pivot.
     let start_fifo = match &options.start_fifo {
-        Some(path) => Some(open_path(path).map_err(setup_err)?),
+        Some(path) => Some(sys.open_path(path).map_err(setup_err)?),
         None => None,
     };
     // The seccomp agent's socket is a host path: connected before pivot_root.
@@ -182,7 +182,7 @@ pub fn prepare_container(
         "creating",
     )?;
     // Swap roots: from here on "/" is the container's filesystem.
-    sys.pivot_root(&plan.rootfs).map_err(setup_err)?;
+    super::mounts::pivot_into(sys, &plan.rootfs).map_err(setup_err)?;
     // Sysctls go through the container's /proc, before read-only paths close /proc/sys.
     for (key, value) in &plan.sysctls {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
@@ -210,7 +210,7 @@ pub fn attach_terminal(
     if let (Some(fds), false) = (options.stdio, terminal) {
         // Before anything else may write to them: the log pipes become 0, 1 and 2.
         for (target, fd) in fds.iter().enumerate() {
-            nix::unistd::dup2(*fd, target as i32).map_err(setup_err)?;
+            sys.dup2(*fd, target as i32).map_err(setup_err)?;
         }
     }
     if terminal {
@@ -221,10 +221,10 @@ pub fn attach_terminal(
     } else {
         // A session of its own (as runc does), so `kill 0` inside reaches only the
         // container's processes, never hako's process group on the host.
-        nix::unistd::setsid().map_err(setup_err)?;
+        sys.setsid().map_err(setup_err)?;
         if !options.interactive && options.stdio.is_none() {
             // `docker run` without -i gives the container an empty stdin.
-            redirect_stdin_to_null().map_err(setup_err)?;
+            redirect_stdin_to_null(sys).map_err(setup_err)?;
         }
     }
     Ok(())
@@ -286,7 +286,7 @@ pub fn become_process(
     sys.close_fds_from(3 + preserve_fds).map_err(setup_err)?;
     // Signals hako blocked to forward them must reach the user's program normally, and
     // dispositions hako changed (Rust ignores SIGPIPE) must be reset: both survive execve.
-    reset_signals();
+    sys.reset_signals();
     // Last, so the filter judges the user's program and not hako's own setup.
     if let (Some(filter), true) = (&process.seccomp, process.no_new_privs) {
         install_seccomp(sys, filter, agent)?;
@@ -327,17 +327,6 @@ fn run_hooks(
     crate::hooks::run_list(stage, hooks, &state).map_err(|e| setup_err(format!("{e:#}")))
 }
 
-fn open_path(path: &Path) -> nix::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    // SAFETY: open just returned this descriptor to us alone.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
-}
-
 /// Blocks until `start` opens the FIFO for reading (open(2) of a FIFO for writing waits
 /// for a reader), then tells it we are going on. The O_PATH descriptor is reopened
 /// through the container's /proc, since the FIFO's path is outside the new root.
@@ -349,30 +338,9 @@ fn wait_for_start(fifo: &std::os::fd::OwnedFd) -> std::io::Result<()> {
     f.write_all(b"0")
 }
 
-fn redirect_stdin_to_null() -> nix::Result<()> {
-    let null = nix::fcntl::open(
-        "/dev/null",
-        nix::fcntl::OFlag::O_RDONLY,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    nix::unistd::dup2(null, 0)?;
-    nix::unistd::close(null)
-}
-
-fn reset_signals() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for sig in Signal::iterator() {
-        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
-            // SAFETY: installing SIG_DFL is always sound.
-            let _ = unsafe { sigaction(sig, &default) };
-        }
-    }
-    let _ = nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::empty()),
-        None,
-    );
+fn redirect_stdin_to_null(sys: &dyn Sys) -> Result<(), SysError> {
+    let null = sys.open_read(Path::new("/dev/null"))?;
+    sys.dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
 }
 
 /// `PATH` lookup in the container's environment, as execvp would, but with Docker's

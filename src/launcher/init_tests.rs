@@ -75,6 +75,7 @@ fn a_default_process_is_made_in_this_order() {
             set("Permitted", &["CAP_CHOWN", "CAP_KILL"]),
             Call::Chdir("/tmp".into()),
             Call::CloseFdsFrom(3),
+            Call::ResetSignals,
             Call::Execve(
                 "/bin/sh".into(),
                 vec!["/bin/sh".into(), "-c".into(), "true".into()]

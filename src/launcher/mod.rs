@@ -24,7 +24,7 @@ pub mod tty;
 use crate::cgroups::ContainerCgroup;
 use crate::rootfs::Overlay;
 use crate::spec::plan::LaunchPlan;
-use crate::sys::LinuxSys;
+use crate::sys::{LinuxSys, Sys};
 use crate::trace;
 pub use init::StartOptions;
 use nix::sched::CloneFlags;
@@ -122,7 +122,7 @@ pub fn spawn(
             source,
         };
         let ns = sealed_exe::open_on_host(path).map_err(join)?;
-        nix::sched::setns(ns, CloneFlags::CLONE_NEWPID).map_err(|e| join(e.into()))?;
+        LinuxSys.setns(std::os::fd::AsFd::as_fd(&ns), CloneFlags::CLONE_NEWPID)?;
     }
     let (parent_end, child_end) = sync::pair().map_err(LaunchError::Channel)?;
     // The cgroup namespace is created by the child once it is inside its cgroup.

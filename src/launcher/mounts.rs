@@ -297,6 +297,31 @@ pub fn protect_paths(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), SysError> {
 }
 
 /// The path of the container's console (the pty slave is bind-mounted there).
+/// Makes `new_root` the root of the mount namespace with the idiom runc, crun and youki
+/// share, one `Sys` call a step (so the fake can assert their order):
+///
+/// 1. open `/` and the new root as `O_PATH` descriptors (nothing below depends on path
+///    lookups while the roots move);
+/// 2. `fchdir(new)`, `pivot_root(".", ".")`: the old root is stacked under the new one,
+///    so no put_old directory is needed;
+/// 3. `fchdir(old)`, then mark it `MS_SLAVE|MS_REC`, so the detach below cannot
+///    propagate to the host's mounts through shared peer groups;
+/// 4. `umount2(".", MNT_DETACH)`: the host's tree is gone;
+/// 5. `chdir("/")`: "/" now means the container's rootfs.
+pub fn pivot_into(sys: &dyn Sys, new_root: &Path) -> Result<(), SysError> {
+    use std::os::fd::AsFd;
+    let host = Path::new("/");
+    let old = sys.open_path(host)?;
+    let new = sys.open_path(new_root)?;
+    sys.fchdir(new.as_fd(), new_root)?;
+    sys.pivot_root_onto_cwd()?;
+    sys.fchdir(old.as_fd(), Path::new("/ (the old root)"))?;
+    let here = Path::new(".");
+    sys.mount(None, here, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
+    sys.umount2(here, nix::mount::MntFlags::MNT_DETACH)?;
+    sys.chdir(host)
+}
+
 pub fn console_path() -> PathBuf {
     PathBuf::from("/dev/console")
 }
@@ -307,6 +332,32 @@ mod tests {
     use crate::spec::plan::{compile, CgroupV1Mount, HostFacts};
     use crate::spec::{build, Bind, RunConfig};
     use crate::sys::{Call, FakeSys};
+
+    #[test]
+    fn the_pivot_is_made_step_by_step_and_the_old_root_detached() {
+        let sys = FakeSys::default();
+        pivot_into(&sys, Path::new("/c/merged")).unwrap();
+        let calls = format!("{:?}", sys.calls.borrow());
+        assert_eq!(
+            sys.kinds(),
+            [
+                "open_path",
+                "open_path",
+                "fchdir",
+                "pivot_root",
+                "fchdir",
+                "mount",
+                "umount",
+                "chdir"
+            ],
+            "{calls}"
+        );
+        assert!(calls.contains("MS_REC|MS_SLAVE"), "{calls}");
+        // A failed pivot leaves the old root where it was: nothing is detached.
+        let sys = FakeSys::failing("pivot_root", 0, nix::Error::EINVAL);
+        assert!(pivot_into(&sys, Path::new("/c/merged")).is_err());
+        assert!(!sys.kinds().contains(&"umount"));
+    }
 
     fn plan(rootfs: &Path, layout: HostCgroupLayout) -> LaunchPlan {
         let cfg = RunConfig {

@@ -22,7 +22,13 @@ pub enum Call {
         data: String,
     },
     Umount(String),
-    PivotRoot(String),
+    OpenPath(String),
+    OpenRead(String),
+    Fchdir(String),
+    PivotRoot,
+    Dup2(i32, i32),
+    Setsid,
+    ResetSignals,
     Mkdir(String),
     Touch(String),
     WriteFile(String, String),
@@ -55,7 +61,13 @@ impl Call {
         match self {
             Call::Mount { .. } => "mount",
             Call::Umount(_) => "umount",
-            Call::PivotRoot(_) => "pivot_root",
+            Call::OpenPath(_) => "open_path",
+            Call::OpenRead(_) => "open_read",
+            Call::Fchdir(_) => "fchdir",
+            Call::PivotRoot => "pivot_root",
+            Call::Dup2(..) => "dup2",
+            Call::Setsid => "setsid",
+            Call::ResetSignals => "reset_signals",
             Call::Mkdir(_) => "mkdir",
             Call::Touch(_) => "touch",
             Call::WriteFile(..) => "write_file",
@@ -184,13 +196,43 @@ impl Sys for FakeSys {
                 errno,
             })
     }
-    fn pivot_root(&self, new_root: &Path) -> Result<(), SysError> {
-        self.record(Call::PivotRoot(s(new_root)))
+    fn open_path(&self, path: &Path) -> Result<std::os::fd::OwnedFd, SysError> {
+        self.record(Call::OpenPath(s(path)))
             .map_err(|errno| SysError::Path {
-                op: "pivot_root",
-                path: s(new_root),
+                op: "open",
+                path: s(path),
+                errno,
+            })?;
+        Ok(harmless_fd())
+    }
+    fn open_read(&self, path: &Path) -> Result<std::os::fd::OwnedFd, SysError> {
+        self.record(Call::OpenRead(s(path)))
+            .map_err(|errno| SysError::Path {
+                op: "open",
+                path: s(path),
+                errno,
+            })?;
+        Ok(harmless_fd())
+    }
+    fn fchdir(&self, _dir: BorrowedFd, what: &Path) -> Result<(), SysError> {
+        self.record(Call::Fchdir(s(what)))
+            .map_err(|errno| SysError::Path {
+                op: "fchdir",
+                path: s(what),
                 errno,
             })
+    }
+    fn pivot_root_onto_cwd(&self) -> Result<(), SysError> {
+        self.call_err(Call::PivotRoot, "pivot_root")
+    }
+    fn dup2(&self, fd: std::os::fd::RawFd, target: std::os::fd::RawFd) -> Result<(), SysError> {
+        self.call_err(Call::Dup2(fd, target), "dup2")
+    }
+    fn setsid(&self) -> Result<(), SysError> {
+        self.call_err(Call::Setsid, "setsid")
+    }
+    fn reset_signals(&self) {
+        let _ = self.record(Call::ResetSignals);
     }
     fn mkdir_all(&self, path: &Path, _mode: u32) -> Result<(), SysError> {
         self.record(Call::Mkdir(s(path)))
@@ -352,4 +394,9 @@ impl Sys for FakeSys {
                 errno,
             })
     }
+}
+
+/// A descriptor for the fake's opens to hand back: nothing is done with it.
+fn harmless_fd() -> std::os::fd::OwnedFd {
+    std::fs::File::open("/dev/null").expect("/dev/null").into()
 }

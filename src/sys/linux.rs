@@ -105,45 +105,55 @@ impl Sys for LinuxSys {
         .map_err(path_err("umount", target))
     }
 
-    fn pivot_root(&self, new_root: &Path) -> Result<(), SysError> {
+    fn open_path(&self, path: &Path) -> Result<OwnedFd, SysError> {
+        retry(|| open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()))
+            // SAFETY: open just returned this descriptor to us alone.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .map_err(path_err("open", path))
+    }
+
+    fn open_read(&self, path: &Path) -> Result<OwnedFd, SysError> {
+        retry(|| open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()))
+            // SAFETY: open just returned this descriptor to us alone.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .map_err(path_err("open", path))
+    }
+
+    fn fchdir(&self, dir: BorrowedFd, what: &Path) -> Result<(), SysError> {
+        fchdir(dir.as_raw_fd()).map_err(path_err("fchdir", what))
+    }
+
+    fn pivot_root_onto_cwd(&self) -> Result<(), SysError> {
         trace::step(
             "pivot",
             "pivot_root",
-            || format!("{new_root:?}, \".\" (old root stacked, then detached)"),
-            || {
-                // O_PATH fds, so nothing below depends on path lookups while roots move.
-                let open_dir = |p: &Path| {
-                    open(
-                        p,
-                        OFlag::O_DIRECTORY | OFlag::O_PATH | OFlag::O_CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-                };
-                let old = open_dir(Path::new("/"))?;
-                let new = open_dir(new_root)?;
-                // Enter the new root and pivot onto ".": the old root ends up stacked
-                // underneath, so no put_old directory is needed (runc, crun and youki do this).
-                fchdir(new.as_raw_fd())?;
-                pivot_root(".", ".")?;
-                // Step back onto the old root to detach it.
-                fchdir(old.as_raw_fd())?;
-                // Make it a slave first, so the detach below cannot propagate to the host's
-                // mounts through shared peer groups.
-                mount(
-                    None::<&str>,
-                    ".",
-                    None::<&str>,
-                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
-                    None::<&str>,
-                )?;
-                // Lazily detach the old root: the container can no longer reach the host's tree.
-                umount2(".", MntFlags::MNT_DETACH)?;
-                // Back to the new root; "/" now means the container's rootfs.
-                nix::unistd::chdir("/")
-            },
+            || "\".\", \".\" (the old root stacked under the new one)".into(),
+            || pivot_root(".", "."),
         )
-        .map_err(path_err("pivot_root", new_root))
+        .map_err(call_err("pivot_root"))
+    }
+
+    fn dup2(&self, fd: std::os::fd::RawFd, target: std::os::fd::RawFd) -> Result<(), SysError> {
+        retry(|| nix::unistd::dup2(fd, target))
+            .map(drop)
+            .map_err(call_err("dup2"))
+    }
+
+    fn setsid(&self) -> Result<(), SysError> {
+        nix::unistd::setsid().map(drop).map_err(call_err("setsid"))
+    }
+
+    fn reset_signals(&self) {
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
+        let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        for sig in Signal::iterator() {
+            if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+                // SAFETY: installing SIG_DFL is always sound.
+                let _ = unsafe { sigaction(sig, &default) };
+            }
+        }
+        let _ =
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     }
 
     fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), SysError> {

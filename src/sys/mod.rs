@@ -87,8 +87,23 @@ pub trait Sys {
         data: Option<&str>,
     ) -> Result<(), SysError>;
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<(), SysError>;
-    /// The pivot idiom, whole: see `LinuxSys::pivot_root` for the steps.
-    fn pivot_root(&self, new_root: &Path) -> Result<(), SysError>;
+    /// An `O_PATH` descriptor: a handle that later path lookups cannot move (a root
+    /// across the pivot, the start FIFO outside the new root).
+    fn open_path(&self, path: &Path) -> Result<std::os::fd::OwnedFd, SysError>;
+    /// A file opened for reading (`/dev/null` as the container's stdin).
+    fn open_read(&self, path: &Path) -> Result<std::os::fd::OwnedFd, SysError>;
+    /// `fchdir` into `dir`; `what` names it for errors and the trace.
+    fn fchdir(&self, dir: BorrowedFd, what: &Path) -> Result<(), SysError>;
+    /// `pivot_root(".", ".")`: the current directory becomes the root, the old root is
+    /// stacked underneath it (see `launcher::mounts::pivot_into` for the whole idiom).
+    fn pivot_root_onto_cwd(&self) -> Result<(), SysError>;
+    /// `dup2(fd, target)`: `fd` becomes `target` (stdio), close-on-exec cleared.
+    fn dup2(&self, fd: std::os::fd::RawFd, target: std::os::fd::RawFd) -> Result<(), SysError>;
+    /// A session (and process group) of its own.
+    fn setsid(&self) -> Result<(), SysError>;
+    /// Every signal back to its default disposition and unblocked, as the program is to
+    /// find them (both survive execve).
+    fn reset_signals(&self);
     fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), SysError>;
     /// Creates an empty file (a bind-mount target) if nothing is there.
     fn touch(&self, path: &Path) -> Result<(), SysError>;
