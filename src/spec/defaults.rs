@@ -1,8 +1,6 @@
 //! Docker's defaults: capabilities, mounts, masked and read-only paths, devices.
 //! (moby's `oci/defaults.go` and `oci/caps/defaults.go` are the reference.)
 
-use serde_json::{json, Value};
-
 /// Docker's default capability set (CapEff 00000000a80425fb).
 pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -78,20 +76,6 @@ pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Vec<St
     }
     set.sort();
     set
-}
-
-/// The mounts every container gets.
-pub fn mounts(privileged: bool) -> Vec<Value> {
-    let ro = if privileged { "rw" } else { "ro" };
-    vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", ro]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", ro]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-    ]
 }
 
 #[cfg(test)]

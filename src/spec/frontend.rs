@@ -69,7 +69,7 @@ pub enum FrontEndError {
     #[error(transparent)]
     User(#[from] user::UserError),
     #[error("build the runtime spec: {0}")]
-    Spec(#[from] serde_json::Error),
+    Spec(#[from] super::BuildError),
 }
 
 /// Docker's rules: entrypoint + cmd, user from the image's passwd, env merged over the
