@@ -525,6 +525,31 @@ fn compose_foreground_and_bad_files() {
         "{}",
         stderr(&bad)
     );
+    // A service meets the rules `run` does (one checked request): what the command line
+    // refuses, a compose file cannot ask for either, and nothing is created.
+    for (key, why) in [
+        ("cap_add: [NET_NOPE]", "unknown capability"),
+        ("stop_signal: SIGNOPE", "SIGNOPE"),
+        ("hostname: \"a b\"", "a b"),
+    ] {
+        write(
+            &dir,
+            "compose.yaml",
+            &format!("services:\n  one:\n    image: busybox\n    {key}\n"),
+        );
+        let refused = compose(r, &dir, proj.path(), &["up", "-d"]);
+        assert!(
+            !refused.status.success() && stderr(&refused).contains(why),
+            "{key}: {}",
+            stderr(&refused)
+        );
+        assert_eq!(
+            ok(hako(r, &["ps", "-aq"]), "ps"),
+            "",
+            "{key} created a container"
+        );
+    }
+    let _ = compose(r, &dir, proj.path(), &["down"]);
 }
 
 /// The tree a build makes, as independent tools see it: umoci unpacks hako's image to the
