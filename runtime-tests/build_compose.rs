@@ -487,13 +487,14 @@ fn compose_foreground_and_bad_files() {
     write(
         &dir,
         "compose.yaml",
-        "services:\n  one:\n    image: busybox\n    cpuset: \"0\"\n    cpu_shares: 512\n    mem_reservation: 32m\n    command: [\"sh\", \"-c\", \"echo from-one on $(grep Cpus_allowed_list /proc/self/status | cut -f2)\"]\n  two:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo from-two\"]\n",
+        "services:\n  one:\n    image: busybox\n    cpuset: \"0\"\n    cpu_shares: 512\n    mem_reservation: 32m\n    command: [\"sh\", \"-c\", \"echo from-one on $(grep Cpus_allowed_list /proc/self/status | cut -f2)\"]\n  two:\n    image: busybox\n    shm_size: 128m\n    command: [\"sh\", \"-c\", \"echo from-two $(df -k /dev/shm | tail -1 | tr -s \' \' | cut -d\' \' -f2)\"]\n",
     );
     let up = compose(r, &dir, proj.path(), &["up"]);
     let out = stdout(&up);
     // cpuset, cpu_shares and mem_reservation reach the container (this machine has 2 CPUs).
     assert!(out.contains("fg-one-1 | from-one on 0\n"), "{out}");
-    assert!(out.contains("fg-two-1 | from-two"), "{out}");
+    // shm_size reaches /dev/shm (in 1K blocks).
+    assert!(out.contains("fg-two-1 | from-two 131072"), "{out}");
     let config = ok(
         {
             let mut c = hako_cmd(r, &["compose", "config"]);

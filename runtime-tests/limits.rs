@@ -478,3 +478,37 @@ fn docker_resource_flags_reach_the_cgroup() {
         assert!(stderr(&o).contains(says), "{flag} {value}: {}", stderr(&o));
     }
 }
+
+/// `--shm-size`: /dev/shm as big as asked (PyTorch's data loaders need more than Docker's
+/// 64 MiB), recorded for inspect; a size of 0 is refused before anything is created.
+#[test]
+fn shm_size_sets_the_size_of_dev_shm() {
+    if !require_root("shm size") {
+        return;
+    }
+    let r = shared_root();
+    let df = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(extra);
+        args.extend(["busybox", "df", "-k", "/dev/shm"]);
+        ok(hako(r, &args), "df /dev/shm")
+    };
+    let default = df(&[]);
+    assert!(default.contains(" 65536 "), "{default}");
+    let bigger = df(&["--shm-size", "256m"]);
+    assert!(bigger.contains(" 262144 "), "{bigger}");
+    let id = ok(
+        hako(r, &["create", "--shm-size", "1g", "busybox", "true"]),
+        "create",
+    );
+    let id = id.trim();
+    assert_eq!(inspect_field(r, id, "/HostConfig/ShmSize"), 1u64 << 30);
+    ok(hako(r, &["rm", id]), "rm");
+    let refused = hako(r, &["run", "--rm", "--shm-size", "0", "busybox", "true"]);
+    assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("more than 0"),
+        "{}",
+        stderr(&refused)
+    );
+}

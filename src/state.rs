@@ -149,6 +149,9 @@ pub struct HostConfig {
     /// Ports, address and names asked for on the command line (`-p`, `--ip`, …).
     #[serde(default)]
     pub network: crate::endpoint::Request,
+    /// `--shm-size` in bytes; None: Docker's 64 MiB.
+    #[serde(default)]
+    pub shm_size: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -374,6 +374,9 @@ pub struct RunArgs {
     /// Memory soft limit
     #[arg(long = "memory-reservation", value_parser = crate::units::parse_bytes)]
     pub memory_reservation: Option<i64>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long = "shm-size", value_parser = crate::units::parse_bytes)]
+    pub shm_size: Option<i64>,
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
     #[arg(long = "blkio-weight", value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub blkio_weight: Option<u16>,

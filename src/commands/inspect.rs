@@ -153,6 +153,7 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
             "MemorySwap": c.host_config.limits.memory_swap.unwrap_or(0),
             "NanoCpus": c.host_config.limits.cpu_quota.map_or(0, |q| q * 10_000),
             "PidsLimit": c.host_config.limits.pids,
+            "ShmSize": c.host_config.shm_size.unwrap_or(64 << 20),
             "CgroupParent": "hako",
         },
         "GraphDriver": {

@@ -140,6 +140,7 @@ fn request_from(store: &Store, args: &RunArgs) -> Result<CreateRequest> {
                     .ok_or_else(|| anyhow::anyhow!("--sysctl {kv}: expected KEY=VALUE"))
             })
             .collect::<Result<_>>()?,
+        shm_size: args.shm_size,
         network: Some(network),
         ulimits: args.ulimits.clone(),
         limits: limits(args),

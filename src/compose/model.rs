@@ -107,6 +107,7 @@ pub struct Service {
     pub cpu_shares: Option<u64>,
     pub cpuset: Option<String>,
     pub mem_reservation: Option<String>,
+    pub shm_size: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

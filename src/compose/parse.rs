@@ -50,6 +50,7 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "cpu_shares",
     "cpuset",
     "mem_reservation",
+    "shm_size",
 ];
 pub(super) const IGNORED_SERVICE: &[&str] = &[
     "deploy",
@@ -65,7 +66,6 @@ pub(super) const IGNORED_SERVICE: &[&str] = &[
     "domainname",
     "security_opt",
     "sysctls",
-    "shm_size",
     "devices",
 ];
 

@@ -191,6 +191,7 @@ pub(super) fn service(
         mem_limit: str_of("mem_limit")?,
         cpuset: str_of("cpuset")?,
         mem_reservation: str_of("mem_reservation")?,
+        shm_size: str_of("shm_size")?,
         tty: bool_of("tty"),
         stdin_open: bool_of("stdin_open"),
         privileged: bool_of("privileged"),

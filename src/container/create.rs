@@ -115,6 +115,7 @@ fn prepare(
                 .or_else(|| img_cfg.stop_signal().clone()),
             stop_timeout: request.stop_timeout,
             network,
+            shm_size: options.shm_size,
         },
         cgroup_path,
         state: RunState {

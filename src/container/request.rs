@@ -77,6 +77,9 @@ impl CreateRequest {
             crate::flags::check_hostname(h).map_err(anyhow::Error::msg)?;
         }
         self.check_mounts()?;
+        if let Some(bytes @ ..=0) = o.shm_size {
+            bail!("--shm-size {bytes}: a size of /dev/shm must be more than 0 (e.g. 1g)");
+        }
         check_limits(&o.limits, mode)
     }
 

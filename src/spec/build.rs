@@ -112,6 +112,11 @@ fn mount(
 /// The mounts every container gets, then the binds and tmpfs asked for.
 fn mounts(cfg: &RunConfig) -> Result<Vec<Mount>, BuildError> {
     let ro = if cfg.privileged { "rw" } else { "ro" };
+    // Docker's 64 MiB unless `--shm-size` says otherwise (data loaders need more).
+    let shm_size = match cfg.shm_size {
+        Some(bytes) => format!("size={bytes}"),
+        None => "size=65536k".to_string(),
+    };
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -150,7 +155,7 @@ fn mounts(cfg: &RunConfig) -> Result<Vec<Mount>, BuildError> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
         )?,
     ];
     for b in &cfg.binds {

@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub tmpfs: Vec<(String, Vec<String>)>,
     /// `--sysctl KEY=VALUE`.
     pub sysctls: Vec<(String, String)>,
+    /// `--shm-size`: bytes of the container's /dev/shm (None: Docker's 64 MiB).
+    pub shm_size: Option<i64>,
     pub network: Option<NetworkMode>,
     pub ulimits: Vec<Ulimit>,
     pub limits: Limits,
@@ -151,6 +153,7 @@ pub fn from_image(
         binds,
         tmpfs: opts.tmpfs.clone(),
         sysctls: opts.sysctls.clone(),
+        shm_size: opts.shm_size,
         network: network.clone(),
         rlimits: opts
             .ulimits

@@ -82,6 +82,8 @@ pub struct RunConfig {
     /// (path, mount options) of each tmpfs asked for.
     pub tmpfs: Vec<(String, Vec<String>)>,
     pub sysctls: Vec<(String, String)>,
+    /// Bytes of /dev/shm; None: Docker's 64 MiB.
+    pub shm_size: Option<i64>,
     pub network: NetworkMode,
     /// (type, soft, hard), e.g. ("RLIMIT_NOFILE", 1024, 2048).
     pub rlimits: Vec<(String, u64, u64)>,

@@ -272,6 +272,12 @@ pub(super) fn create_for(
             binds,
             tmpfs,
             sysctls: vec![],
+            shm_size: s
+                .shm_size
+                .as_deref()
+                .map(crate::units::parse_bytes)
+                .transpose()
+                .map_err(|e| anyhow!("service {}: shm_size: {e}", s.name))?,
             network: Some(network),
             ulimits: vec![],
             limits,
