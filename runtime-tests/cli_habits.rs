@@ -153,3 +153,58 @@ fn format_templates_on_inspect_ps_and_images() {
         stderr(&o)
     );
 }
+
+/// `--env-file` as `docker run` reads it (values verbatim, `-e` wins over the file, a bad
+/// name refused with its line) and `--cidfile` (the ID written; an existing file refused
+/// before anything is created).
+#[test]
+fn env_file_and_cidfile() {
+    if !require_root("env-file and cidfile") {
+        return;
+    }
+    let r = shared_root();
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("app.env");
+    std::fs::write(&env, "# settings\nFROM_FILE=\"quoted\"\nBOTH=file\n").unwrap();
+    let env_arg = env.display().to_string();
+    let out = ok(
+        hako(
+            r,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--env-file",
+                &env_arg,
+                "-e",
+                "BOTH=flag",
+                "busybox",
+                "sh",
+                "-c",
+                "echo $FROM_FILE $BOTH",
+            ],
+        ),
+        "run --env-file",
+    );
+    assert_eq!(out.trim(), "\"quoted\" flag");
+    std::fs::write(&env, "GOOD=1\nbad key=1\n").unwrap();
+    let bad = hako(
+        r,
+        &["run", "--rm", "--env-file", &env_arg, "busybox", "true"],
+    );
+    assert_eq!(bad.status.code(), Some(125), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("line 2"), "{}", stderr(&bad));
+
+    let cid = dir.path().join("cid");
+    let cid_arg = cid.display().to_string();
+    let id = ok(
+        hako(r, &["create", "--cidfile", &cid_arg, "busybox", "true"]),
+        "create --cidfile",
+    );
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    let again = hako(r, &["create", "--cidfile", &cid_arg, "busybox", "true"]);
+    assert_eq!(again.status.code(), Some(125), "{}", stderr(&again));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    ok(hako(r, &["rm", id.trim()]), "rm");
+}

@@ -201,6 +201,28 @@ fn refuse_root_destination(destination: &str, whole: &str) -> Result<(), String>
     Ok(())
 }
 
+/// `--env-file`, as `docker run` reads it: a `KEY=VALUE` (or bare `KEY`, taken from hako's
+/// environment) per line, values verbatim (no quotes removed, unlike compose's `.env`),
+/// blank lines and `#` comments skipped. A name with spaces is refused with its line.
+pub fn parse_env_file(text: &str) -> Result<Vec<String>, String> {
+    let mut env = vec![];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_once('=').map_or(line, |(k, _)| k);
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(format!(
+                "line {}: {name:?} is not a variable name (KEY=VALUE, no spaces in KEY)",
+                n + 1
+            ));
+        }
+        env.push(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    Ok(env)
+}
+
 /// `-e`: `KEY=VALUE`, or `KEY` alone (taken from hako's environment). Docker refuses an
 /// empty name; a name with `=` or NUL cannot be passed to execve either.
 pub fn check_env(e: &str) -> Result<(), String> {
@@ -515,6 +537,13 @@ mod tests {
         assert!(check_env("=x").is_err());
         assert!(check_env("=").is_err());
         assert!(check_env("A=").is_ok() && check_env("PATH").is_ok());
+        assert_eq!(
+            parse_env_file("# c\n\n  A=\"q\"\nB\nC=x=y\r\n").unwrap(),
+            ["A=\"q\"", "B", "C=x=y"]
+        );
+        assert!(parse_env_file("A=1\nbad key=1\n")
+            .unwrap_err()
+            .starts_with("line 2:"));
         assert!(check_hostname(&"a".repeat(64)).is_ok());
         assert!(check_hostname(&"a".repeat(65)).is_err());
         assert!(check_hostname("web-1.example").is_ok());

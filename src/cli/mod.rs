@@ -329,6 +329,12 @@ pub struct RunArgs {
     /// Set environment variables (KEY=VALUE, or KEY to copy the host's)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines; -e wins over it)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Write the container ID to the file (which must not exist yet)
+    #[arg(long = "cidfile", value_name = "FILE")]
+    pub cidfile: Option<std::path::PathBuf>,
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,

@@ -50,6 +50,16 @@ fn create(
     args: &RunArgs,
     registries: &RegistryConfig,
 ) -> Result<(ContainerRecord, oci_spec::runtime::Spec)> {
+    if let Some(path) = &args.cidfile {
+        // Refused before anything is pulled or made, as Docker does.
+        if path.exists() {
+            return Err(anyhow::anyhow!(
+                "--cidfile {}: the container ID file exists; make sure the container it names is not running, or delete the file",
+                path.display()
+            )
+            .context(ExitCode(125)));
+        }
+    }
     let request = request_from(store, args)
         .and_then(|r| r.check(store.mode()))
         .context(ExitCode(125))?;
@@ -69,7 +79,36 @@ fn create(
     let parts = ImageParts::of(store, &image, &args.image).context(ExitCode(125))?;
     let created = create_container(store, request, parts).context(ExitCode(125))?;
     drop(writer);
+    if let Some(path) = &args.cidfile {
+        write_cidfile(path, &created.0.id).context(ExitCode(125))?;
+    }
     Ok(created)
+}
+
+/// `--cidfile`: the ID, in a file made for it (never over another one).
+fn write_cidfile(path: &std::path::Path, id: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(id.as_bytes()))
+        .with_context(|| format!("--cidfile {}: write the container ID", path.display()))
+}
+
+/// `--env-file` entries first, then `-e`: a later entry wins, so `-e` overrides a file.
+fn env_of(args: &RunArgs) -> Result<Vec<String>> {
+    let mut env = vec![];
+    for path in &args.env_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--env-file {}: read it", path.display()))?;
+        env.extend(
+            crate::flags::parse_env_file(&text)
+                .map_err(|e| anyhow::anyhow!("--env-file {}: {e}", path.display()))?,
+        );
+    }
+    env.extend(args.env.iter().cloned());
+    Ok(env)
 }
 
 /// The flags as a request for the container service, which checks it.
@@ -114,7 +153,7 @@ fn request_from(store: &Store, args: &RunArgs) -> Result<CreateRequest> {
         id_maps: id_maps.clone(),
         entrypoint: args.entrypoint.clone(),
         command: args.command.clone(),
-        env: args.env.clone(),
+        env: env_of(args)?,
         // keep-id runs the process as the user, as Podman does, unless -u says otherwise.
         user: args.user.clone().or_else(|| {
             let u = crate::rootless::host_user().filter(|_| id_maps.is_some())?;
