@@ -78,7 +78,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Logout { server } => registry::logout(server.as_deref()),
         command => {
-            enter_rootless(&root, explicit_root, &command)?;
+            enter_rootless(&root, explicit_root, &command, mode)?;
             let store = Store::open_with_driver(&root, cli.storage_driver).map_err(|e| {
                 anyhow::anyhow!(e).context(format!(
                     "open the data root {} (set another with --root or HAKO_ROOT)",
@@ -164,7 +164,12 @@ pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
 
 /// A rootless hako enters its user namespace before it touches the store: a new one,
 /// or for `exec` and `cp` the one a running container lives in.
-fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command) -> Result<()> {
+fn enter_rootless(
+    root: &std::path::Path,
+    explicit_root: bool,
+    command: &Command,
+    mode: crate::rootless::Mode,
+) -> Result<()> {
     use crate::cli::UsernsMode;
     use crate::rootless::{self, storage};
     let userns = match command {
@@ -181,7 +186,7 @@ fn enter_rootless(root: &std::path::Path, explicit_root: bool, command: &Command
             "--userns=keep-id applies to containers (run, create); images take --userns=squash"
         );
     }
-    if userns != UsernsMode::Host && !crate::rootless::Mode::of_this_process().rootless() {
+    if userns != UsernsMode::Host && !mode.rootless() {
         anyhow::bail!("--userns=keep-id and --userns=squash are for rootless hako: root's containers and images use the host's own ids");
     }
     rootless::set_squash(userns == UsernsMode::Squash);

@@ -96,7 +96,7 @@ pub use crate::sys::describe_clone_flags;
 pub fn host_facts() -> crate::spec::plan::HostFacts {
     crate::spec::plan::HostFacts {
         cgroup_layout: crate::cgroups::layout::host_layout(),
-        lsm: lsm::host_support(),
+        lsm: lsm::host_support,
     }
 }
 

@@ -373,7 +373,7 @@ mod tests {
         };
         let host = HostFacts {
             cgroup_layout: layout,
-            lsm: Default::default(),
+            lsm: Default::default,
         };
         compile(&build(&cfg, &rootfs.display().to_string()).unwrap(), &host).unwrap()
     }

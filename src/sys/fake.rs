@@ -133,6 +133,16 @@ impl FakeSys {
         self.calls.borrow().iter().map(Call::kind).collect()
     }
 
+    /// Either open: recorded, and a harmless descriptor handed back.
+    fn open(&self, call: Call, path: &Path) -> Result<std::os::fd::OwnedFd, SysError> {
+        self.record(call).map_err(|errno| SysError::Path {
+            op: "open",
+            path: s(path),
+            errno,
+        })?;
+        Ok(harmless_fd())
+    }
+
     fn call_err(&self, call: Call, op: &'static str) -> Result<(), SysError> {
         self.record(call)
             .map_err(|errno| SysError::Call { op, errno })
@@ -197,22 +207,10 @@ impl Sys for FakeSys {
             })
     }
     fn open_path(&self, path: &Path) -> Result<std::os::fd::OwnedFd, SysError> {
-        self.record(Call::OpenPath(s(path)))
-            .map_err(|errno| SysError::Path {
-                op: "open",
-                path: s(path),
-                errno,
-            })?;
-        Ok(harmless_fd())
+        self.open(Call::OpenPath(s(path)), path)
     }
     fn open_read(&self, path: &Path) -> Result<std::os::fd::OwnedFd, SysError> {
-        self.record(Call::OpenRead(s(path)))
-            .map_err(|errno| SysError::Path {
-                op: "open",
-                path: s(path),
-                errno,
-            })?;
-        Ok(harmless_fd())
+        self.open(Call::OpenRead(s(path)), path)
     }
     fn fchdir(&self, _dir: BorrowedFd, what: &Path) -> Result<(), SysError> {
         self.record(Call::Fchdir(s(what)))

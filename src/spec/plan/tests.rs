@@ -5,7 +5,7 @@ use crate::spec::{build, RunConfig};
 fn v2_host() -> HostFacts {
     HostFacts {
         cgroup_layout: HostCgroupLayout::V2,
-        lsm: Default::default(),
+        lsm: Default::default,
     }
 }
 
