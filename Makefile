@@ -6,19 +6,26 @@ HAKO := target/release/hako
 DEMO_ROOT ?= /tmp/hako-demo
 # Debian packages the tests and the demo need (busybox-static for the fixture image,
 # umoci/skopeo for interop tests, util-linux's `script` for the pty test).
+# Building needs libseccomp's headers and library (the seccomp compiler).
+BUILD_PACKAGES := libseccomp-dev pkg-config
 TEST_PACKAGES := busybox-static umoci skopeo python3 python3-cryptography util-linux iproute2 docker-registry apache2-utils openssl debootstrap nftables curl uidmap slirp4netns passt containerd docker.io fuse-overlayfs podman conmon runc
 BENCH_PACKAGES := crun runc hyperfine podman debootstrap docker-registry skopeo
 
-.PHONY: all build deps bench-deps demo test fuzz test-cgroup-v2 unit integration fixtures fixture-debian bench lint clean
+.PHONY: all build build-deps deps bench-deps demo test fuzz test-cgroup-v2 unit integration fixtures fixture-debian bench lint clean
 
 all: build
 
-build:
+build: build-deps
 	cargo build --release
+
+build-deps:
+	@missing=""; for p in $(BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # Installs what is missing; a fresh machine needs `apt-get update` first. Services the
 # packages bring (dockerd, containerd) are not started: tests start private instances.
-deps:
+deps: build-deps
 	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -47,7 +54,7 @@ demo: deps build fixtures
 	@echo "== what the kernel did (hako --trace)"
 	$(HAKO) --root $(DEMO_ROOT) --trace run --rm busybox true
 
-unit:
+unit: build-deps
 	cargo test --release --lib --bins
 
 integration: deps build
@@ -75,7 +82,7 @@ fixture-debian: deps
 bench: deps bench-deps build fixtures fixture-debian
 	DEBIAN_FIXTURE=$(DEBIAN_FIXTURE) bench/run.sh
 
-lint:
+lint: build-deps
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 

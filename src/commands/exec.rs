@@ -33,7 +33,11 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
         )));
     }
     let spec = start::read_bundle(&store.container_dir(&c.id)).context(ExitCode(125))?;
-    let plan = plan::compile(&spec, &crate::launcher::host_facts()).context(ExitCode(125))?;
+    let plan = plan::compile(
+        &spec,
+        &crate::launcher::host_facts(Some(store.seccomp_cache_dir())),
+    )
+    .context(ExitCode(125))?;
     let mut process = plan.process.clone();
     process.args = args.command.clone();
     process.terminal = args.tty;

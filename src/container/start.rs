@@ -87,7 +87,11 @@ pub fn start(
         None => read_bundle(&dir).context(ExitCode(125))?,
     };
     join_other_network(store, &mut spec).context(ExitCode(125))?;
-    let plan = plan::compile(&spec, &crate::launcher::host_facts()).context(ExitCode(125))?;
+    let plan = plan::compile(
+        &spec,
+        &crate::launcher::host_facts(Some(store.seccomp_cache_dir())),
+    )
+    .context(ExitCode(125))?;
     let cgroup = ContainerCgroup::create(
         cgroups::host_hierarchy(),
         &record.cgroup_path,

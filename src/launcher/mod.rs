@@ -93,10 +93,11 @@ pub struct Started {
 pub use crate::sys::describe_clone_flags;
 
 /// The host as a spec compiles against it: its cgroup layout and the LSMs it runs.
-pub fn host_facts() -> crate::spec::plan::HostFacts {
+pub fn host_facts(seccomp_cache: Option<std::path::PathBuf>) -> crate::spec::plan::HostFacts {
     crate::spec::plan::HostFacts {
         cgroup_layout: crate::cgroups::layout::host_layout(),
         lsm: lsm::host_support,
+        seccomp_cache,
     }
 }
 

@@ -374,6 +374,7 @@ mod tests {
         let host = HostFacts {
             cgroup_layout: layout,
             lsm: Default::default,
+            seccomp_cache: None,
         };
         compile(&build(&cfg, &rootfs.display().to_string()).unwrap(), &host).unwrap()
     }

@@ -1,12 +1,11 @@
 //! The profile every container gets unless it is privileged or asks otherwise: as strict
 //! as Docker's and Podman's defaults. It is an allow-list — a call the kernel table has but
-//! this file does not allow returns EPERM — built as "every known call, minus the ones a
-//! container has no business making": kernel and system administration, keyrings, obsolete
+//! this file does not allow returns EPERM — built as "every call libseccomp knows for this
+//! machine's architecture, minus the ones a container has no business making": kernel and system administration, keyrings, obsolete
 //! calls, io_uring. Some of those come back with the capability that governs them
 //! (`--cap-add SYS_TIME` brings `settimeofday`), as in Docker, so adding a capability
 //! never leaves it useless. Three calls are allowed only with safe arguments.
 
-use super::syscalls_x86_64::X86_64;
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::json;
 
@@ -117,10 +116,9 @@ pub fn profile(caps: &[String]) -> LinuxSeccomp {
         .chain(DENIED.iter().copied())
         .chain(CONDITIONAL.iter().copied())
         .collect();
-    let allowed: Vec<&str> = X86_64
-        .iter()
-        .map(|(name, _)| *name)
-        .filter(|n| !blocked.contains(n))
+    let allowed: Vec<String> = known_calls()
+        .into_iter()
+        .filter(|n| !blocked.contains(&n.as_str()))
         .collect();
     let mut rules = vec![json!({"names": allowed, "action": "SCMP_ACT_ALLOW"})];
     for value in SAFE_PERSONALITIES {
@@ -143,10 +141,23 @@ pub fn profile(caps: &[String]) -> LinuxSeccomp {
     serde_json::from_value(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": libc::EPERM,
-        "architectures": ["SCMP_ARCH_X86_64"],
         "syscalls": rules,
     }))
     .expect("the default profile is a valid OCI seccomp profile")
+}
+
+/// Every call libseccomp knows for this machine's architecture. Numbers below 1024 hold
+/// every architecture's table except MIPS's (numbered from 4000) and 32-bit ARM's private
+/// calls, which therefore stay refused there.
+fn known_calls() -> Vec<String> {
+    let arch = libseccomp::ScmpArch::native();
+    (0..1024)
+        .filter_map(|nr| {
+            libseccomp::ScmpSyscall::from(nr)
+                .get_name_by_arch(arch)
+                .ok()
+        })
+        .collect()
 }
 
 /// A Docker-format profile file (`--security-opt seccomp=FILE`) made an OCI one: Docker's
@@ -171,7 +182,9 @@ pub fn from_docker_json(
                 .unwrap_or_default()
         };
         let (want_caps, arches) = (list("caps"), list("arches"));
-        let arch_match = arches.iter().any(|a| a == "amd64" || a == "x86_64");
+        let arch_match = arches
+            .iter()
+            .any(|a| a == go_arch() || a == std::env::consts::ARCH);
         if include {
             let min_kernel = cond["minKernel"].as_str().and_then(|k| {
                 let mut p = k.split('.').filter_map(|x| x.parse::<u32>().ok());
@@ -198,6 +211,17 @@ pub fn from_docker_json(
         o.remove("archMap");
     }
     serde_json::from_value(v).map_err(|e| format!("not a seccomp profile: {e}"))
+}
+
+/// This machine's architecture as Go (and so Docker's profiles) spells it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other, // arm, riscv64, s390x, loongarch64 are spelled alike
+    }
 }
 
 #[cfg(test)]
@@ -247,8 +271,12 @@ mod tests {
                 "{call}"
             );
         }
-        // A number the table does not know is refused too (an allow-list).
-        assert_eq!(super::super::run_for_test(&p, 999, [0; 6]), eperm);
+        // A number above every call libseccomp knows is a call of a newer kernel: ENOSYS,
+        // so that the C library falls back to an older one.
+        assert_eq!(
+            super::super::run_for_test(&p, 999, [0; 6]),
+            super::super::RET_ERRNO | libc::ENOSYS as u32
+        );
     }
 
     #[test]

@@ -154,6 +154,11 @@ impl Store {
         self.root.join("tmp")
     }
 
+    /// Compiled seccomp filters, reused across runs (see `seccomp::compile_cached`).
+    pub fn seccomp_cache_dir(&self) -> PathBuf {
+        self.root.join("cache").join("seccomp")
+    }
+
     pub fn containers_dir(&self) -> PathBuf {
         self.root.join("containers")
     }

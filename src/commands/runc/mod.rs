@@ -258,7 +258,7 @@ fn create(
         .canonicalize()
         .with_context(|| format!("bundle {}", c.bundle.display()))?;
     let spec = read_spec(&bundle)?;
-    let mut plan: LaunchPlan = plan::compile(&spec, &crate::launcher::host_facts())?;
+    let mut plan: LaunchPlan = plan::compile(&spec, &crate::launcher::host_facts(None))?;
     plan.hooks.state = hooks::state(&c.id, "creating", 0, &bundle, &spec);
     if plan.process.terminal && c.console_socket.is_none() && two_phase {
         bail!("cannot allocate tty if runc will detach without setting console socket");
@@ -488,7 +488,7 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
             serde_json::from_str(&text).with_context(|| format!("parse {}", p.display()))?;
         spec.set_process(Some(proc));
     }
-    let plan = plan::compile(&spec, &crate::launcher::host_facts())?;
+    let plan = plan::compile(&spec, &crate::launcher::host_facts(None))?;
     let mut proc = plan.process.clone();
     if process.is_none() {
         if command.is_empty() {

@@ -218,6 +218,9 @@ pub struct HostFacts {
     /// Probes the LSMs the host runs; called only for a spec that asks for a label, so
     /// a plain start reads nothing under /sys.
     pub lsm: fn() -> super::labels::LsmSupport,
+    /// Where compiled seccomp filters are kept between runs (the data root's cache);
+    /// `None` compiles every time.
+    pub seccomp_cache: Option<std::path::PathBuf>,
 }
 
 pub fn compile(spec: &Spec, host: &HostFacts) -> Result<LaunchPlan, PlanError> {
@@ -315,7 +318,7 @@ pub fn compile(spec: &Spec, host: &HostFacts) -> Result<LaunchPlan, PlanError> {
             start_container: crate::hooks::Stage::StartContainer.hooks(spec),
             state: crate::hooks::state("", "creating", 0, std::path::Path::new(""), spec),
         },
-        process: process::compile(process, linux, labels)?,
+        process: process::compile(process, linux, labels, host.seccomp_cache.as_deref())?,
     })
 }
 

@@ -12,6 +12,7 @@ pub fn compile(
     process: &oci_spec::runtime::Process,
     linux: &oci_spec::runtime::Linux,
     labels: Labels,
+    seccomp_cache: Option<&std::path::Path>,
 ) -> Result<ProcessPlan, PlanError> {
     let args = process.args().clone().unwrap_or_default();
     let cwd = process.cwd().clone();
@@ -52,7 +53,7 @@ pub fn compile(
         seccomp: linux
             .seccomp()
             .as_ref()
-            .map(crate::seccomp::compile)
+            .map(|s| crate::seccomp::compile_cached(s, seccomp_cache))
             .transpose()?,
         seccomp_listener: linux.seccomp().as_ref().and_then(|s| {
             Some(SeccompListener {

@@ -6,6 +6,7 @@ fn v2_host() -> HostFacts {
     HostFacts {
         cgroup_layout: HostCgroupLayout::V2,
         lsm: Default::default,
+        seccomp_cache: None,
     }
 }
 
