@@ -69,6 +69,9 @@ fn lint(script: &str) -> Option<&'static str> {
         if words.iter().any(|w| w.starts_with("sleep ")) {
             return Some("`sleep` on the host is not synchronisation; wait for what you need");
         }
+        if code.contains(" /tmp/") {
+            return Some("a fixed /tmp path collides with another run; use `$(mktemp)`");
+        }
     }
     None
 }
@@ -188,6 +191,9 @@ fn the_rules_catch_what_they_are_for() {
     assert!(lint("hako run -d x busybox sleep 60\nsleep 1\n").is_some());
     assert!(lint("a && sleep 2; b\n").is_some());
     assert!(lint("hako run busybox sh -c 'sleep 1; echo'\n").is_none());
+    assert!(lint("hako export -o /tmp/x.tar c\n").is_some());
+    assert!(lint("t=$(mktemp)\nhako export -o \"$t\" c\n").is_none());
+    assert!(lint("hako run busybox sh -c 'echo > /tmp/x'\n").is_none());
     assert!(line_matches(
         "[… ms] namespaces clone(…) … ms",
         "[   1.2 ms] namespaces clone(CLONE_NEWPID) 0.4 ms"
