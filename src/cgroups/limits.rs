@@ -11,8 +11,12 @@ pub struct Limits {
     pub memory: Option<i64>,
     /// Memory plus swap, bytes; -1 for unlimited swap.
     pub memory_swap: Option<i64>,
-    /// CPU quota per `CPU_PERIOD_US`, microseconds.
+    /// CPU quota per period, microseconds (-1: unlimited).
     pub cpu_quota: Option<i64>,
+    /// The period the quota is counted in, microseconds: `CPU_PERIOD_US` (Docker's
+    /// 100 ms) unless a bundle names another.
+    #[serde(default)]
+    pub cpu_period: Option<u64>,
     pub pids: Option<i64>,
     /// Relative CPU weight, v1's `cpu.shares` scale (2–262144; 1024 is the default).
     #[serde(default)]
@@ -56,6 +60,7 @@ impl Limits {
         self.memory.is_some()
             || self.memory_swap.is_some()
             || self.cpu_quota.is_some()
+            || self.cpu_period.is_some()
             || self.pids.is_some()
             || self.cpu_shares.is_some()
             || !self.spec.is_empty()
@@ -87,17 +92,10 @@ impl Limits {
         Limits {
             memory: set(memory.and_then(|m| m.limit())),
             memory_swap: set(memory.and_then(|m| m.swap())),
-            // hako's quota is per 100 ms; a bundle may use another period.
-            cpu_quota: cpu.and_then(|c| {
-                let period = c.period().unwrap_or(CPU_PERIOD_US).max(1);
-                set(c.quota()).map(|q| {
-                    if q < 0 {
-                        q
-                    } else {
-                        q * CPU_PERIOD_US as i64 / period as i64
-                    }
-                })
-            }),
+            // Both as the bundle gives them: the period is part of the contract (a
+            // 50 ms quota in a 250 ms period is not the same as 20 ms in 100 ms).
+            cpu_quota: set(cpu.and_then(|c| c.quota())),
+            cpu_period: cpu.and_then(|c| c.period()).filter(|p| *p != 0),
             pids: set(r.pids().as_ref().map(|p| p.limit())),
             cpu_shares: cpu.and_then(|c| c.shares()).filter(|s| *s != 0),
             devices: r
@@ -117,6 +115,11 @@ impl Limits {
                 .collect(),
             spec: SpecResources::from_resources(r),
         }
+    }
+
+    /// The CFS period in microseconds.
+    pub fn period(&self) -> u64 {
+        self.cpu_period.unwrap_or(CPU_PERIOD_US)
     }
 
     /// Docker's `--cpus 1.5` → quota 150000 per 100000 µs period.
@@ -152,8 +155,10 @@ pub fn limit_files(limits: &Limits, version: Version) -> Vec<(&'static str, Stri
             if let (Some(_), Some(s)) = (limits.memory, limits.effective_swap_total()) {
                 out.push(("memory.memsw.limit_in_bytes", s.to_string()));
             }
+            if limits.cpu_quota.is_some() || limits.cpu_period.is_some() {
+                out.push(("cpu.cfs_period_us", limits.period().to_string()));
+            }
             if let Some(q) = limits.cpu_quota {
-                out.push(("cpu.cfs_period_us", CPU_PERIOD_US.to_string()));
                 out.push(("cpu.cfs_quota_us", q.to_string()));
             }
             if let Some(p) = limits.pids {
@@ -178,8 +183,9 @@ pub fn limit_files(limits: &Limits, version: Version) -> Vec<(&'static str, Stri
                     },
                 ));
             }
-            if let Some(q) = limits.cpu_quota {
-                out.push(("cpu.max", format!("{q} {CPU_PERIOD_US}")));
+            if limits.cpu_quota.is_some() || limits.cpu_period.is_some() {
+                let quota = limits.cpu_quota.map_or("max".into(), max);
+                out.push(("cpu.max", format!("{quota} {}", limits.period())));
             }
             if let Some(p) = limits.pids {
                 out.push(("pids.max", max(p)));
@@ -202,9 +208,9 @@ pub(super) fn resources(limits: &Limits, version: Version) -> Resources {
             Version::V2 => (s - m).max(0),
         });
     }
-    if let Some(q) = limits.cpu_quota {
-        r.cpu.quota = Some(q);
-        r.cpu.period = Some(CPU_PERIOD_US);
+    if limits.cpu_quota.is_some() || limits.cpu_period.is_some() {
+        r.cpu.quota = Some(limits.cpu_quota.unwrap_or(-1));
+        r.cpu.period = Some(limits.period());
     }
     // cgroups-rs writes the number as given: cpu.shares on v1, cpu.weight on v2.
     r.cpu.shares = limits.cpu_shares.map(|sh| match version {

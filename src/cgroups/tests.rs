@@ -14,6 +14,7 @@ fn limits() -> Limits {
         memory: Some(256 << 20),
         memory_swap: None,
         cpu_quota: Some(Limits::cpus_to_quota(1.5)),
+        cpu_period: None,
         pids: Some(100),
         cpu_shares: Some(512),
         devices: vec![],
@@ -97,5 +98,31 @@ fn docker_defaults() {
     assert_eq!(
         limit_files(&l, Version::V2),
         vec![("pids.max", "max".into())]
+    );
+}
+
+#[test]
+fn a_bundles_cpu_period_is_kept() {
+    // runc writes what the spec says: 50 ms of CPU in every 250 ms, not rescaled.
+    let spec: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(serde_json::json!({"cpu": {"quota": 50000, "period": 250000}}))
+            .unwrap();
+    let l = Limits::from_resources(&spec);
+    assert_eq!(
+        limit_files(&l, Version::V1),
+        vec![
+            ("cpu.cfs_period_us", "250000".into()),
+            ("cpu.cfs_quota_us", "50000".into())
+        ]
+    );
+    assert_eq!(
+        limit_files(&l, Version::V2),
+        vec![("cpu.max", "50000 250000".into())]
+    );
+    let period_only: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(serde_json::json!({"cpu": {"period": 200000}})).unwrap();
+    assert_eq!(
+        limit_files(&Limits::from_resources(&period_only), Version::V2),
+        vec![("cpu.max", "max 200000".into())]
     );
 }

@@ -80,6 +80,12 @@ pub fn exec_verb(store: &Store, args: &ExecArgs) -> Result<i32> {
         process.caps.effective = all.clone();
         process.caps.permitted = all;
     }
+    if process.uid != 0 {
+        // Another user than root holds no capabilities, as in the container's own spec.
+        process.caps.effective.clear();
+        process.caps.permitted.clear();
+        process.caps.inheritable.clear();
+    }
     let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
     let options = StartOptions {
         interactive: args.interactive,

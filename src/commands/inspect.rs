@@ -151,7 +151,9 @@ fn container_json(store: &Store, c: &ContainerRecord) -> Value {
             "CapDrop": c.host_config.cap_drop,
             "Memory": c.host_config.limits.memory.unwrap_or(0),
             "MemorySwap": c.host_config.limits.memory_swap.unwrap_or(0),
-            "NanoCpus": c.host_config.limits.cpu_quota.map_or(0, |q| q * 10_000),
+            "NanoCpus": c.host_config.limits.cpu_quota.filter(|q| *q > 0).map_or(0, |q| {
+                q * 1_000_000_000 / c.host_config.limits.period() as i64
+            }),
             "PidsLimit": c.host_config.limits.pids,
             "ShmSize": c.host_config.shm_size.unwrap_or(64 << 20),
             "CgroupParent": "hako",

@@ -52,6 +52,12 @@ pub fn switch_identity(
     }
     sys.setresgid(process.gid)
         .map_err(|e| format!("setresgid {}: {e}", process.gid))?;
+    // Leaving uid 0 clears the permitted set unless told to keep it: kept, so that the
+    // spec's five sets can be applied below for any user, as runc does.
+    let leaves_root = process.uid != 0;
+    if leaves_root {
+        sys.set_keep_caps(true).map_err(|e| e.to_string())?;
+    }
     sys.setresuid(process.uid)
         .map_err(|e| format!("setresuid {}: {e}", process.uid))?;
     // A uid change clears PR_SET_PDEATHSIG (prctl(2)): set it again, then make sure hako
@@ -63,7 +69,10 @@ pub fn switch_identity(
             return Err("hako exited while the container was starting".into());
         }
     }
-    set_capabilities(sys, caps, &known, process.uid == 0).map_err(|e| e.to_string())?;
+    set_capabilities(sys, caps, &known).map_err(|e| e.to_string())?;
+    if leaves_root {
+        sys.set_keep_caps(false).map_err(|e| e.to_string())?;
+    }
     crate::trace::note("identity", "capabilities", || {
         format!(
             "CapEff={:016x} CapBnd={:016x}",
@@ -78,20 +87,30 @@ fn set_capabilities(
     sys: &dyn Sys,
     caps: &CapSets,
     supported: &CapsHashSet,
-    root: bool,
 ) -> Result<(), SysError> {
     let known = |wanted: &HashSet<Capability>| -> CapsHashSet {
         wanted.intersection(supported).copied().collect()
     };
+    // Inheritable while the permitted set is still whole (it must stay within it), then
+    // effective before permitted: capset(2) refuses a permitted set that the current
+    // effective set is not a subset of, and the caps crate keeps the other sets as they are.
     sys.set_caps(CapSet::Inheritable, &known(&caps.inheritable))?;
-    if root {
-        // Effective first: capset(2) refuses a permitted set that the current effective
-        // set is not a subset of, and the caps crate keeps the other sets as they are.
-        sys.set_caps(CapSet::Effective, &known(&caps.effective))?;
-        sys.set_caps(CapSet::Permitted, &known(&caps.permitted))?;
+    sys.set_caps(CapSet::Effective, &known(&caps.effective))?;
+    sys.set_caps(CapSet::Permitted, &known(&caps.permitted))?;
+    // The kernel raises an ambient capability only if it is both permitted and
+    // inheritable; runc's own `spec` asks for ambient ones without inheritable, and runc
+    // skips what cannot be raised. So does hako, saying so in the trace.
+    let ambient: CapsHashSet = known(&caps.ambient)
+        .into_iter()
+        .filter(|c| caps.inheritable.contains(c) && caps.permitted.contains(c))
+        .collect();
+    if ambient.len() < caps.ambient.len() {
+        crate::trace::note("identity", "ambient", || {
+            "capabilities not both permitted and inheritable are left out".into()
+        });
     }
-    if !caps.ambient.is_empty() {
-        sys.set_caps(CapSet::Ambient, &known(&caps.ambient))?;
+    if !ambient.is_empty() {
+        sys.set_caps(CapSet::Ambient, &ambient)?;
     }
     Ok(())
 }

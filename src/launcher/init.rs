@@ -94,10 +94,23 @@ fn setup(
     }
     // Wait until the parent has put us in our cgroup: nothing may run outside it.
     channel.wait_go().map_err(setup_err)?;
+    // In a user namespace of our own we are still the host's uid, and unmapped when the
+    // map leaves host root out: every mount and mkdir would fail with EOVERFLOW. So we
+    // become the namespace's root first (the maps are written by now), as runc does.
+    if plan.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
+        sys.setresgid(0).map_err(setup_err)?;
+        sys.setresuid(0).map_err(setup_err)?;
+    }
     // The start FIFO lives outside the rootfs: hold it (O_PATH) across the pivot.
     let start_fifo = match &options.start_fifo {
         Some(path) => Some(sys.open_path(path).map_err(setup_err)?),
         None => None,
+    };
+    // It is reopened through /proc/self/fd once `start` comes: the container's /proc,
+    // or, for a container without mounts of its own (chroot, no /proc), the host's.
+    let host_proc = match (&start_fifo, plan.own_mounts) {
+        (Some(_), false) => Some(sys.open_path(Path::new("/proc")).map_err(setup_err)?),
+        _ => None,
     };
     // The seccomp agent's socket is a host path: connected before pivot_root.
     let agent = match &plan.process.seccomp_listener {
@@ -110,7 +123,7 @@ fn setup(
     if let Some(fifo) = start_fifo {
         find_program(&plan.process.args[0], &plan.process.env)?;
         channel.send_created().map_err(setup_err)?;
-        wait_for_start(&fifo).map_err(setup_err)?;
+        wait_for_start(&fifo, host_proc.as_ref()).map_err(setup_err)?;
     }
     // In the container, as root, just before the user's program (runc's moment).
     run_hooks(
@@ -159,7 +172,7 @@ pub fn prepare_container(
     let opened = network
         .chain(joins)
         .map(|(flag, path)| {
-            super::sealed_exe::open_on_host(path)
+            std::fs::File::open(path)
                 .map(|file| (flag, file))
                 .map_err(|e| setup_err(format!("{}: {e}", path.display())))
         })
@@ -172,8 +185,11 @@ pub fn prepare_container(
     if plan.namespaces.contains(CloneFlags::CLONE_NEWNET) {
         net::loopback_up().map_err(setup_err)?;
     }
-    // Rootfs, spec mounts and devices, while the host's tree is still reachable.
-    mounts::prepare_rootfs(sys, plan, overlay).map_err(setup_err)?;
+    // Rootfs, spec mounts and devices, while the host's tree is still reachable. Without
+    // a mount namespace nothing is mounted: it would land in the caller's namespace.
+    if plan.own_mounts {
+        mounts::prepare_rootfs(sys, plan, overlay).map_err(setup_err)?;
+    }
     // Mounts done, host paths still reachable (nvidia's hook and the like rely on both).
     run_hooks(
         Stage::CreateContainer,
@@ -182,13 +198,19 @@ pub fn prepare_container(
         "creating",
     )?;
     // Swap roots: from here on "/" is the container's filesystem.
-    super::mounts::pivot_into(sys, &plan.rootfs).map_err(setup_err)?;
+    if plan.own_mounts {
+        super::mounts::pivot_into(sys, &plan.rootfs, plan.rootfs_propagation).map_err(setup_err)?;
+    } else {
+        sys.chroot(&plan.rootfs).map_err(setup_err)?;
+        sys.chdir(Path::new("/")).map_err(setup_err)?;
+    }
     // Sysctls go through the container's /proc, before read-only paths close /proc/sys.
     for (key, value) in &plan.sysctls {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         sys.write_file(&path, value).map_err(setup_err)?;
     }
-    // Masked and read-only paths need the final /proc and /sys, so after the pivot.
+    // Masked and read-only paths need the final /proc and /sys, so after the pivot (the
+    // plan has none without a mount namespace).
     mounts::protect_paths(sys, plan).map_err(setup_err)?;
     // The pty lives in the container's devpts (mounted above), so after the pivot too.
     attach_terminal(sys, plan.process.terminal, channel, options)?;
@@ -260,6 +282,11 @@ pub fn become_process(
     }
     // AppArmor/SELinux switch at execve; armed while /proc/thread-self/attr is writable.
     lsm::apply_on_exec(sys, &process.labels).map_err(setup_err)?;
+    // No descriptor of hako's or of its caller leaks into the container (the runc
+    // CVE-2024-21626 class), except 0-2 and what --preserve-fds passes on purpose.
+    // Close-on-exec rather than close: our channel must stay open until execve succeeds.
+    // Before any filter: a profile written before Linux 5.9 does not allow close_range.
+    sys.close_fds_from(3 + preserve_fds).map_err(setup_err)?;
     // Before giving up privileges: prctl itself needs none, but seccomp needs it.
     if process.no_new_privs {
         sys.set_no_new_privs().map_err(setup_err)?;
@@ -280,10 +307,6 @@ pub fn become_process(
             format!("working directory {}: {e}", process.cwd.display()),
         )
     })?;
-    // No descriptor of hako's or of its caller leaks into the container (the runc
-    // CVE-2024-21626 class), except 0-2 and what --preserve-fds passes on purpose.
-    // Close-on-exec rather than close: our channel must stay open until execve succeeds.
-    sys.close_fds_from(3 + preserve_fds).map_err(setup_err)?;
     // Signals hako blocked to forward them must reach the user's program normally, and
     // dispositions hako changed (Rust ignores SIGPIPE) must be reset: both survive execve.
     sys.reset_signals();
@@ -330,11 +353,28 @@ fn run_hooks(
 /// Blocks until `start` opens the FIFO for reading (open(2) of a FIFO for writing waits
 /// for a reader), then tells it we are going on. The O_PATH descriptor is reopened
 /// through the container's /proc, since the FIFO's path is outside the new root.
-fn wait_for_start(fifo: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+fn wait_for_start(
+    fifo: &std::os::fd::OwnedFd,
+    host_proc: Option<&std::os::fd::OwnedFd>,
+) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::fd::AsRawFd;
-    let reopened = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let mut f = std::fs::OpenOptions::new().write(true).open(reopened)?;
+    let (dir, path) = match host_proc {
+        // Relative to the host's /proc, kept open across the chroot.
+        Some(proc) => (
+            Some(proc.as_raw_fd()),
+            format!("self/fd/{}", fifo.as_raw_fd()),
+        ),
+        None => (None, format!("/proc/self/fd/{}", fifo.as_raw_fd())),
+    };
+    let fd = nix::fcntl::openat(
+        dir,
+        path.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     f.write_all(b"0")
 }
 

@@ -65,6 +65,7 @@ fn a_default_process_is_made_in_this_order() {
         without_bounding(&sys),
         vec![
             Call::Setrlimit("RLIMIT_NOFILE".into(), 1024, 2048),
+            Call::CloseFdsFrom(3),
             Call::NoNewPrivs,
             Call::Setgroups(vec![10]),
             Call::Setresgid(0),
@@ -74,7 +75,6 @@ fn a_default_process_is_made_in_this_order() {
             set("Effective", &["CAP_CHOWN", "CAP_KILL"]),
             set("Permitted", &["CAP_CHOWN", "CAP_KILL"]),
             Call::Chdir("/tmp".into()),
-            Call::CloseFdsFrom(3),
             Call::ResetSignals,
             Call::Execve(
                 "/bin/sh".into(),
@@ -97,12 +97,17 @@ fn with_user_the_parent_death_signal_is_set_again_after_the_uid_switch() {
     let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
     assert!(at("setresuid") < at("pdeathsig"), "{kinds:?}");
     assert!(at("close_range") < at("execve"));
-    // A non-root user keeps no effective or permitted capabilities.
-    assert!(!sys
-        .calls
-        .borrow()
-        .iter()
-        .any(|c| matches!(c, Call::SetCaps(set, _) if set == "Effective")));
+    // The spec's sets apply to any user (the spec decides, as runc reads it): the
+    // permitted set is kept across the switch, then every set is applied.
+    let calls = sys.calls.borrow().clone();
+    let pos = |c: &Call| calls.iter().position(|x| x == c).unwrap();
+    assert!(pos(&Call::KeepCaps(true)) < pos(&Call::Setresuid(1000)));
+    let effective = Call::SetCaps(
+        "Effective".into(),
+        vec!["CAP_CHOWN".into(), "CAP_KILL".into()],
+    );
+    assert!(pos(&Call::Setresuid(1000)) < pos(&effective), "{calls:?}");
+    assert!(pos(&effective) < pos(&Call::KeepCaps(false)));
     // --preserve-fds 2 keeps 3 and 4.
     assert!(sys.calls.borrow().contains(&Call::CloseFdsFrom(5)));
 }
@@ -162,4 +167,20 @@ fn exec_failures_keep_dockers_exit_code_kinds() {
     let err = become_process(&FakeSys::default(), &p, 0, Some(&supervised), None).unwrap_err();
     assert_eq!(err.0, FailureKind::NotFound);
     assert!(err.1.contains("executable file not found in $PATH"));
+}
+
+#[test]
+fn descriptors_are_marked_before_any_filter_is_installed() {
+    // A profile from before Linux 5.9 does not allow close_range: it must run first,
+    // whether the filter goes in early (no no_new_privs) or just before execve.
+    for no_new_privs in [false, true] {
+        let sys = FakeSys::default();
+        let mut p = process(0);
+        p.no_new_privs = no_new_privs;
+        p.seccomp = Some(crate::seccomp::Program(vec![]));
+        become_process(&sys, &p, 0, Some(&supervised), None).unwrap();
+        let kinds = sys.kinds();
+        let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+        assert!(at("close_range") < at("seccomp"), "{kinds:?}");
+    }
 }

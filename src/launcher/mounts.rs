@@ -3,9 +3,10 @@
 //! read-only paths, a read-only root).
 
 use crate::rootfs::{secure_join, Overlay, RootfsError};
-use crate::spec::plan::{HostCgroupLayout, LaunchPlan, MountKind, MountOp};
+use crate::spec::plan::{CgroupV1Mount, HostCgroupLayout, LaunchPlan, MountKind, MountOp};
 use crate::sys::{Sys, SysError};
 use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
 use nix::sys::stat::makedev;
 use std::path::{Path, PathBuf};
 
@@ -24,15 +25,24 @@ pub fn prepare_rootfs(
     plan: &LaunchPlan,
     overlay: Option<&Overlay>,
 ) -> Result<(), RootfsError> {
-    // Nothing we mount may propagate back to the host: make every mount a slave of the
-    // host's (it still sees host unmounts, like Docker's default rslave).
-    sys.mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None,
-    )?;
+    // Nothing we mount may propagate back to the host unless the spec asks for it: every
+    // mount a slave of the host's (it still sees host unmounts, like Docker's default
+    // rslave). `rshared` keeps the copies in the host's peer groups, so that a mount made
+    // in a shared volume reaches the host (Kubernetes' Bidirectional propagation).
+    // (An unbindable "/" could not be bound as the new root: it becomes unbindable only
+    // after the pivot.)
+    let propagation = plan
+        .rootfs_propagation
+        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    sys.mount(None, Path::new("/"), None, propagation, None)?;
+    if propagation.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a new root whose parent mount is shared.
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let parent = plan.rootfs.parent().unwrap_or(Path::new("/"));
+        let at = mount_point_of(parent, &mountinfo);
+        sys.mount(None, &at, None, MsFlags::MS_PRIVATE, None)?;
+    }
     match overlay {
         Some(o) => o.mount(sys, &plan.rootfs)?,
         // A prepared rootfs (a bundle) must be a mount point for pivot_root: bind it.
@@ -54,7 +64,7 @@ pub fn prepare_rootfs(
     for m in &plan.mounts {
         match m.kind {
             MountKind::Plain => mount_one(sys, &plan.rootfs, m)?,
-            MountKind::Cgroup => mount_cgroups(sys, &plan.rootfs, m, &plan.cgroup_layout)?,
+            MountKind::Cgroup => mount_cgroups(sys, plan, m)?,
         }
     }
     create_devices(sys, plan)?;
@@ -173,15 +183,21 @@ fn mount_one(sys: &dyn Sys, rootfs: &Path, m: &MountOp) -> Result<(), RootfsErro
 
 /// `/sys/fs/cgroup` as the container sees it, through its cgroup namespace: cgroup2 on a
 /// v2 host; on a v1 (or hybrid) host a tmpfs holding one mount per controller hierarchy.
-fn mount_cgroups(
-    sys: &dyn Sys,
-    rootfs: &Path,
-    m: &MountOp,
-    layout: &HostCgroupLayout,
-) -> Result<(), RootfsError> {
-    let target = secure_join(rootfs, &m.target)?;
+fn mount_cgroups(sys: &dyn Sys, plan: &LaunchPlan, m: &MountOp) -> Result<(), RootfsError> {
+    let target = secure_join(&plan.rootfs, &m.target)?;
     sys.mkdir_all(&target, 0o755)?;
-    match layout {
+    // A cgroup namespace roots a cgroupfs mount at the container's cgroup; without one a
+    // v1 hierarchy would show its root, every other container's cgroups included. So
+    // then only the container's own directory of each hierarchy is bound, as runc does.
+    let cgroupns = plan.namespaces.contains(CloneFlags::CLONE_NEWCGROUP)
+        || plan
+            .join
+            .iter()
+            .any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP);
+    let own_paths = (!cgroupns).then(|| {
+        own_cgroup_paths(&std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default())
+    });
+    match &plan.cgroup_layout {
         HostCgroupLayout::V2 => {
             sys.mount(Some("cgroup2"), &target, Some("cgroup2"), m.flags, None)?
         }
@@ -197,13 +213,23 @@ fn mount_cgroups(
             for h in hierarchies {
                 let dir = target.join(&h.dir);
                 sys.mkdir_all(&dir, 0o755)?;
-                sys.mount(
-                    Some("cgroup"),
-                    &dir,
-                    Some("cgroup"),
-                    m.flags,
-                    Some(&h.options),
-                )?;
+                let own = own_paths.as_ref().and_then(|paths| own_path_in(paths, h));
+                match own {
+                    Some(path) => {
+                        let host = Path::new("/sys/fs/cgroup").join(&h.dir).join(path);
+                        let host = host.display().to_string();
+                        sys.mount(Some(&host), &dir, None, MsFlags::MS_BIND, None)?;
+                        let again = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | m.flags;
+                        sys.mount(None, &dir, None, again, None)?;
+                    }
+                    None => sys.mount(
+                        Some("cgroup"),
+                        &dir,
+                        Some("cgroup"),
+                        m.flags,
+                        Some(&h.options),
+                    )?,
+                }
             }
             if m.flags.contains(MsFlags::MS_RDONLY) {
                 sys.mount(
@@ -217,6 +243,31 @@ fn mount_cgroups(
         }
     }
     Ok(())
+}
+
+/// `/proc/self/cgroup` as (controllers, path relative to the hierarchy's root) pairs,
+/// the v1 lines only (v2's has no controllers).
+fn own_cgroup_paths(text: &str) -> Vec<(Vec<String>, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            (!controllers.is_empty()).then(|| {
+                let names = controllers.split(',').map(String::from).collect();
+                (names, path.trim_start_matches('/').to_string())
+            })
+        })
+        .collect()
+}
+
+/// The container's directory in hierarchy `h`: the line whose controllers all appear in
+/// the hierarchy's mount options (`cpu,cpuacct`, `name=systemd`).
+fn own_path_in<'a>(paths: &'a [(Vec<String>, String)], h: &CgroupV1Mount) -> Option<&'a str> {
+    let options: Vec<&str> = h.options.split(',').collect();
+    paths
+        .iter()
+        .find(|(names, _)| names.iter().all(|n| options.contains(&n.as_str())))
+        .map(|(_, path)| path.as_str())
 }
 
 fn create_devices(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), RootfsError> {
@@ -252,6 +303,9 @@ fn create_devices(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), RootfsError> {
 /// After pivot_root: Docker's masked paths (hidden behind /dev/null or an empty read-only
 /// tmpfs) and read-only paths, then the root itself if `--read-only`.
 pub fn protect_paths(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), SysError> {
+    if !plan.own_mounts {
+        return Ok(()); // the caller's mounts: nothing here is the container's to change
+    }
     for p in &plan.masked_paths {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
@@ -308,7 +362,12 @@ pub fn protect_paths(sys: &dyn Sys, plan: &LaunchPlan) -> Result<(), SysError> {
 ///    propagate to the host's mounts through shared peer groups;
 /// 4. `umount2(".", MNT_DETACH)`: the host's tree is gone;
 /// 5. `chdir("/")`: "/" now means the container's rootfs.
-pub fn pivot_into(sys: &dyn Sys, new_root: &Path) -> Result<(), SysError> {
+/// 6. with `linux.rootfsPropagation`, give it to the new "/" (runc's last step).
+pub fn pivot_into(
+    sys: &dyn Sys,
+    new_root: &Path,
+    propagation: Option<MsFlags>,
+) -> Result<(), SysError> {
     use std::os::fd::AsFd;
     let host = Path::new("/");
     let old = sys.open_path(host)?;
@@ -319,7 +378,23 @@ pub fn pivot_into(sys: &dyn Sys, new_root: &Path) -> Result<(), SysError> {
     let here = Path::new(".");
     sys.mount(None, here, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
     sys.umount2(here, nix::mount::MntFlags::MNT_DETACH)?;
-    sys.chdir(host)
+    sys.chdir(host)?;
+    match propagation {
+        Some(flags) => sys.mount(None, host, None, flags, None),
+        None => Ok(()),
+    }
+}
+
+/// The mount point holding `path`: the longest mount point in `mountinfo` (the text of
+/// /proc/self/mountinfo) that is `path` or one of its parents.
+fn mount_point_of(path: &Path, mountinfo: &str) -> PathBuf {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| path.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 pub fn console_path() -> PathBuf {
@@ -336,7 +411,7 @@ mod tests {
     #[test]
     fn the_pivot_is_made_step_by_step_and_the_old_root_detached() {
         let sys = FakeSys::default();
-        pivot_into(&sys, Path::new("/c/merged")).unwrap();
+        pivot_into(&sys, Path::new("/c/merged"), None).unwrap();
         let calls = format!("{:?}", sys.calls.borrow());
         assert_eq!(
             sys.kinds(),
@@ -355,8 +430,46 @@ mod tests {
         assert!(calls.contains("MS_REC|MS_SLAVE"), "{calls}");
         // A failed pivot leaves the old root where it was: nothing is detached.
         let sys = FakeSys::failing("pivot_root", 0, nix::Error::EINVAL);
-        assert!(pivot_into(&sys, Path::new("/c/merged")).is_err());
+        assert!(pivot_into(&sys, Path::new("/c/merged"), None).is_err());
         assert!(!sys.kinds().contains(&"umount"));
+        // linux.rootfsPropagation is given to the new root last.
+        let sys = FakeSys::default();
+        let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+        pivot_into(&sys, Path::new("/c/merged"), Some(shared)).unwrap();
+        let calls = sys.calls.borrow();
+        assert!(
+            matches!(calls.last(), Some(Call::Mount { target, flags, .. })
+                if target == "/" && flags == "MS_REC|MS_SHARED"),
+            "{calls:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_cgroup_namespace_only_the_containers_own_v1_directories_are_bound() {
+        let paths = own_cgroup_paths(
+            "12:cpu,cpuacct:/hako/c1\n1:name=systemd:/system.slice/x\n0::/hako/c1\n",
+        );
+        let h = |options: &str| CgroupV1Mount {
+            dir: "d".into(),
+            options: options.into(),
+        };
+        assert_eq!(own_path_in(&paths, &h("cpu,cpuacct")), Some("hako/c1"));
+        assert_eq!(
+            own_path_in(&paths, &h("xattr,name=systemd")),
+            Some("system.slice/x")
+        );
+        assert_eq!(own_path_in(&paths, &h("memory")), None);
+    }
+
+    #[test]
+    fn the_mount_holding_a_path_is_the_longest_prefix() {
+        let info = "22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n\
+                    30 22 0:5 / /var/lib rw shared:2 - ext4 /dev/sdb rw\n\
+                    31 22 0:6 / /var/lib\\040x rw - tmpfs t rw\n";
+        let at = |p: &str| mount_point_of(Path::new(p), info);
+        assert_eq!(at("/var/lib/bundles/c"), PathBuf::from("/var/lib"));
+        assert_eq!(at("/var/library"), PathBuf::from("/"));
+        assert_eq!(at("/var/lib x/c"), PathBuf::from("/var/lib x"));
     }
 
     fn plan(rootfs: &Path, layout: HostCgroupLayout) -> LaunchPlan {

@@ -6,81 +6,101 @@
 //! that runs it (its foreground `run` or its keeper), and the kernel refuses writes to a
 //! binary that is being executed (ETXTBSY). `hako runc create`, though, leaves the
 //! container running with no hako process at all, as runc does. So there hako first
-//! re-executes itself from a read-only view of its binary: in a mount namespace of its
-//! own (a slave of the host's, so nothing leaks back) the binary is bind-mounted read-only
-//! over itself and executed from there. Every container process then refers to the binary
-//! through that read-only mount, and a write gets EROFS. This is what runc settled on
-//! after copying the binary into a sealed memfd each time proved slow; the memfd copy
-//! remains the fallback where the bind mount is not possible (no privilege over mounts).
+//! re-executes itself from a read-only view of its binary: a detached bind mount of the
+//! binary alone (open_tree), made read-only (mount_setattr) and executed through its
+//! descriptor (execveat). No mount namespace is touched, so runc mode runs in its caller's
+//! mount namespace as runc does (a spec without a mount namespace shares it, and mounts
+//! made with shared propagation reach the host). Every container process refers to the
+//! binary through that read-only mount, and a write gets EROFS. Where the kernel (before
+//! 5.12) or the privileges do not allow it, a sealed memfd copy is the fallback.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-/// Set once running from the sealed copy, so the re-exec happens once.
+/// Set once running from the protected view, so the re-exec happens once.
 const MARK: &str = "_HAKO_SEALED_EXE";
-/// A descriptor of the root of the mount namespace hako was started in, kept across the
-/// re-exec into a namespace of its own (see `open_on_host`).
-const HOST_ROOT_FD: &str = "_HAKO_HOST_ROOT_FD";
-const HIGH_FD: std::os::fd::RawFd = 1000;
-
-fn host_root_fd() -> Option<std::os::fd::RawFd> {
-    std::env::var(HOST_ROOT_FD).ok()?.parse().ok()
-}
 
 /// Re-executes this process from a read-only view (or a sealed copy) of its binary,
 /// unless it already runs from one. Must be called before any thread starts; returns
 /// only on failure.
 pub fn reexec_protected() -> io::Result<()> {
     if std::env::var_os(MARK).is_some() {
-        // The host's root must reach no container process: closed by any exec from now.
-        if let Some(fd) = host_root_fd() {
-            use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
-        }
         return Ok(());
     }
     std::env::set_var(MARK, "1");
-    let exe = std::fs::read_link("/proc/self/exe")?;
-    match read_only_view(&exe) {
-        Ok(()) => {
-            let path = CString::new(exe.as_os_str().as_bytes()).map_err(io::Error::other)?;
-            crate::trace::note("launcher", "execve", || {
-                format!(
-                    "{} from a read-only bind mount (CVE-2019-5736)",
-                    exe.display()
-                )
-            });
+    match read_only_mount_of_self() {
+        Ok(view) => {
             let (args, env) = argv_and_env()?;
-            nix::unistd::execve(&path, &args, &env)?;
-            unreachable!("execve returns only on failure")
+            crate::trace::note("launcher", "execveat", || {
+                "hako from a detached read-only bind mount (CVE-2019-5736)".to_string()
+            });
+            execveat_empty_path(&view, &args, &env)?;
+            unreachable!("execveat returns only on failure")
         }
         Err(_) => reexec_from_sealed_copy(),
     }
 }
 
-/// A mount namespace of our own in which `exe` is read-only.
-fn read_only_view(exe: &std::path::Path) -> nix::Result<()> {
-    use nix::fcntl::{open, OFlag};
-    use nix::mount::{mount, MsFlags};
-    // Opened before the unshare, without close-on-exec: it survives both. Moved high,
-    // clear of the descriptors a caller hands on with --preserve-fds.
-    let opened = open(
-        "/",
-        OFlag::O_PATH | OFlag::O_DIRECTORY,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    let host_root = nix::fcntl::fcntl(opened, nix::fcntl::FcntlArg::F_DUPFD(HIGH_FD))?;
-    nix::unistd::close(opened)?;
-    std::env::set_var(HOST_ROOT_FD, host_root.to_string());
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
-    let none: Option<&str> = None;
-    // Host mount events still reach us; ours never reach the host.
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none)?;
-    mount(Some(exe), exe, none, MsFlags::MS_BIND, none)?;
-    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    mount(none, exe, none, ro, none)
+/// A detached, read-only bind mount of the running binary (Linux 5.12, CAP_SYS_ADMIN).
+fn read_only_mount_of_self() -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    // SAFETY: open_tree with a NUL-terminated path; the result is a new descriptor.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    let view = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // struct mount_attr { attr_set, attr_clr, propagation, userns_fd }
+    let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, 0, 0];
+    // SAFETY: mount_setattr reads `attr` (its size given) and changes only that mount.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            view.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(view)
+}
+
+fn execveat_empty_path(fd: &OwnedFd, args: &[CString], env: &[CString]) -> io::Result<()> {
+    let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let (argv, envp) = (ptrs(args), ptrs(env));
+    let empty: &CStr = c"";
+    // SAFETY: NULL-terminated arrays of pointers into `args` and `env`, alive here.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Err(io::Error::last_os_error())
 }
 
 fn argv_and_env() -> io::Result<(Vec<CString>, Vec<CString>)> {
@@ -120,23 +140,4 @@ fn reexec_from_sealed_copy() -> io::Result<()> {
     });
     nix::unistd::fexecve(copy.as_raw_fd(), &args, &env)?;
     unreachable!("fexecve returns only on failure")
-}
-
-/// Opens a file the caller named, in the mount namespace hako was started in. The
-/// re-exec above moved runc mode into a copy of it, and the kernel leaves one kind of
-/// mount out of every copy: a mount namespace's own file bound somewhere (`unshare
-/// --mount=FILE`, a pod's sandbox), which would otherwise be a reference loop. So a
-/// namespace path is resolved from the host's root, kept open across the re-exec.
-pub fn open_on_host(path: &std::path::Path) -> io::Result<std::fs::File> {
-    let (Some(root), Ok(relative)) = (host_root_fd(), path.strip_prefix("/")) else {
-        return std::fs::File::open(path);
-    };
-    let fd = nix::fcntl::openat(
-        Some(root),
-        relative,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    // SAFETY: openat returned a new descriptor that nothing else owns.
-    Ok(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }

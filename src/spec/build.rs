@@ -84,8 +84,18 @@ fn process(cfg: &RunConfig) -> Result<Process, BuildError> {
         .capabilities(
             LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
-                .effective(caps.clone())
-                .permitted(caps)
+                // Another user than root holds none, as with Docker: the bounding set
+                // only limits what setuid programs may gain.
+                .effective(if cfg.uid == 0 {
+                    caps.clone()
+                } else {
+                    Default::default()
+                })
+                .permitted(if cfg.uid == 0 {
+                    caps
+                } else {
+                    Default::default()
+                })
                 .inheritable(std::collections::HashSet::new())
                 .ambient(std::collections::HashSet::new())
                 .build()?,
@@ -289,7 +299,7 @@ fn resources(cfg: &RunConfig) -> Result<LinuxResources, BuildError> {
     if has_cpu {
         let mut cpu = LinuxCpuBuilder::default();
         if let Some(q) = l.cpu_quota {
-            cpu = cpu.quota(q).period(crate::cgroups::CPU_PERIOD_US);
+            cpu = cpu.quota(q).period(l.period());
         }
         if let Some(s) = l.cpu_shares {
             cpu = cpu.shares(s);

@@ -37,11 +37,13 @@ pub enum Call {
     Chown(String, u32, u32),
     Sethostname(String),
     Chdir(String),
+    Chroot(String),
     Unshare(String),
     Setns(String),
     Setrlimit(String, u64, u64),
     ParentDeathSignal(String),
     NoNewPrivs,
+    KeepCaps(bool),
     Personality(u64),
     Scheduler(u32),
     IoPriority(u32),
@@ -76,11 +78,13 @@ impl Call {
             Call::Chown(..) => "chown",
             Call::Sethostname(_) => "sethostname",
             Call::Chdir(_) => "chdir",
+            Call::Chroot(_) => "chroot",
             Call::Unshare(_) => "unshare",
             Call::Setns(_) => "setns",
             Call::Setrlimit(..) => "setrlimit",
             Call::ParentDeathSignal(_) => "pdeathsig",
             Call::NoNewPrivs => "no_new_privs",
+            Call::KeepCaps(_) => "keep_caps",
             Call::Personality(_) => "personality",
             Call::Scheduler(_) => "sched_setattr",
             Call::IoPriority(_) => "ioprio_set",
@@ -299,6 +303,14 @@ impl Sys for FakeSys {
                 errno,
             })
     }
+    fn chroot(&self, path: &Path) -> Result<(), SysError> {
+        self.record(Call::Chroot(s(path)))
+            .map_err(|errno| SysError::Path {
+                op: "chroot",
+                path: s(path),
+                errno,
+            })
+    }
     fn chdir(&self, path: &Path) -> Result<(), SysError> {
         self.record(Call::Chdir(s(path)))
             .map_err(|errno| SysError::Path {
@@ -336,6 +348,9 @@ impl Sys for FakeSys {
     }
     fn set_no_new_privs(&self) -> Result<(), SysError> {
         self.call_err(Call::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)")
+    }
+    fn set_keep_caps(&self, keep: bool) -> Result<(), SysError> {
+        self.call_err(Call::KeepCaps(keep), "prctl(PR_SET_KEEPCAPS)")
     }
     fn set_personality(&self, persona: u64) -> Result<(), SysError> {
         self.call_err(Call::Personality(persona), "personality")

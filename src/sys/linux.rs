@@ -311,6 +311,16 @@ impl Sys for LinuxSys {
         nix::unistd::chdir(path).map_err(path_err("chdir", path))
     }
 
+    fn chroot(&self, path: &Path) -> Result<(), SysError> {
+        trace::step(
+            "rootfs",
+            "chroot",
+            || path.display().to_string(),
+            || nix::unistd::chroot(path),
+        )
+        .map_err(path_err("chroot", path))
+    }
+
     fn unshare(&self, flags: CloneFlags) -> Result<(), SysError> {
         trace::step(
             "namespaces",
@@ -448,6 +458,16 @@ impl Sys for LinuxSys {
         .map_err(call_err("prctl(PR_SET_NO_NEW_PRIVS)"))
     }
 
+    fn set_keep_caps(&self, keep: bool) -> Result<(), SysError> {
+        trace::step(
+            "identity",
+            "prctl",
+            || format!("PR_SET_KEEPCAPS, {}", keep as u8),
+            || nix::sys::prctl::set_keepcaps(keep),
+        )
+        .map_err(call_err("prctl(PR_SET_KEEPCAPS)"))
+    }
+
     fn set_seccomp(&self, program: &super::Program) -> Result<(), SysError> {
         install_filter(program, 0).map(drop)
     }
@@ -538,8 +558,11 @@ impl Sys for LinuxSys {
             },
         )
         .or_else(|errno| match errno {
-            // Before 5.11 (no CLOSE_RANGE_CLOEXEC): walk /proc/self/fd instead.
-            nix::Error::ENOSYS | nix::Error::EINVAL => cloexec_by_walking(first),
+            // Before 5.11 (no CLOSE_RANGE_CLOEXEC), or a filter that refuses the call:
+            // walk /proc/self/fd instead.
+            nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::EPERM => {
+                cloexec_by_walking(first)
+            }
             e => Err(e),
         })
         .map_err(call_err("close_range"))

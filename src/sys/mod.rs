@@ -124,6 +124,8 @@ pub trait Sys {
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<(), SysError>;
     fn sethostname(&self, name: &str) -> Result<(), SysError>;
     fn chdir(&self, path: &Path) -> Result<(), SysError>;
+    /// chroot(2): for a container without a mount namespace, which cannot pivot.
+    fn chroot(&self, path: &Path) -> Result<(), SysError>;
 
     // The identity half: what turns a prepared process into the user's program.
     fn unshare(&self, flags: CloneFlags) -> Result<(), SysError>;
@@ -134,6 +136,8 @@ pub trait Sys {
     fn set_parent_death_signal(&self, signal: Signal) -> Result<(), SysError>;
     fn getppid(&self) -> i32;
     fn set_no_new_privs(&self) -> Result<(), SysError>;
+    /// PR_SET_KEEPCAPS: whether the permitted set survives a switch away from uid 0.
+    fn set_keep_caps(&self, keep: bool) -> Result<(), SysError>;
     /// personality(2): the execution domain (`linux.personality`, e.g. LINUX32).
     fn set_personality(&self, persona: u64) -> Result<(), SysError>;
     /// sched_setattr(2) on this process (`process.scheduler`).

@@ -288,10 +288,17 @@ fn create(
             stdio: None,
         };
         let started = launcher::spawn(&plan, None, &options, &cgroup, |pid| {
-            // The container exists and its process waits: the runtime's hooks now.
-            let doc = hooks::state(&c.id, "creating", pid, &bundle, &spec);
-            for stage in [hooks::Stage::Prestart, hooks::Stage::CreateRuntime] {
-                hooks::run(stage, &spec, &doc)?;
+            // The container exists and its process waits: the runtime's hooks now. The
+            // old prestart stage sees "created", as crun shows it (and the suite expects).
+            for (stage, status) in [
+                (hooks::Stage::Prestart, "created"),
+                (hooks::Stage::CreateRuntime, "creating"),
+            ] {
+                hooks::run(
+                    stage,
+                    &spec,
+                    &hooks::state(&c.id, status, pid, &bundle, &spec),
+                )?;
             }
             Ok(())
         });

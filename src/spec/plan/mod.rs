@@ -113,6 +113,12 @@ pub struct LaunchPlan {
     pub namespaces: CloneFlags,
     pub rootfs: PathBuf,
     pub readonly_rootfs: bool,
+    /// Whether the container has a mount namespace (made or joined). Without one it
+    /// shares its caller's mounts: nothing is mounted, the root is entered by chroot.
+    pub own_mounts: bool,
+    /// `linux.rootfsPropagation`: applied to "/" before the rootfs is prepared and again
+    /// on the new root after pivot_root, as runc does; `None` is runc's rslave.
+    pub rootfs_propagation: Option<MsFlags>,
     pub mounts: Vec<MountOp>,
     /// Directories created in the rootfs before the mounts (image volumes).
     pub volume_dirs: Vec<PathBuf>,
@@ -259,10 +265,33 @@ pub fn compile(spec: &Spec, host: &HostFacts) -> Result<LaunchPlan, PlanError> {
         labels.check((host.lsm)()).map_err(PlanError::Host)?;
     }
     let mut mounts = mounts::compile(spec)?;
-    let joined_uts = join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUTS);
-    if joined_uts && spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
+    let own_mounts = namespaces.contains(CloneFlags::CLONE_NEWNS)
+        || join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS);
+    let hides_paths = linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+        || linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty());
+    if !own_mounts && (hides_paths || root.readonly().unwrap_or(false)) {
         return Err(PlanError::Invalid(
-            "a hostname needs a UTS namespace of the container's own, not a joined one",
+            "maskedPaths, readonlyPaths and a read-only root need a mount namespace of the container's own (add one to linux.namespaces)",
+        ));
+    }
+    let rootfs_propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(mounts::propagation_flag(name).ok_or_else(|| {
+            PlanError::Setting(format!(
+                "linux.rootfsPropagation {name:?}: use shared, slave, private or unbindable (r… for recursive)"
+            ))
+        })?),
+    };
+    // A hostname is set in the container's UTS namespace, made or joined (a pod's, as
+    // runc and crun do); without one it would rename the host.
+    let joined_uts = join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUTS);
+    let own_uts = namespaces.contains(CloneFlags::CLONE_NEWUTS) || joined_uts;
+    if !own_uts && spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
+        return Err(PlanError::Invalid(
+            "a hostname needs a UTS namespace (add one to linux.namespaces): without one it would rename the host",
         ));
     }
     let joins_userns = linux
@@ -286,6 +315,8 @@ pub fn compile(spec: &Spec, host: &HostFacts) -> Result<LaunchPlan, PlanError> {
         namespaces,
         rootfs: root.path().clone(),
         readonly_rootfs: root.readonly().unwrap_or(false),
+        own_mounts,
+        rootfs_propagation,
         mounts,
         volume_dirs: spec
             .annotations()

@@ -85,6 +85,14 @@ const PROPAGATION_FLAGS: &[(&str, MsFlags)] = &[
     ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
 ];
 
+/// A propagation name (`rshared`, `slave`…) as mount(2) flags.
+pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+    PROPAGATION_FLAGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+}
+
 /// Splits OCI mount options into flags, propagation and the data string.
 pub fn parse_mount_options(options: &[String]) -> (MsFlags, MsFlags, String) {
     let (mut flags, mut propagation, mut data) = (MsFlags::empty(), MsFlags::empty(), vec![]);

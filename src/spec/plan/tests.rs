@@ -257,11 +257,47 @@ fn namespaces_given_by_path_are_joined_not_made() {
         plan.join.last(),
         Some(&(CloneFlags::CLONE_NEWNS, PathBuf::from("/run/pod/mnt")))
     );
-    // A joined UTS namespace is shared: no hostname may be set in it.
-    v["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
-    v["hostname"] = "box".into();
-    let err = compile(&serde_json::from_value(v).unwrap(), &v2_host()).unwrap_err();
+    // A hostname goes into a joined UTS namespace (a pod's), as runc and crun do...
+    let mut joined = v.clone();
+    joined["linux"]["namespaces"][3]["path"] = "/proc/10/ns/uts".into();
+    joined["hostname"] = "box".into();
+    let plan = compile(&serde_json::from_value(joined).unwrap(), &v2_host()).unwrap();
+    assert_eq!(plan.hostname.as_deref(), Some("box"));
+    // ...but never into the host's: without any UTS namespace it is refused.
+    let mut host_uts = v.clone();
+    host_uts["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "uts");
+    host_uts["hostname"] = "box".into();
+    let err = compile(&serde_json::from_value(host_uts).unwrap(), &v2_host()).unwrap_err();
     assert!(matches!(err, PlanError::Invalid(_)), "{err}");
+    // Without a mount namespace nothing can be hidden, and nothing is mounted.
+    let mut shared_mounts = v.clone();
+    shared_mounts["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    let err = compile(
+        &serde_json::from_value(shared_mounts.clone()).unwrap(),
+        &v2_host(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::Invalid(_)), "{err}");
+    shared_mounts["linux"]["maskedPaths"] = serde_json::json!([]);
+    shared_mounts["linux"]["readonlyPaths"] = serde_json::json!([]);
+    shared_mounts["root"]["readonly"] = false.into();
+    let plan = compile(&serde_json::from_value(shared_mounts).unwrap(), &v2_host()).unwrap();
+    assert!(!plan.own_mounts);
+    // rootfsPropagation is read by name; a wrong name is refused.
+    v["linux"]["rootfsPropagation"] = "rshared".into();
+    let plan = compile(&serde_json::from_value(v.clone()).unwrap(), &v2_host()).unwrap();
+    assert_eq!(
+        plan.rootfs_propagation,
+        Some(nix::mount::MsFlags::MS_SHARED | nix::mount::MsFlags::MS_REC)
+    );
+    v["linux"]["rootfsPropagation"] = "sideways".into();
+    assert!(compile(&serde_json::from_value(v).unwrap(), &v2_host()).is_err());
 }
 
 #[test]
