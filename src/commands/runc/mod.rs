@@ -269,6 +269,19 @@ fn create(
         if two_phase {
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
                 .context("create exec.fifo")?;
+            // The init opens it for writing, as its container's root: in a user namespace
+            // that is another host uid, so the FIFO is given to it, as runc does.
+            if let Some(maps) = &plan.id_maps {
+                let host_id = |ranges: &[crate::rootless::idmap::IdRange]| {
+                    ranges.iter().find(|r| r.inside == 0).map(|r| r.outside)
+                };
+                nix::unistd::chown(
+                    &fifo,
+                    host_id(&maps.uids).map(nix::unistd::Uid::from_raw),
+                    host_id(&maps.gids).map(nix::unistd::Gid::from_raw),
+                )
+                .context("give exec.fifo to the container's root")?;
+            }
         }
         let limits = runc_limits(&spec);
         // runc mode has no store: the mode is this process's.
