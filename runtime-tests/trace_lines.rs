@@ -33,10 +33,10 @@ fn trace_lists_steps_in_order() {
         "mknod(",
         "pivot_root(",
         "sethostname(",
+        "close_range(3",
         "setresuid(",
         "prctl(PR_SET_PDEATHSIG",
         "capabilities(CapEff=00000000a80425fb",
-        "close_range(3",
         "execve(",
     ];
     // The clone line names only the flags passed to clone: the cgroup namespace comes

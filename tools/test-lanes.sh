@@ -19,6 +19,7 @@ lane "unit tests" cargo test --release --lib --bins
 lane "fuzz" env PROPTEST_CASES="${FUZZ_CASES:-20000}" cargo test --release --lib fuzz_tests
 lane "runtime tests" env DEBIAN_FIXTURE="${DEBIAN_FIXTURE:-}" cargo test --release --test runtime
 lane "cgroup v2 lane" runtime-tests/cgroup-v2-lane.sh
+lane "OCI conformance" runtime-tests/conformance-lane.sh
 if ((${#failed[@]})); then
     echo "make test: ${#failed[@]} lane(s) failed:"
     printf '  - %s\n' "${failed[@]}"
