@@ -20,6 +20,7 @@ mod process;
 mod registry;
 mod rootless;
 mod runc_clients;
+mod runc_conformance;
 mod runc_mode;
 mod runc_namespaces;
 mod runc_security;

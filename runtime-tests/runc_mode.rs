@@ -695,3 +695,78 @@ fn bundle_resources_reach_the_cgroup() {
         .arg("rmdir /sys/fs/cgroup/hakotest-res /sys/fs/cgroup/*/hakotest-res 2>/dev/null")
         .status();
 }
+
+/// runc's `exec --cap` adds a capability to the exec'd process only, and a paused
+/// container refuses exec unless `--ignore-paused` is given.
+#[test]
+fn exec_cap_and_ignore_paused() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    let id = format!("execcap-{}", std::process::id());
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["run", "-d", "--bundle", b.to_str().unwrap(), &id],
+        ),
+        "run -d",
+    );
+    let cap_eff = |extra: &[&str]| -> u64 {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&id, "grep", "CapEff", "/proc/self/status"]);
+        let out = ok(rt("hako", &state, &args), "exec");
+        let hex = out.split_whitespace().last().unwrap().to_string();
+        u64::from_str_radix(&hex, 16).unwrap()
+    };
+    const CAP_SYS_TIME: u64 = 1 << 25;
+    assert_eq!(cap_eff(&[]) & CAP_SYS_TIME, 0);
+    assert_ne!(cap_eff(&["--cap", "CAP_SYS_TIME"]) & CAP_SYS_TIME, 0);
+    assert_eq!(cap_eff(&[]) & CAP_SYS_TIME, 0, "only that process got it");
+    let bad = rt(
+        "hako",
+        &state,
+        &["exec", "--cap", "CAP_NO_SUCH", &id, "true"],
+    );
+    assert!(!bad.status.success() && stderr(&bad).contains("not a capability"));
+    ok(rt("hako", &state, &["pause", &id]), "pause");
+    let refused = rt("hako", &state, &["exec", &id, "true"]);
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("--ignore-paused"),
+        "{}",
+        stderr(&refused)
+    );
+    // Allowed now: the process joins the frozen container and runs once it is resumed.
+    let pids = || ok(rt("hako", &state, &["ps", "--format", "json", &id]), "ps");
+    let before = pids();
+    let exec = {
+        let (state, id) = (state.clone(), id.clone());
+        std::thread::spawn(move || {
+            rt(
+                "hako",
+                &state,
+                &["exec", "--ignore-paused", &id, "echo", "ran"],
+            )
+        })
+    };
+    let mut joined = false;
+    for _ in 0..500 {
+        if pids() != before {
+            joined = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        joined,
+        "the exec'd process never joined the paused container"
+    );
+    ok(rt("hako", &state, &["resume", &id]), "resume");
+    let out = ok(exec.join().unwrap(), "exec --ignore-paused");
+    assert_eq!(out.trim(), "ran");
+    let _ = rt("hako", &state, &["delete", "--force", &id]);
+}

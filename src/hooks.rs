@@ -78,12 +78,20 @@ pub fn run_list(stage: Stage, hooks: &[Hook], state: &serde_json::Value) -> Resu
     Ok(())
 }
 
-/// Like `run`, for the stages whose failures are only reported.
-pub fn run_warning(stage: Stage, spec: &Spec, state: &serde_json::Value) {
-    if let Err(e) = run(stage, spec, state) {
-        // `{:#}`: the whole chain, "cause: detail", as the front ends print errors.
-        eprintln!("hako-runc: warning: {e:#}");
+/// Like `run`, for the stages whose failures are only reported (poststart, poststop):
+/// the spec says a failing hook there is a warning and the remaining hooks still run.
+/// Returns the warnings it printed.
+pub fn run_warning(stage: Stage, spec: &Spec, state: &serde_json::Value) -> Vec<String> {
+    let mut warnings = vec![];
+    for hook in stage.hooks(spec) {
+        if let Err(e) = run_one(stage, &hook, state) {
+            // `{:#}`: the whole chain, "cause: detail", as the front ends print errors.
+            let w = format!("{} hook {}: {e:#}", stage.name(), hook.path().display());
+            eprintln!("hako-runc: warning: {w}");
+            warnings.push(w);
+        }
     }
+    warnings
 }
 
 fn run_one(stage: Stage, hook: &Hook, state: &serde_json::Value) -> Result<()> {
@@ -137,5 +145,30 @@ fn run_one(stage: Stage, hook: &Hook, state: &serde_json::Value) -> Result<()> {
             bail!("timed out after {} s", limit.unwrap_or_default().as_secs());
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_poststop_hook_leaves_the_rest_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("second-ran");
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "hooks": {"poststop": [
+                {"path": "/bin/false"},
+                {"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]}
+            ]}
+        }))
+        .unwrap();
+        let state = serde_json::json!({"id": "c", "status": "stopped"});
+        let warnings = run_warning(Stage::Poststop, &spec, &state);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("/bin/false"), "{warnings:?}");
+        let seen = std::fs::read_to_string(&out).expect("the second hook ran");
+        assert!(seen.contains("\"stopped\""), "{seen}");
     }
 }

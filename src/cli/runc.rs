@@ -112,6 +112,12 @@ pub enum RuncCommand {
         /// Pass N more file descriptors
         #[arg(long = "preserve-fds", default_value = "0")]
         preserve_fds: u32,
+        /// Add a capability to the process (bounding, effective, permitted), repeatable
+        #[arg(short = 'c', long = "cap")]
+        cap: Vec<String>,
+        /// Exec even into a paused container (the process starts frozen with it)
+        #[arg(long = "ignore-paused")]
+        ignore_paused: bool,
         id: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,

@@ -488,6 +488,8 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
         env,
         user,
         preserve_fds,
+        cap,
+        ignore_paused,
         id,
         command,
     } = command
@@ -495,11 +497,13 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
         unreachable!("called for exec");
     };
     let s = state::load(root, id)?;
-    if state::status(root, &s) != Status::Running {
-        bail!(
-            "cannot exec in a container that is {}",
-            state::status(root, &s).name()
-        );
+    match state::status(root, &s) {
+        Status::Running => {}
+        Status::Paused if *ignore_paused => {}
+        Status::Paused => {
+            bail!("cannot exec in a paused container (unpause it first, or use --ignore-paused)")
+        }
+        other => bail!("cannot exec in a container that is {}", other.name()),
     }
     let mut spec = read_spec(&s.bundle)?;
     if let Some(p) = process {
@@ -519,6 +523,24 @@ fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
     }
     if let Some(w) = cwd {
         proc.cwd = w.into();
+    }
+    for name in cap {
+        // runc's spelling: CAP_NET_ADMIN; the short form is accepted too.
+        let full = if name.starts_with("CAP_") {
+            name.to_uppercase()
+        } else {
+            format!("CAP_{}", name.to_uppercase())
+        };
+        let c: caps::Capability = full
+            .parse()
+            .map_err(|_| anyhow!("--cap {name}: not a capability (see capabilities(7))"))?;
+        for set in [
+            &mut proc.caps.bounding,
+            &mut proc.caps.effective,
+            &mut proc.caps.permitted,
+        ] {
+            set.insert(c);
+        }
     }
     for kv in env {
         let key = kv.split('=').next().unwrap_or("");

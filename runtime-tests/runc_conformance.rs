@@ -1,0 +1,140 @@
+//! The defects the OCI suite found in runc mode, each tried as a client would: a bundle
+//! that breaks with the old behaviour and works as it does with runc and crun.
+
+use crate::harness::*;
+use crate::runc_mode::{bundle, read_spec, rt, write_spec};
+use std::path::Path;
+
+fn run_bundle(dir: &Path, edit: impl FnOnce(&mut serde_json::Value), args: &[&str]) -> String {
+    let b = bundle(dir, args);
+    let mut spec = read_spec(&b);
+    edit(&mut spec);
+    write_spec(&b, &spec);
+    let state = dir.join("state");
+    let id = format!("conf-{}", std::process::id());
+    let o = rt(
+        "hako",
+        &state,
+        &["run", "--bundle", b.to_str().unwrap(), &id],
+    );
+    let _ = rt("hako", &state, &["delete", "--force", &id]);
+    ok(o, "run")
+}
+
+#[test]
+fn a_profile_without_close_range_still_starts_the_container() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    // Installed early (no noNewPrivileges), the filter used to refuse hako's own
+    // close_range with EPERM, and every such container died before exec.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bundle(
+        dir.path(),
+        |s| {
+            s["process"]["noNewPrivileges"] = false.into();
+            s["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]});
+        },
+        &["echo", "started"],
+    );
+    assert_eq!(out.trim(), "started");
+}
+
+#[test]
+fn a_user_namespace_without_host_root_in_its_map() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bundle(
+        dir.path(),
+        |s| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            s["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 2000}]);
+            s["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 2000}]);
+        },
+        &["sh", "-c", "id -u; cat /proc/self/uid_map"],
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "1000", "2000"], "{out}");
+}
+
+#[test]
+fn a_non_root_user_gets_the_capabilities_the_spec_gives() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bundle(
+        dir.path(),
+        |s| {
+            s["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+            let set = serde_json::json!(["CAP_NET_BIND_SERVICE"]);
+            s["process"]["capabilities"] = serde_json::json!({"bounding": set,
+                "effective": set, "permitted": set, "inheritable": set, "ambient": set});
+        },
+        &["grep", "-E", "^Cap(Eff|Amb):", "/proc/self/status"],
+    );
+    // CAP_NET_BIND_SERVICE is bit 10: 0x400.
+    assert!(out.contains("CapEff:\t0000000000000400"), "{out}");
+    assert!(out.contains("CapAmb:\t0000000000000400"), "{out}");
+}
+
+#[test]
+fn rootfs_propagation_is_applied_to_the_new_root() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bundle(
+        dir.path(),
+        |s| s["linux"]["rootfsPropagation"] = "rshared".into(),
+        // The line whose mount point (field 5) is "/".
+        &["awk", "$5 == \"/\"", "/proc/self/mountinfo"],
+    );
+    assert!(out.contains("shared:"), "{out}");
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_shares_the_callers() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    let mut spec = read_spec(&b);
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    spec["linux"]["maskedPaths"] = serde_json::json!([]);
+    spec["linux"]["readonlyPaths"] = serde_json::json!([]);
+    spec["root"]["readonly"] = false.into();
+    write_spec(&b, &spec);
+    let state = dir.path().join("state");
+    let id = format!("sharedmnt-{}", std::process::id());
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["create", "--bundle", b.to_str().unwrap(), &id],
+        ),
+        "create",
+    );
+    let st: serde_json::Value =
+        serde_json::from_slice(&rt("hako", &state, &["state", &id]).stdout).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
+    assert_eq!(ns(&pid.to_string()), ns("self"));
+    ok(rt("hako", &state, &["start", &id]), "start");
+    let _ = rt("hako", &state, &["delete", "--force", &id]);
+    // Nothing was mounted into the caller's namespace.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(dir.path().to_str().unwrap()), "{mounts}");
+}
