@@ -138,3 +138,90 @@ fn without_a_mount_namespace_the_container_shares_the_callers() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(dir.path().to_str().unwrap()), "{mounts}");
 }
+
+#[test]
+fn a_refused_oom_score_adj_fails_create_and_leaves_nothing() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), &["sleep", "30"]);
+    let mut spec = read_spec(&b);
+    spec["process"]["oomScoreAdj"] = 1001.into(); // the kernel's range ends at 1000
+    write_spec(&b, &spec);
+    let state = dir.path().join("state");
+    let id = format!("oom-{}", std::process::id());
+    let o = rt(
+        "hako",
+        &state,
+        &["create", "--bundle", b.to_str().unwrap(), &id],
+    );
+    assert!(!o.status.success(), "create accepted oomScoreAdj 1001");
+    assert!(stderr(&o).contains("oomScoreAdj"), "{}", stderr(&o));
+    // No state, no cgroup, no process: as if create had never run.
+    assert!(!state.join(&id).exists());
+    let cgroups = std::process::Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "4", "-name", &id])
+        .output()
+        .unwrap();
+    assert!(stdout(&cgroups).trim().is_empty(), "{}", stdout(&cgroups));
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", b.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(stdout(&left).trim().is_empty(), "{}", stdout(&left));
+}
+
+#[test]
+fn kill_all_reaches_what_outlives_the_init() {
+    if !require_root("runc mode creates namespaces and cgroups") {
+        return;
+    }
+    // Without a PID namespace of its own (a pod's shared one, say) a child outlives the
+    // container's init: `kill --all` must still reach it, as with runc.
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), &["sh", "-c", "sleep 300 & exit 0"]);
+    let mut spec = read_spec(&b);
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    write_spec(&b, &spec);
+    let state = dir.path().join("state");
+    let id = format!("killall-{}", std::process::id());
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["run", "-d", "--bundle", b.to_str().unwrap(), &id],
+        ),
+        "run -d",
+    );
+    let pids = || -> Vec<i64> {
+        let o = rt("hako", &state, &["ps", "--format", "json", &id]);
+        serde_json::from_slice(&o.stdout).unwrap_or_default()
+    };
+    let mut left = vec![];
+    for _ in 0..500 {
+        left = pids();
+        if left.len() == 1 {
+            break; // the init has exited; its sleep is what remains
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(left.len(), 1, "{left:?}");
+    ok(
+        rt("hako", &state, &["kill", "--all", &id, "KILL"]),
+        "kill --all",
+    );
+    let mut gone = false;
+    for _ in 0..500 {
+        if pids().is_empty() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gone, "{:?} still in the container", pids());
+    let _ = rt("hako", &state, &["delete", "--force", &id]);
+}

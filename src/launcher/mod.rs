@@ -59,6 +59,12 @@ pub enum LaunchError {
     },
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("process.oomScoreAdj {value}: write /proc/{pid}/oom_score_adj: {source}")]
+    OomScoreAdj {
+        value: i32,
+        pid: i32,
+        source: std::io::Error,
+    },
     /// What the caller's `on_created` step met (network, hooks): its own error, whole.
     #[error(transparent)]
     Created(Box<dyn std::error::Error + Send + Sync>),
@@ -172,6 +178,18 @@ pub fn spawn(
         // The child's user namespace has no ids until its creator writes them; it waits.
         if let Some(maps) = &plan.id_maps {
             write_id_maps(pid.as_raw(), maps)?;
+        }
+        // Set from here too, so a value the kernel refuses fails the create (runc's
+        // moment) instead of killing the container after a successful one.
+        if let Some(value) = plan.process.oom_score_adj {
+            let path = format!("/proc/{}/oom_score_adj", pid.as_raw());
+            std::fs::write(&path, value.to_string()).map_err(|source| {
+                LaunchError::OomScoreAdj {
+                    value,
+                    pid: pid.as_raw(),
+                    source,
+                }
+            })?;
         }
         on_created(pid.as_raw()).map_err(LaunchError::Created)
     })();

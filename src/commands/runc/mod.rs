@@ -410,14 +410,16 @@ fn signal_of(s: Option<&str>) -> Result<Signal> {
 fn kill_verb(root: &Path, id: &str, sig: Option<&str>, all: bool) -> Result<i32> {
     let s = state::load(root, id)?;
     let sig = signal_of(sig)?;
-    if state::status(root, &s) == Status::Stopped {
-        bail!("container not running");
-    }
     if all {
+        // Everything left in the container's cgroup, even once its init has exited (a
+        // pod's shared PID namespace keeps the rest alive): runc signals them too.
         for pid in container_pids(&s) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
         return Ok(0);
+    }
+    if state::status(root, &s) == Status::Stopped {
+        bail!("container not running");
     }
     kill(Pid::from_raw(s.pid), sig).with_context(|| format!("kill {} {sig}", s.pid))?;
     Ok(0)
