@@ -63,6 +63,23 @@ fn a_user_namespace_without_host_root_in_its_map() {
     );
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, ["0", "0", "1000", "2000"], "{out}");
+    // Two-phase, with the state under a private (0700) root as containerd keeps it: the
+    // init opens its start FIFO while it is still host root, before taking the map's.
+    let b = dir.path().join("bundle");
+    let state = dir.path().join("private-state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let id = format!("userns2-{}", std::process::id());
+    ok(
+        rt(
+            "hako",
+            &state,
+            &["create", "--bundle", b.to_str().unwrap(), &id],
+        ),
+        "create",
+    );
+    ok(rt("hako", &state, &["start", &id]), "start");
+    let _ = rt("hako", &state, &["delete", "--force", &id]);
 }
 
 #[test]

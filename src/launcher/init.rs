@@ -94,13 +94,6 @@ fn setup(
     }
     // Wait until the parent has put us in our cgroup: nothing may run outside it.
     channel.wait_go().map_err(setup_err)?;
-    // In a user namespace of our own we are still the host's uid, and unmapped when the
-    // map leaves host root out: every mount and mkdir would fail with EOVERFLOW. So we
-    // become the namespace's root first (the maps are written by now), as runc does.
-    if plan.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
-        sys.setresgid(0).map_err(setup_err)?;
-        sys.setresuid(0).map_err(setup_err)?;
-    }
     // The start FIFO lives outside the rootfs: hold it (O_PATH) across the pivot.
     let start_fifo = match &options.start_fifo {
         Some(path) => Some(sys.open_path(path).map_err(setup_err)?),
@@ -117,6 +110,14 @@ fn setup(
         Some(l) => Some(AgentConnection::connect(l, &plan.hooks.state).map_err(setup_err)?),
         None => None,
     };
+    // In a user namespace of our own we are still the host's uid, and unmapped when the
+    // map leaves host root out: every mount and mkdir would fail with EOVERFLOW. So we
+    // become the namespace's root (the maps are written by now), as runc does: after
+    // opening the host's files above, which host root may reach and the namespace's may not.
+    if plan.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
+        sys.setresgid(0).map_err(setup_err)?;
+        sys.setresuid(0).map_err(setup_err)?;
+    }
     prepare_container(sys, plan, overlay, channel, options)?;
     // `create`: everything is ready; `start` lets us go on from here. A program that is
     // not there is reported now, to `create`, as runc does.
