@@ -4,21 +4,21 @@
 //! runc, nothing stays resident: the caller (containerd's shim, say) is the parent that
 //! reaps, and the status is read from the process itself.
 
+mod exec;
+mod resources;
 mod state;
 
-use crate::cgroups::{self, ContainerCgroup, Limits};
+use crate::cgroups::{self, ContainerCgroup};
 use crate::cli::{CreateArgs, RuncArgs, RuncCommand};
 use crate::hooks;
-use crate::launcher::exec::{self as launch_exec, Target};
 use crate::launcher::{self, supervise, StartOptions};
 use crate::spec::plan::{self, LaunchPlan};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use state::{State, Status};
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Runs one runc verb; errors also go to `--log` in the format asked for (containerd reads
@@ -78,17 +78,17 @@ fn dispatch(args: RuncArgs) -> Result<i32> {
         }
         RuncCommand::Kill { all, id, signal } => kill_verb(&root, id, signal.as_deref(), *all),
         RuncCommand::Delete { force, id } => delete(&root, id, *force),
-        RuncCommand::Exec { .. } => exec(&root, &args.command),
+        RuncCommand::Exec { .. } => exec::exec(&root, &args.command),
         RuncCommand::Ps { format, id } => ps(&root, id, format),
         RuncCommand::List { format, quiet } => list(&root, format, *quiet),
         RuncCommand::Pause { id } => pause(&root, id, true),
         RuncCommand::Resume { id } => pause(&root, id, false),
-        RuncCommand::Update { .. } => update(&root, &args.command),
+        RuncCommand::Update { .. } => resources::update(&root, &args.command),
         RuncCommand::Events {
             stats,
             interval,
             id,
-        } => events(&root, id, *stats, interval),
+        } => resources::events(&root, id, *stats, interval),
         RuncCommand::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -169,74 +169,8 @@ fn spec(bundle: Option<&Path>, rootless: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn read_spec(bundle: &Path) -> Result<Spec> {
+pub(super) fn read_spec(bundle: &Path) -> Result<Spec> {
     crate::container::start::read_bundle(bundle)
-}
-
-/// `cgroupsPath` as a cgroupfs path; systemd's `slice:prefix:name` becomes
-/// `slice/prefix-name.scope` (there is no systemd to ask here).
-fn cgroup_path(spec: &Spec, id: &str, systemd: bool) -> String {
-    let given = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .map(|p| p.display().to_string());
-    match given {
-        Some(p) if systemd && p.split(':').count() == 3 => {
-            let parts: Vec<&str> = p.split(':').collect();
-            let slice = if parts[0].is_empty() {
-                "system.slice"
-            } else {
-                parts[0]
-            };
-            format!("{slice}/{}-{}.scope", parts[1], parts[2])
-        }
-        Some(p) => p.trim_start_matches('/').to_string(),
-        None => format!("hako-runc/{id}"),
-    }
-}
-
-/// Rootless (`hako runc` as an ordinary user, as runc's rootless mode): the container's
-/// cgroup goes under the user's delegated v2 subtree, or there is none (the device
-/// rules then cannot be enforced, as with runc); resource limits without a delegated
-/// cgroup are refused, naming why.
-fn rootless_cgroup_path(id: &str, limits: &Limits) -> Result<String> {
-    let path = cgroups::delegation::container_cgroup_path(
-        crate::rootless::Mode::Rootless,
-        &format!("runc-{id}"),
-        limits,
-    )
-    .map_err(|e| {
-        anyhow!("{e} (a rootless bundle: `hako runc spec --rootless` asks for no limits)")
-    })?;
-    Ok(path.unwrap_or_default())
-}
-
-/// Sends the pty master to `--console-socket`, as runc does (SCM_RIGHTS, one message).
-fn send_console(path: &Path, master: &OwnedFd) -> Result<()> {
-    use nix::sys::socket::{
-        connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-        UnixAddr,
-    };
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    connect(sock.as_raw_fd(), &UnixAddr::new(path)?)
-        .with_context(|| format!("connect to the console socket {}", path.display()))?;
-    let fds = [master.as_raw_fd()];
-    let name = b"/dev/ptmx";
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(name)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .context("send the pty master to the console socket")?;
-    Ok(())
 }
 
 /// What `create` and `run` share: the plan, the cgroup, the launch. With `two_phase`, the
@@ -283,13 +217,13 @@ fn create(
                 .context("give exec.fifo to the container's root")?;
             }
         }
-        let limits = runc_limits(&spec);
+        let limits = resources::runc_limits(&spec);
         // runc mode has no store: the mode is this process's.
         let mode = crate::rootless::Mode::of_this_process();
         let cgroup_path = if mode.rootless() {
-            rootless_cgroup_path(&c.id, &limits)?
+            resources::rootless_cgroup_path(&c.id, &limits)?
         } else {
-            cgroup_path(&spec, &c.id, args.systemd_cgroup)
+            resources::cgroup_path(&spec, &c.id, args.systemd_cgroup)
         };
         let cgroup =
             ContainerCgroup::create(cgroups::host_hierarchy(), &cgroup_path, &limits, mode)?;
@@ -323,7 +257,7 @@ fn create(
             }
         };
         if let (Some(sock), Some(master)) = (&c.console_socket, &started.pty_master) {
-            send_console(sock, master)?;
+            exec::send_console(sock, master)?;
         }
         let pid = started.pid.as_raw();
         let st = State {
@@ -479,119 +413,6 @@ fn delete(root: &Path, id: &str, force: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn exec(root: &Path, command: &RuncCommand) -> Result<i32> {
-    let RuncCommand::Exec {
-        process,
-        detach,
-        pid_file,
-        console_socket,
-        tty,
-        cwd,
-        env,
-        user,
-        preserve_fds,
-        cap,
-        ignore_paused,
-        id,
-        command,
-    } = command
-    else {
-        unreachable!("called for exec");
-    };
-    let s = state::load(root, id)?;
-    match state::status(root, &s) {
-        Status::Running => {}
-        Status::Paused if *ignore_paused => {}
-        Status::Paused => {
-            bail!("cannot exec in a paused container (unpause it first, or use --ignore-paused)")
-        }
-        other => bail!("cannot exec in a container that is {}", other.name()),
-    }
-    let mut spec = read_spec(&s.bundle)?;
-    if let Some(p) = process {
-        let text = std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?;
-        let proc: oci_spec::runtime::Process =
-            serde_json::from_str(&text).with_context(|| format!("parse {}", p.display()))?;
-        spec.set_process(Some(proc));
-    }
-    let plan = plan::compile(&spec, &crate::launcher::host_facts(None))?;
-    let mut proc = plan.process.clone();
-    if process.is_none() {
-        if command.is_empty() {
-            bail!("exec needs a command (or --process process.json)");
-        }
-        proc.args = command.clone();
-        proc.terminal = *tty;
-    }
-    if let Some(w) = cwd {
-        proc.cwd = w.into();
-    }
-    for name in cap {
-        // runc's spelling: CAP_NET_ADMIN; the short form is accepted too.
-        let full = if name.starts_with("CAP_") {
-            name.to_uppercase()
-        } else {
-            format!("CAP_{}", name.to_uppercase())
-        };
-        let c: caps::Capability = full
-            .parse()
-            .map_err(|_| anyhow!("--cap {name}: not a capability (see capabilities(7))"))?;
-        for set in [
-            &mut proc.caps.bounding,
-            &mut proc.caps.effective,
-            &mut proc.caps.permitted,
-        ] {
-            set.insert(c);
-        }
-    }
-    for kv in env {
-        let key = kv.split('=').next().unwrap_or("");
-        proc.env.retain(|e| e.split('=').next() != Some(key));
-        proc.env.push(kv.clone());
-    }
-    if let Some(u) = user {
-        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-        proc.uid = uid
-            .parse()
-            .map_err(|_| anyhow!("--user {u}: expected UID[:GID]"))?;
-        proc.gid = gid
-            .parse()
-            .map_err(|_| anyhow!("--user {u}: expected UID[:GID]"))?;
-    }
-    if proc.terminal && *detach && console_socket.is_none() {
-        bail!("cannot allocate tty if runc will detach without setting console socket");
-    }
-    let target = Target {
-        pid: s.pid,
-        start_time: s.pid_start,
-        namespaces: nix::sched::CloneFlags::from_bits_truncate(s.namespaces),
-    };
-    let cgroup = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path);
-    let mut signals = supervise::Signals::block().context("block signals")?;
-    let options = StartOptions {
-        interactive: true,
-        preserve_fds: *preserve_fds,
-        die_with_parent: !detach,
-        start_fifo: None,
-        stdio: None,
-    };
-    let mut started = launch_exec::exec(&target, &proc, &options, &cgroup)?;
-    if let Some(p) = pid_file {
-        std::fs::write(p, started.pid.as_raw().to_string())?;
-    }
-    let pty = match (console_socket, started.pty_master.take()) {
-        (Some(sock), Some(master)) => {
-            send_console(sock, &master)?;
-            None
-        }
-        (_, pty) => pty,
-    };
-    if *detach {
-        return Ok(0);
-    }
-    supervise::supervise(started.pid, &mut signals, pty).context("wait for the process")
-}
-
 fn ps(root: &Path, id: &str, format: &str) -> Result<i32> {
     let s = state::load(root, id)?;
     let pids = container_pids(&s);
@@ -666,109 +487,6 @@ fn pause(root: &Path, id: &str, freeze: bool) -> Result<i32> {
     s.paused = freeze;
     state::save(root, &s)?;
     Ok(0)
-}
-
-fn update(root: &Path, command: &RuncCommand) -> Result<i32> {
-    let RuncCommand::Update {
-        resources,
-        memory,
-        memory_swap,
-        cpu_quota,
-        cpu_period,
-        pids_limit,
-        id,
-    } = command
-    else {
-        unreachable!("called for update");
-    };
-    let s = state::load(root, id)?;
-    if state::status(root, &s) == Status::Stopped {
-        bail!("container {id} is not running");
-    }
-    // The JSON first, then the flags over it, as runc does.
-    let mut r: serde_json::Value = match resources.as_deref() {
-        Some(p) => {
-            let text = if p == Path::new("-") {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?
-            };
-            serde_json::from_str(&text)
-                .context("parse the resources (a LinuxResources JSON object)")?
-        }
-        None => serde_json::json!({}),
-    };
-    let mut set = |section: &str, key: &str, value: Option<serde_json::Value>| {
-        if let Some(v) = value {
-            if !r[section].is_object() {
-                r[section] = serde_json::json!({});
-            }
-            r[section][key] = v;
-        }
-    };
-    set("memory", "limit", memory.map(Into::into));
-    set("memory", "swap", memory_swap.map(Into::into));
-    set("cpu", "quota", cpu_quota.map(Into::into));
-    set("cpu", "period", cpu_period.map(Into::into));
-    set("pids", "limit", pids_limit.map(Into::into));
-    let r = crate::cgroups::resources_json::parse_resources(r)
-        .context("the resources are not a LinuxResources object")?;
-    let limits = Limits::from_resources(&r);
-    ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).update(&limits)?;
-    Ok(0)
-}
-
-/// The spec's limits. Like runc, the devices every container needs (null, zero, the
-/// ptys, tun…) are allowed after the spec's own rules: Docker's and containerd's specs
-/// leave `/dev/ptmx` and `/dev/pts/*` out and rely on that.
-fn runc_limits(spec: &oci_spec::runtime::Spec) -> Limits {
-    let mut limits = Limits::from_spec(spec);
-    if !limits.devices.is_empty() {
-        let defaults = crate::cgroups::resources_json::parse_resources(serde_json::json!({
-            "devices": crate::cgroups::resources_json::docker_device_rules(false)
-        }))
-        .expect("the default device rules parse");
-        // Without the leading deny-all: that is the spec's to say.
-        limits.devices.extend(
-            Limits::from_resources(&defaults)
-                .devices
-                .into_iter()
-                .skip(1),
-        );
-    }
-    limits
-}
-
-/// runc's `events`: resource usage as `{"type":"stats","id":…,"data":{…}}` lines, once with
-/// `--stats`, else every interval until the container stops.
-fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<i32> {
-    let every = crate::units::parse_duration(interval).map_err(anyhow::Error::msg)?;
-    let s = state::load(root, id)?;
-    let version = ContainerCgroup::load(cgroups::host_hierarchy(), &s.cgroup_path).version();
-    loop {
-        if state::status(root, &s) == Status::Stopped {
-            bail!("container {id} is not running");
-        }
-        let u = cgroups::stats::usage(version, &s.cgroup_path);
-        let line = serde_json::json!({
-            "type": "stats",
-            "id": id,
-            "data": {
-                "cpu": {"usage": {"total": u.cpu_ns}},
-                "memory": {"usage": {"usage": u.memory_bytes, "limit": u.memory_limit.unwrap_or(u64::MAX)}},
-                "pids": {"current": u.pids},
-                "blkio": {"ioServiceBytesRecursive": [
-                    {"op": "Read", "value": u.block_read},
-                    {"op": "Write", "value": u.block_write},
-                ]},
-            },
-        });
-        println!("{line}");
-        if once {
-            return Ok(0);
-        }
-        std::thread::sleep(every);
-    }
 }
 
 /// The OCI features document: what this runtime honours.
