@@ -5,6 +5,14 @@ use crate::harness::*;
 use crate::runc_mode::{bundle, read_spec, rt, write_spec};
 use std::path::Path;
 
+/// Drops one namespace type from a spec: the container shares the caller's.
+fn without_namespace(spec: &mut serde_json::Value, kind: &str) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != kind);
+}
+
 fn run_bundle(dir: &Path, edit: impl FnOnce(&mut serde_json::Value), args: &[&str]) -> String {
     let b = bundle(dir, args);
     let mut spec = read_spec(&b);
@@ -126,10 +134,7 @@ fn without_a_mount_namespace_the_container_shares_the_callers() {
     let dir = tempfile::tempdir().unwrap();
     let b = bundle(dir.path(), &["sleep", "30"]);
     let mut spec = read_spec(&b);
-    spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "mount");
+    without_namespace(&mut spec, "mount");
     spec["linux"]["maskedPaths"] = serde_json::json!([]);
     spec["linux"]["readonlyPaths"] = serde_json::json!([]);
     spec["root"]["readonly"] = false.into();
@@ -199,10 +204,7 @@ fn kill_all_reaches_what_outlives_the_init() {
     let dir = tempfile::tempdir().unwrap();
     let b = bundle(dir.path(), &["sh", "-c", "sleep 300 & exit 0"]);
     let mut spec = read_spec(&b);
-    spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "pid");
+    without_namespace(&mut spec, "pid");
     write_spec(&b, &spec);
     let state = dir.path().join("state");
     let id = format!("killall-{}", std::process::id());
@@ -218,27 +220,12 @@ fn kill_all_reaches_what_outlives_the_init() {
         let o = rt("hako", &state, &["ps", "--format", "json", &id]);
         serde_json::from_slice(&o.stdout).unwrap_or_default()
     };
-    let mut left = vec![];
-    for _ in 0..500 {
-        left = pids();
-        if left.len() == 1 {
-            break; // the init has exited; its sleep is what remains
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert_eq!(left.len(), 1, "{left:?}");
+    // The init has exited; its sleep is what remains.
+    until("only the init's child left", || pids().len() == 1);
     ok(
         rt("hako", &state, &["kill", "--all", &id, "KILL"]),
         "kill --all",
     );
-    let mut gone = false;
-    for _ in 0..500 {
-        if pids().is_empty() {
-            gone = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(gone, "{:?} still in the container", pids());
+    until("the container's processes gone", || pids().is_empty());
     let _ = rt("hako", &state, &["delete", "--force", &id]);
 }

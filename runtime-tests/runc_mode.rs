@@ -753,18 +753,9 @@ fn exec_cap_and_ignore_paused() {
             )
         })
     };
-    let mut joined = false;
-    for _ in 0..500 {
-        if pids() != before {
-            joined = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(
-        joined,
-        "the exec'd process never joined the paused container"
-    );
+    until("the exec'd process in the paused container", || {
+        pids() != before
+    });
     ok(rt("hako", &state, &["resume", &id]), "resume");
     let out = ok(exec.join().unwrap(), "exec --ignore-paused");
     assert_eq!(out.trim(), "ran");
