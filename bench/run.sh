@@ -265,8 +265,8 @@ if want run-v2; then
 fi
 
 if want seccomp; then
-    # The default profile is compiled per container (a range scan, a few dozen
-    # instructions); the figure to meet is ≤ 1.1× an unconfined start.
+    # The default profile is compiled by libseccomp once and then read from the data
+    # root's cache; the figure to meet is ≤ 1.1× an unconfined start.
     echo
     echo "== seccomp: default profile vs unconfined (target ≤ 1.10)"
     hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-40}" --export-json "$work/seccomp.json" \
